@@ -75,6 +75,31 @@ pub mod agent {
         #[serde(default)]
         pub host_ip: String,
     }
+
+    /// One log line of a task container, as CloudWatch Logs stores it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+    pub struct LogEvent {
+        /// Milliseconds since the epoch.
+        pub timestamp: i64,
+        pub message: String,
+    }
+
+    /// A batch of lines for one stream.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+    pub struct LogBatch {
+        pub log_group: String,
+        /// `ecs/<container>/<task-id>` as ECS's awslogs driver names streams.
+        pub log_stream: String,
+        pub events: Vec<LogEvent>,
+    }
+
+    /// `POST /agent/v1/logs`: lines shipped from the node; the agent keeps its read offsets so a
+    /// line is shipped again rather than lost when a request fails.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+    pub struct LogShipment {
+        pub node_id: String,
+        pub batches: Vec<LogBatch>,
+    }
 }
 
 /// Control plane ↔ proxy (the data plane).

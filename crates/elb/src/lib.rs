@@ -1,0 +1,1 @@
+//! berth-elb: the ELBv2 model and its operations (pure logic).

@@ -1,0 +1,1 @@
+//! berth-registry: the OCI image registry (ECR counterpart).
