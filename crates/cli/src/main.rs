@@ -1,2 +1,167 @@
-//! The `berth` binary.
-fn main() {}
+//! The `berth` binary: every component (server, agent, proxy) and the CLI, dispatched by subcommand.
+
+mod client;
+mod cmd_apply;
+mod cmd_ecs;
+mod cmd_up;
+mod components;
+mod config;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit code when the command itself failed (server refused, invalid input).
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code when the server cannot be reached.
+pub const EXIT_UNREACHABLE: i32 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "ECS/Fargate's operating model on your own machines",
+    after_help = "Examples:\n  berth up examples/shop        start a cluster here and deploy the example stack\n  berth services                list services\n  berth logs web -f             follow a service's logs\n  berth scale web 4             change a service's desired count\n  aws ecs list-services --endpoint-url http://127.0.0.1:7878\n\nExit codes: 0 success, 1 failed (refused, invalid input), 2 bad usage, 3 server unreachable."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: config::Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a single-node cluster (server, agent, proxy) and apply the stack in DIR.
+    #[command(after_help = "Examples:\n  berth up                  apply ./berth.yaml, stay in the foreground\n  berth up -d examples/shop start detached")]
+    Up {
+        /// Directory holding berth.yaml (or a stack file path).
+        dir: Option<PathBuf>,
+        /// Detach: start the components in the background and return.
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Stop the cluster started by `berth up`: tasks, proxy, agent and server.
+    Down,
+    /// Endpoints and health of the components.
+    Status,
+    /// Show the plan for a stack file and apply it.
+    #[command(after_help = "Examples:\n  berth apply examples/shop/berth.yaml\n  berth apply --output json berth.yaml")]
+    Apply {
+        /// Stack file or a directory holding berth.yaml.
+        file: Option<PathBuf>,
+    },
+    /// Show the plan for a stack file without applying it.
+    Diff { file: Option<PathBuf> },
+    /// List services.
+    Services,
+    /// List tasks, optionally of one service.
+    Tasks {
+        service: Option<String>,
+        /// Include stopped tasks.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Describe a service, task or task definition (JSON as ECS returns it).
+    Describe {
+        /// service, task or task-definition
+        kind: String,
+        name: String,
+    },
+    /// A service's logs, merged over its tasks.
+    Logs {
+        service: String,
+        /// Keep following new lines.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only lines from the last N seconds.
+        #[arg(long)]
+        since: Option<u64>,
+    },
+    /// Set a service's desired count.
+    Scale { service: String, count: u32 },
+    /// Stop a task (its service starts a replacement).
+    StopTask {
+        task: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List task definition revisions.
+    TaskDefinitions { family: Option<String> },
+    /// A service's events, newest first.
+    Events {
+        service: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Run the control plane (API, store, scheduler).
+    Server,
+    /// Run the node agent.
+    Agent {
+        /// Node id (default: the host name).
+        #[arg(long)]
+        node_id: Option<String>,
+    },
+    /// Run the proxy (load balancer), fed by the server or by a static config file.
+    Proxy {
+        /// Static ProxyConfig JSON file (standalone mode, no server).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The built-in demo HTTP app (configured by PORT and DEMO_* variables).
+    DemoApp,
+    /// GET a URL; exit 0 on a 2xx/3xx answer (for health checks).
+    Probe {
+        url: String,
+        #[arg(long, default_value_t = 2.0)]
+        timeout: f64,
+    },
+    /// Internal: the per-container shim the agent starts.
+    #[command(hide = true, disable_help_flag = true)]
+    Shim {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let unreachable = e.chain().any(|c| c.downcast_ref::<client::Unreachable>().is_some());
+            eprintln!("error: {e:#}");
+            if unreachable {
+                EXIT_UNREACHABLE
+            } else {
+                EXIT_FAILED
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let g = cli.global;
+    match cli.command {
+        Command::Shim { args } => Ok(berth_agent::shim_main(args)),
+        Command::Server => components::server(&g),
+        Command::Agent { node_id } => components::agent(&g, node_id),
+        Command::Proxy { config } => components::proxy(&g, config),
+        Command::DemoApp => components::demo_app(),
+        Command::Probe { url, timeout } => components::probe(&url, timeout),
+        Command::Up { dir, detach } => cmd_up::up(&g, dir, detach),
+        Command::Down => cmd_up::down(&g),
+        Command::Status => cmd_up::status(&g),
+        Command::Apply { file } => cmd_apply::apply(&g, file, true),
+        Command::Diff { file } => cmd_apply::apply(&g, file, false),
+        Command::Services => cmd_ecs::services(&g),
+        Command::Tasks { service, all } => cmd_ecs::tasks(&g, service, all),
+        Command::Describe { kind, name } => cmd_ecs::describe(&g, &kind, &name),
+        Command::Logs { service, follow, since } => cmd_ecs::logs(&g, &service, follow, since),
+        Command::Scale { service, count } => cmd_ecs::scale(&g, &service, count),
+        Command::StopTask { task, reason } => cmd_ecs::stop_task(&g, &task, reason),
+        Command::TaskDefinitions { family } => cmd_ecs::task_definitions(&g, family),
+        Command::Events { service, limit } => cmd_ecs::events(&g, &service, limit),
+    }
+}

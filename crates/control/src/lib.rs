@@ -1,1 +1,15 @@
-//! berth-control.
+//! The control plane: cluster state (kept in memory, written through to the embedded store before
+//! any change is acknowledged), the ECS operations, and the controllers that turn desired state into
+//! work for the node agents and routing for the proxy. No HTTP here: `berth-server` is the edge.
+
+pub mod ecs;
+pub mod error;
+pub mod lb;
+pub mod logs_api;
+pub mod logs;
+mod nodes;
+mod reconcile;
+pub mod state;
+
+pub use error::ApiError;
+pub use state::{ControlPlane, ControlConfig};

@@ -1,1 +1,55 @@
-//! berth-stack.
+//! berth's declarative stack file (`berth.yaml`): parsing, validation with every error's field
+//! path, and the plan that turns the file plus the cluster's current services into changes.
+//! Pure logic; the only IO is reading the stack file and the task definition files it names.
+
+mod parse;
+mod plan;
+mod spec;
+
+pub use plan::{plan, Change, ChangeKind, CurrentService, Plan, Resource};
+pub use spec::{ServiceSpec, Stack, DEFAULT_CLUSTER, STACK_TAG};
+
+use berth_model::FieldErrors;
+use std::path::{Path, PathBuf};
+
+/// Why a stack file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The stack file itself could not be read.
+    #[error("cannot read stack file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not YAML (or JSON) at all.
+    #[error("stack file is not valid YAML: {0}")]
+    Syntax(String),
+    /// The file parsed but is not a valid stack; every problem is listed.
+    #[error("invalid stack file:\n{0}")]
+    Invalid(FieldErrors),
+}
+
+/// Reads, parses and validates the stack file at `path`; `taskDefinitionFile`s are resolved
+/// relative to the file's folder.
+pub fn load(path: &Path) -> Result<Stack, StackError> {
+    let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
+    parse(&text, base_dir)
+}
+
+/// Parses and validates stack text (YAML, or JSON which is YAML too); `taskDefinitionFile`s are
+/// resolved relative to `base_dir`.
+pub fn parse(text: &str, base_dir: &Path) -> Result<Stack, StackError> {
+    let options = serde_saphyr::Options {
+        // `yes`/`no`/`on`/`off` stay strings, as in YAML 1.2 and JSON.
+        strict_booleans: true,
+        ..serde_saphyr::Options::default()
+    };
+    let doc: serde_json::Value = serde_saphyr::from_str_with_options(text, options)
+        .map_err(|e| StackError::Syntax(e.to_string()))?;
+    parse::stack_from_value(&doc, base_dir).map_err(StackError::Invalid)
+}

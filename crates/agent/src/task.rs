@@ -1,0 +1,747 @@
+//! One task on this node: starts its containers in dependency order, watches them, runs their
+//! health checks, stops them, and publishes the task's state. Its files live in the task directory.
+
+use crate::driver::{
+    ContainerState, Driver, RuntimeHandle, StartError, StartRequest, START_TIMEOUT,
+};
+use crate::health::{task_health, CheckCommand, HealthStatus, HealthTracker};
+use crate::ports::PortAllocator;
+use crate::report::ReportBoard;
+use crate::state;
+use berth_model::ecs::{stop_code, task_status, ContainerDefinition, NetworkBinding};
+use berth_model::protocol::agent::{ContainerReport, TaskAssignment, TaskReport};
+use berth_model::Timestamp;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// How often a task looks at its containers.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What the control plane wants for a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Desired {
+    Running,
+    Stopped,
+}
+
+/// What every task of one agent shares.
+pub struct Shared {
+    pub process_driver: Arc<dyn Driver>,
+    pub ports: Arc<PortAllocator>,
+    pub host_ip: String,
+    pub board: Arc<ReportBoard>,
+}
+
+impl Shared {
+    fn driver_for(&self, image: &str) -> Result<&dyn Driver, StartError> {
+        if image.starts_with(crate::driver::PROCESS_SCHEME) {
+            Ok(self.process_driver.as_ref())
+        } else {
+            Err(StartError::CannotPull(format!(
+                "image {image} needs the container driver (runc), which this agent does not have"
+            )))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CState {
+    Pending,
+    Starting { since: Instant },
+    Running,
+    Stopped,
+}
+
+struct HealthRun {
+    tracker: HealthTracker,
+    command: CheckCommand,
+    interval: Duration,
+    started: Instant,
+    next_at: Instant,
+    in_flight: Option<JoinHandle<()>>,
+}
+
+struct ContainerRun {
+    def: ContainerDefinition,
+    dir: PathBuf,
+    state: CState,
+    handle: Option<RuntimeHandle>,
+    pid: Option<i32>,
+    ever_started: bool,
+    exit_code: Option<i32>,
+    reason: Option<String>,
+    bindings: Vec<NetworkBinding>,
+    health: Option<HealthRun>,
+    stop_sent: bool,
+}
+
+impl ContainerRun {
+    fn health_status(&self) -> HealthStatus {
+        self.health
+            .as_ref()
+            .map(|h| h.tracker.status())
+            .unwrap_or(HealthStatus::Unknown)
+    }
+}
+
+/// A task's runtime state.
+pub struct TaskRun {
+    assignment: TaskAssignment,
+    dir: PathBuf,
+    phase: Phase,
+    desired: Desired,
+    stop_code: Option<String>,
+    stopped_reason: Option<String>,
+    pull_started_at: Option<Timestamp>,
+    pull_stopped_at: Option<Timestamp>,
+    started_at: Option<Timestamp>,
+    execution_stopped_at: Option<Timestamp>,
+    containers: Vec<ContainerRun>,
+    ports_ready: bool,
+    last_report: Option<TaskReport>,
+}
+
+/// Task ids become directory names, so only plain names are accepted.
+pub fn valid_task_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl TaskRun {
+    /// A new task, not started yet; writes `task.json`.
+    pub fn create(assignment: TaskAssignment, dir: PathBuf) -> std::io::Result<TaskRun> {
+        std::fs::create_dir_all(&dir)?;
+        state::write_json_atomic(&dir.join("task.json"), &assignment)?;
+        Ok(Self::fresh(assignment, dir))
+    }
+
+    fn fresh(assignment: TaskAssignment, dir: PathBuf) -> TaskRun {
+        let containers = assignment
+            .task_definition
+            .container_definitions
+            .iter()
+            .map(|def| ContainerRun {
+                def: def.clone(),
+                dir: dir.join(&def.name),
+                state: CState::Pending,
+                handle: None,
+                pid: None,
+                ever_started: false,
+                exit_code: None,
+                reason: None,
+                bindings: Vec::new(),
+                health: None,
+                stop_sent: false,
+            })
+            .collect();
+        TaskRun {
+            assignment,
+            dir,
+            phase: Phase::Pending,
+            desired: Desired::Running,
+            stop_code: None,
+            stopped_reason: None,
+            pull_started_at: None,
+            pull_stopped_at: None,
+            started_at: None,
+            execution_stopped_at: None,
+            containers,
+            ports_ready: false,
+            last_report: None,
+        }
+    }
+
+    /// Re-creates a task from its directory after an agent restart: running containers are adopted
+    /// (same processes), containers whose shim is gone are seen as exited on the first step.
+    pub fn load(dir: &Path, shared: &Shared) -> std::io::Result<TaskRun> {
+        let assignment: TaskAssignment =
+            state::read_json(&dir.join("task.json"))?.ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "task.json missing")
+            })?;
+        let mut run = Self::fresh(assignment, dir.to_path_buf());
+        let Some(report) = state::read_json::<TaskReport>(&dir.join("status.json"))? else {
+            return Ok(run);
+        };
+        run.phase = match report.last_status.as_str() {
+            task_status::RUNNING => Phase::Running,
+            task_status::STOPPING => Phase::Stopping,
+            task_status::STOPPED => Phase::Stopped,
+            _ => Phase::Pending,
+        };
+        run.stop_code = report.stop_code.clone();
+        run.stopped_reason = report.stopped_reason.clone();
+        run.pull_started_at = report.pull_started_at;
+        run.pull_stopped_at = report.pull_stopped_at;
+        run.started_at = report.started_at;
+        run.execution_stopped_at = report.execution_stopped_at;
+        run.ports_ready = true;
+        let now = Instant::now();
+        for c in &mut run.containers {
+            let Some(rep) = report.containers.iter().find(|r| r.name == c.def.name) else {
+                continue;
+            };
+            c.exit_code = rep.exit_code;
+            c.reason = rep.reason.clone();
+            c.bindings = rep.network_bindings.clone();
+            c.pid = rep.runtime_id.as_deref().and_then(|p| p.parse().ok());
+            c.ever_started = rep.last_status != task_status::PENDING;
+            shared
+                .ports
+                .reserve(&c.bindings.iter().map(|b| b.host_port).collect::<Vec<_>>());
+            if rep.last_status == task_status::STOPPED {
+                c.state = CState::Stopped;
+                continue;
+            }
+            let driver = match shared.driver_for(&c.def.image) {
+                Ok(d) => d,
+                Err(_) => continue,
+            };
+            let Some(handle) = driver.adopt(&c.dir) else {
+                if c.ever_started {
+                    c.state = CState::Stopped;
+                    c.reason
+                        .get_or_insert_with(|| "the container's shim record is missing".into());
+                }
+                continue;
+            };
+            {
+                c.handle = Some(handle);
+                c.state = if c.ever_started {
+                    CState::Running
+                } else {
+                    CState::Starting { since: now }
+                };
+                if c.ever_started {
+                    c.health = new_health(
+                        &c.def,
+                        container_env(&run.assignment, &c.def, &c.bindings),
+                        now,
+                    );
+                }
+            }
+        }
+        if run.phase == Phase::Stopped {
+            release_ports(&run, shared);
+        }
+        Ok(run)
+    }
+
+    /// The task's ARN.
+    pub fn task_arn(&self) -> &str {
+        &self.assignment.task_arn
+    }
+
+    /// True once the task reached STOPPED.
+    pub fn is_stopped(&self) -> bool {
+        self.phase == Phase::Stopped
+    }
+
+    fn step(&mut self, shared: &Shared, health_tx: &mpsc::UnboundedSender<(usize, bool)>) {
+        let now = Instant::now();
+        self.observe(shared, now);
+        if matches!(self.phase, Phase::Pending | Phase::Running) {
+            self.advance(shared, now);
+        }
+        if self.phase == Phase::Stopping {
+            self.drive_stop(shared);
+        }
+        if matches!(self.phase, Phase::Pending | Phase::Running) {
+            self.launch_checks(now, health_tx);
+        }
+    }
+
+    fn observe(&mut self, shared: &Shared, now: Instant) {
+        for c in &mut self.containers {
+            let (Some(handle), CState::Starting { .. } | CState::Running) = (&c.handle, c.state)
+            else {
+                continue;
+            };
+            let Ok(driver) = shared.driver_for(&c.def.image) else {
+                continue;
+            };
+            match driver.inspect(handle) {
+                ContainerState::Starting => {
+                    if let CState::Starting { since } = c.state {
+                        if now.duration_since(since) > START_TIMEOUT && c.reason.is_none() {
+                            c.reason = Some(format!(
+                                "CannotStartContainerError: the process did not start within {}s",
+                                START_TIMEOUT.as_secs()
+                            ));
+                            driver.stop(handle);
+                            c.stop_sent = true;
+                        }
+                    }
+                }
+                ContainerState::Running { pid } => {
+                    if c.state != CState::Running {
+                        c.state = CState::Running;
+                        c.ever_started = true;
+                        c.pid = Some(pid);
+                        c.health = new_health(
+                            &c.def,
+                            container_env(&self.assignment, &c.def, &c.bindings),
+                            now,
+                        );
+                        tracing::info!(task = %self.assignment.task_id, container = %c.def.name, pid, "container running");
+                    }
+                }
+                ContainerState::Exited(rec) => {
+                    c.state = CState::Stopped;
+                    if let Some(err) = rec.start_error {
+                        c.reason = Some(format!("CannotStartContainerError: {err}"));
+                    } else {
+                        c.ever_started = true;
+                        c.exit_code = rec.exit_code;
+                    }
+                    abort_check(c);
+                    tracing::info!(task = %self.assignment.task_id, container = %c.def.name, exit_code = ?c.exit_code, reason = ?c.reason, "container stopped");
+                }
+                ContainerState::Lost => {
+                    c.state = CState::Stopped;
+                    c.reason.get_or_insert_with(|| {
+                        "the container's shim exited without recording an exit status".into()
+                    });
+                    abort_check(c);
+                    tracing::warn!(task = %self.assignment.task_id, container = %c.def.name, "container lost");
+                }
+            }
+        }
+    }
+
+    fn begin_stop(&mut self, code: Option<&str>, reason: Option<String>) {
+        if self.stop_code.is_none() && self.stopped_reason.is_none() {
+            self.stop_code = code.map(str::to_string);
+            self.stopped_reason = reason;
+        }
+        self.phase = Phase::Stopping;
+        tracing::info!(task = %self.assignment.task_id, stop_code = ?self.stop_code, reason = ?self.stopped_reason, "stopping task");
+    }
+
+    fn advance(&mut self, shared: &Shared, now: Instant) {
+        if let Some(reason) = self.start_failure() {
+            return self.begin_stop(Some(stop_code::TASK_FAILED_TO_START), Some(reason));
+        }
+        if self
+            .containers
+            .iter()
+            .any(|c| c.def.is_essential() && c.state == CState::Stopped)
+        {
+            return self.begin_stop(
+                Some(stop_code::ESSENTIAL_CONTAINER_EXITED),
+                Some("Essential container in task exited".into()),
+            );
+        }
+        if self.desired == Desired::Stopped {
+            return self.begin_stop(None, None);
+        }
+        if !self.ports_ready {
+            if let Err(reason) = self.allocate_ports(shared) {
+                return self.begin_stop(Some(stop_code::TASK_FAILED_TO_START), Some(reason));
+            }
+            self.ports_ready = true;
+            self.persist();
+        }
+        for i in 0..self.containers.len() {
+            if self.containers[i].state != CState::Pending {
+                continue;
+            }
+            match self.dependencies(i) {
+                Deps::Wait => {}
+                Deps::Never(why) => {
+                    let reason = format!("CannotStartContainerError: {why}");
+                    self.containers[i].reason = Some(reason.clone());
+                    return self.begin_stop(Some(stop_code::TASK_FAILED_TO_START), Some(reason));
+                }
+                Deps::Ready => {
+                    if let Err(e) = self.start_container(i, shared, now) {
+                        let reason = e.to_string();
+                        let c = &mut self.containers[i];
+                        c.state = CState::Stopped;
+                        c.reason = Some(reason.clone());
+                        tracing::warn!(task = %self.assignment.task_id, container = %c.def.name, %reason, "container cannot start");
+                        return self
+                            .begin_stop(Some(stop_code::TASK_FAILED_TO_START), Some(reason));
+                    }
+                }
+            }
+        }
+        if self.phase == Phase::Pending
+            && self
+                .containers
+                .iter()
+                .filter(|c| c.def.is_essential())
+                .all(|c| c.ever_started)
+        {
+            self.phase = Phase::Running;
+            self.started_at = Some(berth_model::now());
+            tracing::info!(task = %self.assignment.task_id, "task running");
+        }
+    }
+
+    fn start_failure(&self) -> Option<String> {
+        self.containers
+            .iter()
+            .filter_map(|c| c.reason.as_ref())
+            .find(|r| {
+                r.starts_with("CannotStartContainerError")
+                    || r.starts_with("CannotPullContainerError")
+            })
+            .cloned()
+    }
+
+    fn allocate_ports(&mut self, shared: &Shared) -> Result<(), String> {
+        let wanted: Vec<(usize, u16, u16)> = self
+            .containers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| {
+                c.def.port_mappings.iter().filter_map(move |pm| {
+                    pm.container_port
+                        .map(|cp| (i, cp, pm.host_port.unwrap_or(0)))
+                })
+            })
+            .collect();
+        let hosts = shared
+            .ports
+            .allocate(&wanted.iter().map(|w| w.2).collect::<Vec<_>>())
+            .map_err(|e| format!("CannotStartContainerError: {e}"))?;
+        for ((i, cp, _), host) in wanted.into_iter().zip(hosts) {
+            self.containers[i].bindings.push(NetworkBinding {
+                bind_ip: shared.host_ip.clone(),
+                container_port: cp,
+                host_port: host,
+                protocol: "tcp".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn dependencies(&self, i: usize) -> Deps {
+        for dep in &self.containers[i].def.depends_on {
+            let Some(d) = self
+                .containers
+                .iter()
+                .find(|c| c.def.name == dep.container_name)
+            else {
+                return Deps::Never(format!(
+                    "dependsOn names unknown container {:?}",
+                    dep.container_name
+                ));
+            };
+            let stopped = d.state == CState::Stopped;
+            let never = |what: &str| {
+                Deps::Never(format!(
+                    "container {} needs {} to {what}, which can no longer happen",
+                    self.containers[i].def.name, d.def.name
+                ))
+            };
+            match dep.condition.as_str() {
+                "START" if d.ever_started => {}
+                "START" if stopped => return never("start"),
+                "COMPLETE" if stopped && d.ever_started => {}
+                "COMPLETE" if stopped => return never("complete"),
+                "SUCCESS" if stopped && d.exit_code == Some(0) => {}
+                "SUCCESS" if stopped => return never("exit with code 0"),
+                "HEALTHY" if d.health_status() == HealthStatus::Healthy => {}
+                "HEALTHY" if stopped || d.def.health_check.is_none() => {
+                    return never("become healthy")
+                }
+                "START" | "COMPLETE" | "SUCCESS" | "HEALTHY" => return Deps::Wait,
+                other => return Deps::Never(format!("unknown dependsOn condition {other:?}")),
+            }
+        }
+        Deps::Ready
+    }
+
+    fn start_container(
+        &mut self,
+        i: usize,
+        shared: &Shared,
+        now: Instant,
+    ) -> Result<(), StartError> {
+        let c = &self.containers[i];
+        let driver = shared.driver_for(&c.def.image)?;
+        if self.pull_started_at.is_none() {
+            self.pull_started_at = Some(berth_model::now());
+            self.pull_stopped_at = self.pull_started_at;
+        }
+        let request = StartRequest {
+            definition: c.def.clone(),
+            dir: c.dir.clone(),
+            env: container_env(&self.assignment, &c.def, &c.bindings),
+        };
+        let handle = driver.start(&request)?;
+        tracing::info!(task = %self.assignment.task_id, container = %c.def.name, shim_pid = handle.shim_pid, "container starting");
+        let c = &mut self.containers[i];
+        c.handle = Some(handle);
+        c.state = CState::Starting { since: now };
+        Ok(())
+    }
+
+    fn drive_stop(&mut self, shared: &Shared) {
+        for c in &mut self.containers {
+            match c.state {
+                CState::Pending => c.state = CState::Stopped,
+                CState::Starting { .. } | CState::Running if !c.stop_sent => {
+                    if let (Some(handle), Ok(driver)) = (&c.handle, shared.driver_for(&c.def.image))
+                    {
+                        driver.stop(handle);
+                    }
+                    c.stop_sent = true;
+                }
+                _ => {}
+            }
+        }
+        if self.containers.iter().all(|c| c.state == CState::Stopped) {
+            self.phase = Phase::Stopped;
+            self.execution_stopped_at = Some(berth_model::now());
+            for c in &mut self.containers {
+                abort_check(c);
+            }
+            release_ports(self, shared);
+            tracing::info!(task = %self.assignment.task_id, "task stopped");
+        }
+    }
+
+    fn launch_checks(&mut self, now: Instant, health_tx: &mpsc::UnboundedSender<(usize, bool)>) {
+        for (i, c) in self.containers.iter_mut().enumerate() {
+            if c.state != CState::Running {
+                continue;
+            }
+            let Some(h) = &mut c.health else { continue };
+            if h.in_flight.is_some() || now < h.next_at {
+                continue;
+            }
+            let command = h.command.clone();
+            let tx = health_tx.clone();
+            h.in_flight = Some(tokio::spawn(async move {
+                let ok = command.run().await;
+                let _ = tx.send((i, ok));
+            }));
+        }
+    }
+
+    fn health_result(&mut self, i: usize, ok: bool) {
+        let Some(c) = self.containers.get_mut(i) else {
+            return;
+        };
+        let Some(h) = &mut c.health else { return };
+        let now = Instant::now();
+        h.in_flight = None;
+        h.next_at = now + h.interval;
+        let before = h.tracker.status();
+        let after = h.tracker.record(ok, now.duration_since(h.started));
+        if before != after {
+            tracing::info!(task = %self.assignment.task_id, container = %c.def.name, health = after.as_str(), "container health changed");
+        }
+    }
+
+    fn abort_checks(&mut self) {
+        for c in &mut self.containers {
+            abort_check(c);
+        }
+    }
+
+    /// The task as the control plane sees it.
+    pub fn report(&self) -> TaskReport {
+        let containers = self
+            .containers
+            .iter()
+            .map(|c| ContainerReport {
+                name: c.def.name.clone(),
+                last_status: match c.state {
+                    CState::Pending | CState::Starting { .. } => task_status::PENDING,
+                    CState::Running => task_status::RUNNING,
+                    CState::Stopped => task_status::STOPPED,
+                }
+                .to_string(),
+                exit_code: c.exit_code,
+                reason: c.reason.clone(),
+                health_status: Some(c.health_status().as_str().to_string()),
+                network_bindings: c.bindings.clone(),
+                runtime_id: c.pid.map(|p| p.to_string()),
+            })
+            .collect();
+        let health: Vec<(bool, bool, HealthStatus)> = self
+            .containers
+            .iter()
+            .map(|c| {
+                (
+                    c.def.is_essential(),
+                    c.def.health_check.is_some(),
+                    c.health_status(),
+                )
+            })
+            .collect();
+        TaskReport {
+            task_arn: self.assignment.task_arn.clone(),
+            last_status: match self.phase {
+                Phase::Pending => task_status::PENDING,
+                Phase::Running => task_status::RUNNING,
+                Phase::Stopping => task_status::STOPPING,
+                Phase::Stopped => task_status::STOPPED,
+            }
+            .to_string(),
+            health_status: Some(task_health(&health).as_str().to_string()),
+            containers,
+            stopped_reason: self.stopped_reason.clone(),
+            stop_code: self.stop_code.clone(),
+            pull_started_at: self.pull_started_at,
+            pull_stopped_at: self.pull_stopped_at,
+            started_at: self.started_at,
+            execution_stopped_at: self.execution_stopped_at,
+        }
+    }
+
+    fn persist(&mut self) {
+        let report = self.report();
+        if let Err(error) = state::write_json_atomic(&self.dir.join("status.json"), &report) {
+            tracing::warn!(task = %self.assignment.task_id, %error, "cannot record task status");
+        }
+    }
+
+    /// Publishes the report (and records it on disk) when it changed.
+    fn publish(&mut self, shared: &Shared) {
+        let report = self.report();
+        if self.last_report.as_ref() == Some(&report) {
+            return;
+        }
+        if let Err(error) = state::write_json_atomic(&self.dir.join("status.json"), &report) {
+            tracing::warn!(task = %self.assignment.task_id, %error, "cannot record task status");
+        }
+        shared.board.publish(report.clone());
+        self.last_report = Some(report);
+    }
+}
+
+enum Deps {
+    Ready,
+    Wait,
+    Never(String),
+}
+
+fn abort_check(c: &mut ContainerRun) {
+    if let Some(h) = &mut c.health {
+        if let Some(j) = h.in_flight.take() {
+            j.abort();
+        }
+    }
+}
+
+fn release_ports(run: &TaskRun, shared: &Shared) {
+    let ports: Vec<u16> = run
+        .containers
+        .iter()
+        .flat_map(|c| c.bindings.iter().map(|b| b.host_port))
+        .collect();
+    shared.ports.release(&ports);
+}
+
+fn new_health(
+    def: &ContainerDefinition,
+    env: Vec<(String, String)>,
+    now: Instant,
+) -> Option<HealthRun> {
+    let check = def.health_check.as_ref()?;
+    let mut env = env;
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.insert(
+            0,
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+        );
+    }
+    let command = CheckCommand::from_ecs(
+        check,
+        env,
+        def.working_directory.as_ref().map(PathBuf::from),
+    )?;
+    Some(HealthRun {
+        tracker: HealthTracker::new(check),
+        command,
+        interval: check.interval().duration().max(Duration::from_millis(10)),
+        started: now,
+        next_at: now + check.interval().duration(),
+        in_flight: None,
+    })
+}
+
+/// A container's environment: its definition's `environment`, the assignment's overrides, `PORT`
+/// (first mapping's host port), `PORT_<containerPort>` per mapping, and the `BERTH_*` variables.
+/// The driver adds PATH.
+pub fn container_env(
+    assignment: &TaskAssignment,
+    def: &ContainerDefinition,
+    bindings: &[NetworkBinding],
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_string(), v));
+    };
+    for kv in &def.environment {
+        set(&kv.name, kv.value.clone());
+    }
+    for (container, k, v) in &assignment.environment_overrides {
+        if container == &def.name {
+            set(k, v.clone());
+        }
+    }
+    if let Some(first) = bindings.first() {
+        set("PORT", first.host_port.to_string());
+    }
+    for b in bindings {
+        set(
+            &format!("PORT_{}", b.container_port),
+            b.host_port.to_string(),
+        );
+    }
+    set("BERTH_TASK_ID", assignment.task_id.clone());
+    set("BERTH_TASK_ARN", assignment.task_arn.clone());
+    set("BERTH_CONTAINER_NAME", def.name.clone());
+    env
+}
+
+/// Runs one task until it is STOPPED (or the agent shuts down, which leaves its processes running).
+pub async fn supervise(
+    mut run: TaskRun,
+    shared: Arc<Shared>,
+    mut desired: watch::Receiver<Desired>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (health_tx, mut health_rx) = mpsc::unbounded_channel();
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut desired_open = true;
+    loop {
+        run.desired = *desired.borrow_and_update();
+        run.step(&shared, &health_tx);
+        run.publish(&shared);
+        if run.phase == Phase::Stopped {
+            break;
+        }
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some((i, ok)) = health_rx.recv() => run.health_result(i, ok),
+            r = desired.changed(), if desired_open => desired_open = r.is_ok(),
+            _ = shutdown.changed() => break,
+        }
+    }
+    run.abort_checks();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,78 @@
+//! A small blocking client of berth's API (the ECS and Logs wire protocols, plus status).
+
+use anyhow::{anyhow, Context};
+use serde_json::Value;
+use std::time::Duration;
+
+/// The server could not be reached at all.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot reach the berth server at {} (is it running? see `berth up`)", self.0)
+    }
+}
+impl std::error::Error for Unreachable {}
+
+/// An API client bound to one server.
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Client {
+    pub fn new(base: String) -> anyhow::Result<Client> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(Client { base, http, rt })
+    }
+
+    fn post(&self, target: &str, body: &Value) -> anyhow::Result<Value> {
+        let req = self
+            .http
+            .post(format!("{}/", self.base))
+            .header("x-amz-target", target)
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(body.to_string());
+        let resp = self.rt.block_on(async { req.send().await }).map_err(|_| Unreachable(self.base.clone()))?;
+        let status = resp.status();
+        let text = self.rt.block_on(async { resp.text().await }).context("reading the response")?;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        if !status.is_success() {
+            let code = v.get("__type").and_then(Value::as_str).unwrap_or("Error");
+            let msg = v.get("message").and_then(Value::as_str).unwrap_or(&text);
+            return Err(anyhow!("{code}: {msg}"));
+        }
+        Ok(v)
+    }
+
+    /// Calls an ECS operation.
+    pub fn ecs(&self, op: &str, body: Value) -> anyhow::Result<Value> {
+        self.post(&format!("AmazonEC2ContainerServiceV20141113.{op}"), &body)
+    }
+
+    /// Calls a CloudWatch Logs operation.
+    pub fn logs(&self, op: &str, body: Value) -> anyhow::Result<Value> {
+        self.post(&format!("Logs_20140328.{op}"), &body)
+    }
+
+    /// GETs a berth endpoint as JSON.
+    pub fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let resp = self
+            .rt
+            .block_on(async { self.http.get(format!("{}{path}", self.base)).timeout(Duration::from_secs(5)).send().await })
+            .map_err(|_| Unreachable(self.base.clone()))?;
+        let text = self.rt.block_on(async { resp.text().await })?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// True when the server answers its health check.
+    pub fn healthy(&self) -> bool {
+        let r = self.rt.block_on(async {
+            self.http.get(format!("{}/healthz", self.base)).timeout(Duration::from_millis(500)).send().await
+        });
+        r.map(|r| r.status().is_success()).unwrap_or(false)
+    }
+}

@@ -1,0 +1,70 @@
+//! Where things live: the state directory and the API address, from flags, environment or defaults,
+//! found the same way by every command.
+
+use clap::Args;
+use std::path::PathBuf;
+
+/// Default API address.
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:7878";
+
+/// Options every command takes.
+#[derive(Args, Clone, Debug)]
+pub struct Global {
+    /// State directory [default: $XDG_STATE_HOME/berth, ~/.local/state/berth, or /var/lib/berth].
+    #[arg(long, env = "BERTH_STATE_DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// API address of the server [default: the address the running server wrote to
+    /// <state-dir>/run/api.addr, else 127.0.0.1:7878].
+    #[arg(long, env = "BERTH_API_ADDR", global = true)]
+    pub api_addr: Option<String>,
+    /// Cluster the command works on.
+    #[arg(long, env = "BERTH_CLUSTER", global = true, default_value = "default")]
+    pub cluster: String,
+    /// Output format: table or json.
+    #[arg(long, short = 'o', global = true, default_value = "table", value_parser = ["table", "json"])]
+    pub output: String,
+}
+
+impl Global {
+    /// The state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(d) = &self.state_dir {
+            return d.clone();
+        }
+        if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(x).join("berth");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(h).join(".local/state/berth");
+        }
+        PathBuf::from("/var/lib/berth")
+    }
+
+    /// Where the running server says it listens.
+    pub fn addr_file(&self) -> PathBuf {
+        self.state_dir().join("run/api.addr")
+    }
+
+    /// The API address: flag/env, else the running server's address file, else the default.
+    pub fn api_addr(&self) -> String {
+        if let Some(a) = &self.api_addr {
+            return a.clone();
+        }
+        if let Ok(a) = std::fs::read_to_string(self.addr_file()) {
+            let a = a.trim();
+            if !a.is_empty() {
+                return a.to_string();
+            }
+        }
+        DEFAULT_API_ADDR.to_string()
+    }
+
+    /// Base URL of the API.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_addr())
+    }
+
+    pub fn json(&self) -> bool {
+        self.output == "json"
+    }
+}

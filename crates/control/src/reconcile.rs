@@ -1,0 +1,428 @@
+//! The controllers: one loop that, on every change or every 100 ms, drains and stops tasks that
+//! should stop, registers running tasks with their target groups, and runs the service scheduler
+//! for every service. A failed pass is logged and retried on the next tick; it never ends the loop.
+
+use crate::ecs::{new_task, push_event, request_stop};
+use crate::state::{ControlPlane, ServiceRecord, State, SERVICES, TASKS};
+use berth_elb::requests::TargetDescription;
+use berth_model::ecs::{stop_code, task_status};
+use berth_model::now;
+use berth_scheduler::{decide, Backoff, Health, Phase, ServiceView, StopReason, TaskView};
+use std::time::Duration;
+
+/// How often the controllers run when nothing wakes them.
+const TICK: Duration = Duration::from_millis(100);
+
+impl ControlPlane {
+    /// Runs the controllers until `shutdown` resolves.
+    pub async fn run_controllers(&self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = self.inner.kick.notified() => {}
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            if let Err(e) = self.reconcile_once() {
+                tracing::warn!(error = %e, "reconcile pass failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+
+    /// One pass of every controller.
+    pub fn reconcile_once(&self) -> Result<(), crate::ApiError> {
+        self.mutate(|st, cp| {
+            let t = now();
+            drive_stopping_tasks(st, t);
+            release_stopped_targets(st, t);
+            register_running_tasks(st);
+            let keys: Vec<String> = st.services.keys().cloned().collect();
+            for key in keys {
+                schedule_service(st, cp, &key, t);
+            }
+            Ok(())
+        })
+    }
+}
+
+fn phase(status: &str, desired: &str) -> Phase {
+    if status == task_status::STOPPED {
+        Phase::Stopped
+    } else if desired == task_status::STOPPED {
+        Phase::Stopping
+    } else if status == task_status::RUNNING {
+        Phase::Running
+    } else {
+        Phase::Pending
+    }
+}
+
+/// Tasks asked to stop: deregister their targets, wait for draining, then tell the agent.
+fn drive_stopping_tasks(st: &mut State, t: f64) {
+    let ids: Vec<String> = st
+        .tasks
+        .values()
+        .filter(|r| r.task.desired_status == task_status::STOPPED && r.agent_desired == task_status::RUNNING)
+        .map(|r| r.id.clone())
+        .collect();
+    for id in ids {
+        let Some(rec) = st.tasks.get(&id).cloned() else { continue };
+        let mut rec = rec;
+        if rec.task.last_status == task_status::PROVISIONING {
+            // The agent never reported the task: nothing runs, so it is stopped here. Should the
+            // agent have started it meanwhile, it stops it once the task leaves its assignments.
+            rec.task.last_status = task_status::STOPPED.into();
+            rec.task.stopped_at = Some(t);
+            rec.agent_desired = task_status::STOPPED.into();
+            rec.reported_stopped = true;
+        } else if rec.targets.is_empty() || rec.task.last_status != task_status::RUNNING && rec.draining_since.is_none() {
+            rec.agent_desired = task_status::STOPPED.into();
+            deregister(st, &rec.targets, t);
+            rec.targets.clear();
+        } else if rec.draining_since.is_none() {
+            deregister(st, &rec.targets, t);
+            rec.draining_since = Some(t);
+            rec.task.last_status = task_status::DEACTIVATING.into();
+            if let Some(svc) = rec.service.clone() {
+                let key = crate::state::service_key(&rec.cluster, &svc);
+                if let Some(s) = st.services.get_mut(&key) {
+                    push_event(s, format!("(service {svc}) has begun draining connections on 1 tasks."));
+                    st.touch(SERVICES, &key);
+                }
+            }
+        } else {
+            let drained = rec
+                .targets
+                .iter()
+                .all(|(tg, ip, port)| st.elb.drain_finished(tg, ip, *port, t) || st.elb.target_state(tg, ip, *port).is_none());
+            if drained {
+                rec.targets.clear();
+                rec.agent_desired = task_status::STOPPED.into();
+                rec.task.last_status = task_status::STOPPING.into();
+            }
+        }
+        if st.tasks.get(&id).map(|r| (&r.agent_desired, &r.task, &r.targets, r.draining_since))
+            != Some((&rec.agent_desired, &rec.task, &rec.targets, rec.draining_since))
+        {
+            st.tasks.insert(id.clone(), rec);
+            st.touch(TASKS, &id);
+        }
+    }
+}
+
+/// Deregisters targets (they drain in the proxy until `remove_drained` takes them out).
+fn deregister(st: &mut State, targets: &[(String, String, u16)], t: f64) {
+    for (tg, ip, port) in targets {
+        if st.elb.deregister_targets(tg, &[TargetDescription::new(ip.clone(), *port)], t).is_ok() {
+            st.elb_dirty = true;
+        }
+    }
+}
+
+/// Tasks that stopped on their own still holding targets: deregister them.
+fn release_stopped_targets(st: &mut State, t: f64) {
+    let ids: Vec<String> = st
+        .tasks
+        .values()
+        .filter(|r| r.task.last_status == task_status::STOPPED && !r.targets.is_empty())
+        .map(|r| r.id.clone())
+        .collect();
+    for id in ids {
+        let targets = st.tasks.get_mut(&id).map(|r| std::mem::take(&mut r.targets)).unwrap_or_default();
+        deregister(st, &targets, t);
+        st.touch(TASKS, &id);
+    }
+    if !st.elb.remove_drained(t).is_empty() {
+        st.elb_dirty = true;
+    }
+}
+
+/// Running service tasks with load balancers get their targets registered.
+fn register_running_tasks(st: &mut State) {
+    let mut updates = Vec::new();
+    for rec in st.tasks.values() {
+        if rec.task.last_status != task_status::RUNNING
+            || rec.task.desired_status != task_status::RUNNING
+            || !rec.targets.is_empty()
+        {
+            continue;
+        }
+        let Some(svc) = &rec.service else { continue };
+        let Some(s) = st.services.get(&crate::state::service_key(&rec.cluster, svc)) else { continue };
+        if s.service.load_balancers.is_empty() {
+            continue;
+        }
+        let ip = st.nodes.get(&rec.node).map(|n| n.host_ip.clone()).filter(|ip| !ip.is_empty()).unwrap_or_else(|| "127.0.0.1".into());
+        let mut targets = Vec::new();
+        for lb in &s.service.load_balancers {
+            let (Some(tg), Some(name), Some(port)) = (&lb.target_group_arn, &lb.container_name, lb.container_port) else {
+                continue;
+            };
+            let binding = rec
+                .task
+                .containers
+                .iter()
+                .find(|c| &c.name == name)
+                .and_then(|c| c.network_bindings.iter().find(|b| b.container_port == port));
+            if let Some(b) = binding {
+                targets.push((tg.clone(), ip.clone(), b.host_port));
+            }
+        }
+        if !targets.is_empty() {
+            updates.push((rec.id.clone(), targets));
+        }
+    }
+    for (id, targets) in updates {
+        for (tg, ip, port) in &targets {
+            if st.elb.register_targets(tg, &[TargetDescription::new(ip.clone(), *port)]).is_ok() {
+                st.elb_dirty = true;
+            }
+        }
+        if let Some(rec) = st.tasks.get_mut(&id) {
+            rec.targets = targets;
+            st.touch(TASKS, &id);
+        }
+    }
+}
+
+/// The health of a task as its service sees it: container checks, then target health, with the
+/// grace period during which failures are not held against a new task.
+fn task_health(st: &State, rec: &crate::state::TaskRecord, grace: f64, t: f64) -> Health {
+    let in_grace = rec.task.started_at.is_some_and(|s| t - s < grace);
+    let mut health = match rec.task.health_status.as_deref() {
+        Some("UNHEALTHY") => Health::Unhealthy,
+        Some("HEALTHY") => Health::Healthy,
+        _ => {
+            let has_checks = rec.task.containers.iter().any(|c| c.health_status.is_some());
+            if has_checks {
+                Health::Unknown
+            } else {
+                Health::Healthy
+            }
+        }
+    };
+    if health == Health::Healthy && !rec.targets.is_empty() {
+        for (tg, ip, port) in &rec.targets {
+            match st.elb.target_state(tg, ip, *port).map(|s| s.state).as_deref() {
+                Some("healthy") | Some("unavailable") => {}
+                Some("unhealthy") => health = Health::Unhealthy,
+                _ => health = Health::Unknown,
+            }
+        }
+    } else if health == Health::Healthy {
+        // Service with load balancers whose targets are not registered yet.
+        let wants_lb = rec
+            .service
+            .as_ref()
+            .and_then(|s| st.services.get(&crate::state::service_key(&rec.cluster, s)))
+            .is_some_and(|s| !s.service.load_balancers.is_empty());
+        if wants_lb {
+            health = Health::Unknown;
+        }
+    }
+    if in_grace && health == Health::Unhealthy {
+        Health::Unknown
+    } else {
+        health
+    }
+}
+
+fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
+    let Some(before) = st.services.get(key).cloned() else { return };
+    if before.service.status == "INACTIVE" {
+        return;
+    }
+    let mut rec: ServiceRecord = before.clone();
+    let name = rec.service.service_name.clone();
+    let grace = f64::from(rec.service.health_check_grace_period_seconds.unwrap_or(0));
+    let task_ids: Vec<String> = st
+        .tasks
+        .values()
+        .filter(|r| r.cluster == rec.cluster && r.service.as_deref() == Some(name.as_str()))
+        .map(|r| r.id.clone())
+        .collect();
+
+    // Backoff bookkeeping from what happened to the tasks since the last pass.
+    let mut backoff = Backoff { consecutive_failures: rec.backoff_failures, next_start_at: rec.backoff_until };
+    for id in &task_ids {
+        let Some(r) = st.tasks.get(id) else { continue };
+        if r.failure_counted {
+            continue;
+        }
+        let stopped = r.task.last_status == task_status::STOPPED;
+        let failed = stopped
+            && matches!(
+                r.task.stop_code.as_deref(),
+                Some(stop_code::TASK_FAILED_TO_START) | Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
+            )
+            || r.task.stopped_reason.as_deref().is_some_and(|s| s.starts_with("Task failed"));
+        let healthy = r.task.last_status == task_status::RUNNING && task_health(st, r, grace, t) == Health::Healthy;
+        if failed {
+            backoff = backoff.after_failure(t);
+            if let Some(d) = rec.service.deployments.iter_mut().find(|d| Some(&d.id) == r.deployment_id.as_ref()) {
+                d.failed_tasks += 1;
+            }
+        } else if healthy && backoff.consecutive_failures > 0 {
+            backoff = backoff.after_success();
+        }
+        if failed || healthy || stopped {
+            if let Some(r) = st.tasks.get_mut(id) {
+                r.failure_counted = true;
+                st.touch(TASKS, id);
+            }
+        }
+    }
+
+    let primary = rec.service.deployments.iter().find(|d| d.status == "PRIMARY").map(|d| d.id.clone()).unwrap_or_default();
+    let views: Vec<TaskView> = task_ids
+        .iter()
+        .filter_map(|id| st.tasks.get(id))
+        .map(|r| TaskView {
+            id: r.id.clone(),
+            deployment_id: r.deployment_id.clone().unwrap_or_default(),
+            phase: phase(&r.task.last_status, &r.task.desired_status),
+            health: task_health(st, r, grace, t),
+            created_at: r.task.created_at,
+        })
+        .collect();
+    let view = ServiceView {
+        desired_count: rec.service.desired_count,
+        minimum_healthy_percent: rec.service.deployment_configuration.minimum_healthy_percent(),
+        maximum_percent: rec.service.deployment_configuration.maximum_percent(),
+        primary_deployment: primary.clone(),
+        tasks: views,
+        backoff,
+    };
+    let decision = decide(&view, t);
+
+    let mut stopped_ids = Vec::new();
+    for (id, why) in &decision.stop {
+        let (reason, code) = match why {
+            StopReason::Unhealthy => {
+                let lb_fail = st.tasks.get(id).is_some_and(|r| r.task.health_status.as_deref() != Some("UNHEALTHY"));
+                if lb_fail {
+                    ("Task failed ELB health checks".to_string(), stop_code::SERVICE_SCHEDULER_INITIATED)
+                } else {
+                    ("Task failed container health checks".to_string(), stop_code::SERVICE_SCHEDULER_INITIATED)
+                }
+            }
+            StopReason::Replaced | StopReason::ScaleIn => {
+                (format!("Scaling activity initiated by (deployment {primary})"), stop_code::SERVICE_SCHEDULER_INITIATED)
+            }
+        };
+        if *why == StopReason::Unhealthy {
+            push_event(&mut rec, format!("(service {name}) (task {id}) has been stopped because it failed health checks."));
+            backoff = backoff.after_failure(t);
+            if let Some(d) = st.tasks.get(id).and_then(|r| r.deployment_id.clone()) {
+                if let Some(dep) = rec.service.deployments.iter_mut().find(|x| x.id == d) {
+                    dep.failed_tasks += 1;
+                }
+            }
+        }
+        request_stop(st, id, &reason, code);
+        if let Some(r) = st.tasks.get_mut(id) {
+            r.failure_counted = true;
+        }
+        stopped_ids.push(id.clone());
+    }
+    if !stopped_ids.is_empty() {
+        let list: Vec<String> = stopped_ids.iter().map(|i| format!("(task {i})")).collect();
+        push_event(&mut rec, format!("(service {name}) has stopped {} running tasks: {}.", stopped_ids.len(), list.join(" ")));
+    }
+
+    if decision.start > 0 {
+        let td = crate::ecs::find_task_definition(st, &rec.service.task_definition);
+        match td {
+            Ok(td) => {
+                let mut started = Vec::new();
+                for _ in 0..decision.start {
+                    let task = new_task(
+                        st,
+                        cp,
+                        &rec.cluster,
+                        &td,
+                        Some(&name),
+                        Some(&primary),
+                        Some(primary.clone()),
+                        format!("service:{name}"),
+                        vec![],
+                    );
+                    started.push(format!("(task {})", task.id));
+                }
+                push_event(&mut rec, format!("(service {name}) has started {} tasks: {}.", started.len(), started.join(" ")));
+                rec.throttle_reported = false;
+            }
+            Err(e) => tracing::warn!(service = %name, error = %e, "cannot start tasks"),
+        }
+    }
+    if let Some(wait) = decision.throttled_for {
+        if !rec.throttle_reported {
+            push_event(
+                &mut rec,
+                format!(
+                    "(service {name}) is unable to consistently start tasks successfully: {} failures in a row. Retrying in {:.1}s.",
+                    backoff.consecutive_failures, wait
+                ),
+            );
+            rec.throttle_reported = true;
+        }
+    }
+
+    // Counts per deployment, rollout state, and retirement of drained deployments.
+    let tasks: Vec<&crate::state::TaskRecord> = task_ids.iter().filter_map(|id| st.tasks.get(id)).collect();
+    let count = |dep: Option<&str>, status: &[&str]| {
+        tasks
+            .iter()
+            .filter(|r| dep.is_none_or(|d| r.deployment_id.as_deref() == Some(d)))
+            .filter(|r| r.task.desired_status == task_status::RUNNING)
+            .filter(|r| status.contains(&r.task.last_status.as_str()))
+            .count() as u32
+    };
+    let pending = [task_status::PROVISIONING, task_status::PENDING, task_status::ACTIVATING];
+    rec.service.running_count = count(None, &[task_status::RUNNING]);
+    rec.service.pending_count = count(None, &pending);
+    let active_of = |dep: &str| {
+        tasks
+            .iter()
+            .filter(|r| r.deployment_id.as_deref() == Some(dep) && r.task.last_status != task_status::STOPPED)
+            .count()
+    };
+    for d in rec.service.deployments.iter_mut() {
+        let (running, pend) = (count(Some(&d.id), &[task_status::RUNNING]), count(Some(&d.id), &pending));
+        if (running, pend) != (d.running_count, d.pending_count) {
+            d.running_count = running;
+            d.pending_count = pend;
+            d.updated_at = t;
+        }
+    }
+    rec.service.deployments.retain(|d| d.status == "PRIMARY" || active_of(&d.id) > 0);
+    if decision.steady && !rec.steady {
+        if let Some(d) = rec.service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+            if d.rollout_state.as_deref() == Some("IN_PROGRESS") {
+                d.rollout_state = Some("COMPLETED".into());
+                d.rollout_state_reason = Some(format!("ECS deployment {} completed.", d.id));
+                d.updated_at = t;
+                let id = d.id.clone();
+                push_event(&mut rec, format!("(service {name}) (deployment {id}) deployment completed."));
+            }
+        }
+        push_event(&mut rec, format!("(service {name}) has reached a steady state."));
+    }
+    rec.steady = decision.steady;
+    if rec.service.status == "DRAINING" && tasks.iter().all(|r| r.task.last_status == task_status::STOPPED) {
+        rec.service.status = "INACTIVE".into();
+        rec.service.deployments.clear();
+    }
+    rec.backoff_failures = backoff.consecutive_failures;
+    rec.backoff_until = backoff.next_start_at;
+    let changed = rec.service != before.service
+        || rec.backoff_failures != before.backoff_failures
+        || rec.backoff_until != before.backoff_until
+        || rec.steady != before.steady
+        || rec.throttle_reported != before.throttle_reported;
+    if changed {
+        st.services.insert(key.to_string(), rec);
+        st.touch(SERVICES, key);
+    }
+}

@@ -1,0 +1,199 @@
+//! ALB-style access log: the request path hands a record to a bounded channel (never blocking;
+//! records are dropped and counted when the writer falls behind) and a writer thread formats and
+//! appends buffered lines to the file.
+
+use crate::forward::Conn;
+use crate::routing::RequestView;
+use crate::snapshot::Listener;
+use http::{header, Request, Response};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::time::{Duration, Instant, SystemTime};
+
+/// One request's log fields.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub time: SystemTime,
+    pub elb: String,
+    pub client: SocketAddr,
+    pub target: Option<String>,
+    pub request_time: Duration,
+    pub target_time: Option<Duration>,
+    pub elb_status: u16,
+    pub target_status: Option<u16>,
+    pub received_bytes: u64,
+    pub sent_bytes: u64,
+    pub request_line: String,
+    pub user_agent: String,
+    pub target_group_arn: Option<String>,
+    pub trace_id: String,
+    pub domain: String,
+    pub rule_priority: Option<u32>,
+    pub action: &'static str,
+    pub redirect_url: Option<String>,
+    pub error_reason: Option<&'static str>,
+}
+
+fn content_length(h: &http::HeaderMap) -> u64 {
+    h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+impl Record {
+    /// Starts a record when a request arrives.
+    pub(crate) fn start<B>(req: &Request<B>, view: &RequestView<'_>, conn: &Conn, l: &Listener, priority: Option<u32>) -> Record {
+        let host = view.host.unwrap_or("-");
+        let request_line = format!(
+            "{} {}://{}:{}{} {:?}",
+            req.method(),
+            l.protocol,
+            host,
+            l.port,
+            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            req.version()
+        );
+        Record {
+            time: SystemTime::now(),
+            elb: l.lb.dimension.clone(),
+            client: conn.peer,
+            target: None,
+            request_time: Duration::ZERO,
+            target_time: None,
+            elb_status: 0,
+            target_status: None,
+            received_bytes: content_length(req.headers()),
+            sent_bytes: 0,
+            request_line,
+            user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string(),
+            target_group_arn: None,
+            trace_id: req.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string(),
+            domain: host.to_string(),
+            rule_priority: priority,
+            action: "forward",
+            redirect_url: None,
+            error_reason: None,
+        }
+    }
+
+    /// Completes the record with the response.
+    pub(crate) fn finish<B>(&mut self, resp: &Response<B>, received: Instant) {
+        self.elb_status = resp.status().as_u16();
+        self.sent_bytes = content_length(resp.headers());
+        let total = received.elapsed();
+        self.request_time = total.saturating_sub(self.target_time.unwrap_or_default());
+    }
+
+    /// The ALB log line (space separated, quoted fields as ALB quotes them).
+    pub fn line(&self) -> String {
+        let mut s = String::with_capacity(384);
+        let opt_secs = |d: Option<Duration>| d.map(|d| format!("{:.3}", d.as_secs_f64())).unwrap_or_else(|| "-1".into());
+        let time = rfc3339(self.time);
+        let _ = write!(
+            s,
+            "http {time} {} {} {} {:.3} {} 0.000 {} {} {} {} \"{}\" \"{}\" - - {} \"{}\" \"{}\" \"-\" {} {time} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" \"-\" \"-\"",
+            self.elb,
+            self.client,
+            self.target.as_deref().unwrap_or("-"),
+            self.request_time.as_secs_f64(),
+            opt_secs(self.target_time),
+            self.elb_status,
+            self.target_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            self.received_bytes,
+            self.sent_bytes,
+            self.request_line.replace('"', "%22"),
+            self.user_agent.replace('"', "%22"),
+            self.target_group_arn.as_deref().unwrap_or("-"),
+            self.trace_id,
+            self.domain.replace('"', "%22"),
+            self.rule_priority.map(|p| p.to_string()).unwrap_or_else(|| "0".into()),
+            self.action,
+            self.redirect_url.as_deref().unwrap_or("-"),
+            self.error_reason.unwrap_or("-"),
+            self.target.as_deref().unwrap_or("-"),
+            self.target_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+        );
+        s
+    }
+}
+
+/// `2024-05-01T12:00:00.123456Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_micros()
+    )
+}
+
+/// The sending side; the writer thread ends when it is dropped.
+#[derive(Debug)]
+pub struct AccessLog {
+    tx: SyncSender<Record>,
+    pub dropped: AtomicU64,
+}
+
+impl AccessLog {
+    /// Opens (appends to) `path` and starts the writer thread.
+    pub fn open(path: &Path) -> std::io::Result<AccessLog> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let (tx, rx) = sync_channel(65_536);
+        std::thread::Builder::new().name("berth-access-log".into()).spawn(move || write_loop(rx, file))?;
+        Ok(AccessLog { tx, dropped: AtomicU64::new(0) })
+    }
+
+    /// Queues a record without blocking.
+    pub fn send(&self, r: Record) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(r) {
+            self.dropped.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+fn write_loop(rx: Receiver<Record>, file: std::fs::File) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
+    while let Ok(first) = rx.recv() {
+        let mut line = first.line();
+        line.push('\n');
+        let _ = out.write_all(line.as_bytes());
+        while let Ok(r) = rx.try_recv() {
+            let mut line = r.line();
+            line.push('\n');
+            let _ = out.write_all(line.as_bytes());
+        }
+        if let Err(e) = out.flush() {
+            tracing::warn!(error = %e, "access log write failed");
+        }
+    }
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_micros(1_714_564_800_123_456);
+        assert_eq!(rfc3339(t), "2024-05-01T12:00:00.123456Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+    }
+}

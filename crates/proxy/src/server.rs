@@ -1,0 +1,236 @@
+//! Listeners and client connections: binding, the accept loop, HTTP/1.1 + HTTP/2 (auto) serving
+//! with upgrades, the listener's idle timeout, and graceful close when a listener is removed.
+
+use crate::access_log::AccessLog;
+use crate::body::ReqBody;
+use crate::forward::{handle, Conn};
+use crate::snapshot::Listener;
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    /// Pooled keep-alive client to targets.
+    pub client: Client<HttpConnector, ReqBody>,
+    pub access_log: Option<AccessLog>,
+    pub server: auto::Builder<TokioExecutor>,
+    /// Open client connections (for shutdown).
+    pub open_connections: AtomicUsize,
+}
+
+impl Shared {
+    /// Builds the client pool and the server settings.
+    pub fn new(tuning: &crate::Tuning, access_log: Option<AccessLog>) -> Shared {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(tuning.connect_timeout));
+        connector.set_reuse_address(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(tuning.max_idle_per_target)
+            .pool_idle_timeout(Duration::from_secs(55))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector);
+        let mut server = auto::Builder::new(TokioExecutor::new());
+        server
+            .http1()
+            .keep_alive(true)
+            .max_buf_size(tuning.max_header_bytes.max(8192))
+            .max_headers(tuning.max_headers);
+        server
+            .http2()
+            .max_header_list_size(tuning.max_header_bytes.min(u32::MAX as usize) as u32)
+            .max_concurrent_streams(256);
+        Shared { client, access_log, server, open_connections: AtomicUsize::new(0) }
+    }
+}
+
+/// A bound listener whose routing table can be swapped.
+pub(crate) struct Slot {
+    pub arn: String,
+    pub local_addr: SocketAddr,
+    pub routes: Arc<ArcSwap<Listener>>,
+    /// Sending `true` stops accepting and closes connections once their requests end.
+    pub stop: watch::Sender<bool>,
+}
+
+/// Binds `listener.bind` and starts accepting.
+pub(crate) fn bind(shared: &Arc<Shared>, listener: Arc<Listener>) -> io::Result<Slot> {
+    let addr: SocketAddr = listener
+        .bind
+        .parse()
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad bind address"))?;
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    let tcp = socket.listen(4096)?;
+    let local_addr = tcp.local_addr()?;
+    let (stop, stop_rx) = watch::channel(false);
+    let routes = Arc::new(ArcSwap::new(listener.clone()));
+    tokio::spawn(accept_loop(tcp, shared.clone(), routes.clone(), stop_rx));
+    tracing::info!(listener = %listener.arn, address = %local_addr, "listening");
+    Ok(Slot { arn: listener.arn.clone(), local_addr, routes, stop })
+}
+
+async fn accept_loop(tcp: TcpListener, shared: Arc<Shared>, routes: Arc<ArcSwap<Listener>>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            accepted = tcp.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tokio::spawn(serve_connection(stream, peer, shared.clone(), routes.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    routes: Arc<ArcSwap<Listener>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let listener = routes.load_full();
+    let lb = listener.lb.metrics.clone();
+    let idle_timeout = listener.idle_timeout;
+    drop(listener);
+    lb.new_connections.inc();
+    lb.active_connections.fetch_add(1, Relaxed);
+    shared.open_connections.fetch_add(1, Relaxed);
+
+    let activity = Arc::new(AtomicU64::new(0));
+    let io = TokioIo::new(Tracked { inner: stream, activity: activity.clone() });
+    let peer_ip = HeaderValue::from_str(&peer.ip().to_canonical().to_string()).unwrap_or(HeaderValue::from_static("-"));
+    let conn = Arc::new(Conn { shared: shared.clone(), listener: routes, peer, peer_ip });
+    let service = service_fn(move |req| handle(conn.clone(), req));
+    let connection = shared.server.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+
+    // Idle timeout: closed when no byte moved for `idle_timeout` (checked in quarters).
+    let tick = (idle_timeout / 4).max(Duration::from_millis(10));
+    let mut last_activity = 0;
+    let mut quiet_ticks = 0u32;
+    let mut closing = *stop.borrow();
+    if closing {
+        connection.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(peer = %peer, error = %e, "client connection ended with an error");
+                }
+                break;
+            }
+            _ = tokio::time::sleep(tick) => {
+                let now = activity.load(Relaxed);
+                if now != last_activity {
+                    last_activity = now;
+                    quiet_ticks = 0;
+                    continue;
+                }
+                quiet_ticks += 1;
+                if quiet_ticks >= 4 && !closing {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                } else if quiet_ticks >= 8 {
+                    break; // a request stuck without traffic for two idle periods
+                }
+            }
+            changed = stop.changed(), if !closing => {
+                if changed.is_err() || *stop.borrow() {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+    lb.active_connections.fetch_sub(1, Relaxed);
+    shared.open_connections.fetch_sub(1, Relaxed);
+}
+
+/// A TCP stream that counts successful reads and writes (for the idle timeout).
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<AtomicU64>,
+}
+
+impl Tracked {
+    #[inline]
+    fn touch(&self) {
+        // One writer at a time (the connection's task), so load+store is enough.
+        self.activity.store(self.activity.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.touch();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            if n > 0 {
+                this.touch();
+            }
+        }
+        r
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            if n > 0 {
+                this.touch();
+            }
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

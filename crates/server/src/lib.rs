@@ -1,0 +1,249 @@
+//! The control plane's HTTP edge: one address serving every AWS-compatible API (dispatched by
+//! `X-Amz-Target`, by `Action`, or by the SigV4 credential scope), the internal agent and proxy
+//! interfaces (`/agent/v1`, `/proxy/v1`) and berth's own status endpoint.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use berth_api_aws::json::{content_type, error_body, parse_target, strip_nulls, JsonApi};
+use berth_control::{ApiError, ControlPlane};
+use berth_model::protocol::{agent, proxy};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What `/berth/v1/status` reports about the endpoints, filled in by the binary.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Endpoints {
+    pub api: String,
+    pub dashboard: String,
+}
+
+#[derive(Clone)]
+struct AppState {
+    cp: ControlPlane,
+    endpoints: Endpoints,
+    started_at: f64,
+}
+
+/// The router of the control plane's address.
+pub fn router(cp: ControlPlane, endpoints: Endpoints) -> Router {
+    let state = AppState { cp, endpoints, started_at: berth_model::now() };
+    Router::new()
+        .route("/", post(aws_entry))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/berth/v1/status", get(status))
+        .route("/agent/v1/assignments", get(agent_assignments))
+        .route("/agent/v1/report", post(agent_report))
+        .route("/agent/v1/logs", post(agent_logs))
+        .route("/proxy/v1/config", get(proxy_config))
+        .route("/proxy/v1/report", post(proxy_report))
+        .with_state(state)
+}
+
+/// Serves the router on `listener` and runs the controllers, until `shutdown`.
+pub async fn serve(
+    cp: ControlPlane,
+    listener: tokio::net::TcpListener,
+    endpoints: Endpoints,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let controllers = {
+        let cp = cp.clone();
+        let mut rx = rx.clone();
+        tokio::spawn(async move {
+            cp.run_controllers(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+        })
+    };
+    let app = router(cp, endpoints);
+    let mut rx2 = rx.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = rx2.wait_for(|s| *s).await;
+        })
+        .await?;
+    let _ = controllers.await;
+    Ok(())
+}
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn json_response(api: JsonApi, result: Result<serde_json::Value, ApiError>) -> Response {
+    let rid = request_id();
+    let (status, body) = match result {
+        Ok(mut v) => {
+            strip_nulls(&mut v);
+            (StatusCode::OK, v.to_string())
+        }
+        Err(e) => (StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), error_body(e.code, &e.message)),
+    };
+    (status, [("content-type", content_type(api)), ("x-amzn-requestid", rid.as_str())], body).into_response()
+}
+
+/// The SigV4 credential scope's service name (`.../<date>/<region>/<service>/aws4_request`).
+fn signed_service(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let cred = auth.split("Credential=").nth(1)?;
+    let scope = cred.split([',', ' ']).next()?;
+    scope.split('/').nth(3).map(str::to_string)
+}
+
+async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let Some((api, op)) = parse_target(target) else {
+            return (StatusCode::BAD_REQUEST, error_body("UnknownOperationException", &format!("X-Amz-Target: unknown target {target:?}")))
+                .into_response();
+        };
+        let input: serde_json::Value = if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => {
+                    return json_response(api, Err(ApiError::client(format!("request body: expected JSON, {e}"))));
+                }
+            }
+        };
+        let op = op.to_string();
+        let cp = app.cp.clone();
+        // Operations write to the store (fsync) under a lock: keep them off the async workers.
+        let result = tokio::task::spawn_blocking(move || match api {
+            JsonApi::Ecs => berth_control::ecs::call(&cp, &op, input),
+            JsonApi::Logs => berth_control::logs_api::call(&cp, &op, input),
+            _ => Err(ApiError::unknown_operation(&op)),
+        })
+        .await
+        .unwrap_or_else(|e| Err(ApiError::server(format!("operation panicked: {e}"))));
+        return json_response(api, result);
+    }
+    // Query protocol: form body with Action and Version.
+    let service = signed_service(&headers);
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone());
+    let version = form.iter().find(|(k, _)| k == "Version").map(|(_, v)| v.clone());
+    match (action, version.as_deref(), service.as_deref()) {
+        (Some(_), Some("2015-12-01"), _) | (Some(_), _, Some("elasticloadbalancing")) => {
+            let cp = app.cp.clone();
+            let rid = request_id();
+            let resp = tokio::task::spawn_blocking(move || {
+                cp.with_elb(|elb, arns| {
+                    let (r, changed) = berth_api_aws::elbv2::handle_elbv2(elb, arns, &body, &rid, berth_model::now());
+                    ((r.status, r.body), changed)
+                })
+            })
+            .await;
+            match resp {
+                Ok(Ok((status, xml))) => (
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                    [("content-type", "text/xml")],
+                    xml,
+                )
+                    .into_response(),
+                Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+            }
+        }
+        (Some(a), v, _) => (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "text/xml")],
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>berth does not serve Action={a} Version={}</Message></Error></ErrorResponse>",
+                v.unwrap_or("")
+            ),
+        )
+            .into_response(),
+        (None, _, _) => (
+            StatusCode::BAD_REQUEST,
+            "expected an AWS request: an X-Amz-Target header (awsJson) or an Action form field (query protocol)",
+        )
+            .into_response(),
+    }
+}
+
+async fn status(State(app): State<AppState>) -> Json<serde_json::Value> {
+    let cp = &app.cp;
+    let (nodes, listeners, services) = cp.read(|st| {
+        let t = berth_model::now();
+        let nodes: Vec<serde_json::Value> = st
+            .nodes
+            .iter()
+            .map(|(id, n)| serde_json::json!({"id": id, "hostIp": n.host_ip, "lastSeenSecondsAgo": t - n.last_seen, "healthy": t - n.last_seen < 15.0}))
+            .collect();
+        let services = st.services.values().filter(|s| s.service.status == "ACTIVE").count();
+        (nodes, st.proxies_view(), services)
+    });
+    Json(serde_json::json!({
+        "api": app.endpoints.api,
+        "dashboard": app.endpoints.dashboard,
+        "uptimeSeconds": berth_model::now() - app.started_at,
+        "version": cp.version(),
+        "components": {
+            "server": {"healthy": true},
+            "agents": nodes,
+            "proxies": listeners.0,
+        },
+        "listeners": listeners.1,
+        "activeServices": services,
+    }))
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    node: Option<String>,
+    after: Option<u64>,
+    wait_ms: Option<u64>,
+}
+
+fn poll_wait(q: &PollQuery) -> Duration {
+    Duration::from_millis(q.wait_ms.unwrap_or(0).min(60_000))
+}
+
+async fn agent_assignments(State(app): State<AppState>, Query(q): Query<PollQuery>) -> Response {
+    let Some(node) = q.node.clone() else {
+        return (StatusCode::BAD_REQUEST, "node: expected the agent's node id").into_response();
+    };
+    let after = q.after.unwrap_or(0);
+    app.cp.wait_newer(after, poll_wait(&q)).await;
+    Json(app.cp.assignments(&node)).into_response()
+}
+
+fn internal(result: Result<(), ApiError>) -> Response {
+    match result {
+        Ok(()) => Json(serde_json::json!({})).into_response(),
+        Err(e) => (StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), e.to_string()).into_response(),
+    }
+}
+
+async fn agent_report(State(app): State<AppState>, Json(report): Json<agent::Report>) -> Response {
+    let cp = app.cp.clone();
+    internal(tokio::task::spawn_blocking(move || cp.apply_report(report)).await.unwrap_or_else(|e| Err(ApiError::server(e.to_string()))))
+}
+
+async fn agent_logs(State(app): State<AppState>, Json(shipment): Json<agent::LogShipment>) -> Response {
+    let cp = app.cp.clone();
+    internal(tokio::task::spawn_blocking(move || cp.ship_logs(shipment)).await.unwrap_or_else(|e| Err(ApiError::server(e.to_string()))))
+}
+
+async fn proxy_config(State(app): State<AppState>, Query(q): Query<PollQuery>) -> Response {
+    let after = q.after.unwrap_or(0);
+    app.cp.wait_newer(after, poll_wait(&q)).await;
+    Json(app.cp.proxy_config()).into_response()
+}
+
+async fn proxy_report(State(app): State<AppState>, Json(report): Json<proxy::Report>) -> Response {
+    let cp = app.cp.clone();
+    internal(tokio::task::spawn_blocking(move || cp.apply_proxy_report(report)).await.unwrap_or_else(|e| Err(ApiError::server(e.to_string()))))
+}
