@@ -659,9 +659,13 @@ fn new_health(
     let check = def.health_check.as_ref()?;
     let mut env = env;
     if !env.iter().any(|(k, _)| k == "PATH") {
+        // The same PATH the container gets: berth's own directory first, so checks can run
+        // `berth probe ...`.
+        let agent_path = std::env::var("PATH").unwrap_or_default();
+        let berth = std::env::current_exe().unwrap_or_default();
         env.insert(
             0,
-            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("PATH".into(), crate::driver::container_path(&berth, &agent_path)),
         );
     }
     let command = CheckCommand::from_ecs(

@@ -1,0 +1,218 @@
+//! Test harness: a real single-node cluster (server, agent, proxy as separate `berth` processes)
+//! on loopback with its own state directory, driven through the API and the CLI.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `f` until it returns Some or the deadline passes (then panics with `what`).
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub addr: String,
+    pub server: Option<Child>,
+    pub agent: Option<Child>,
+    pub proxy: Option<Child>,
+}
+
+impl Cluster {
+    /// Starts server and agent (and the proxy when `proxy`).
+    pub fn start(proxy: bool) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut c = Cluster { dir, addr, server: None, agent: None, proxy: None };
+        c.start_server();
+        c.agent = Some(c.spawn("agent"));
+        if proxy {
+            c.proxy = Some(c.spawn("proxy"));
+        }
+        c
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    pub fn spawn(&self, component: &str) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{component}.test.log")))
+            .unwrap();
+        Command::new(BERTH)
+            .arg(component)
+            .env("BERTH_STATE_DIR", self.dir.path())
+            .env("BERTH_API_ADDR", &self.addr)
+            .env("BERTH_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn start_server(&mut self) {
+        self.server = Some(self.spawn("server"));
+        let url = format!("http://{}/healthz", self.addr);
+        eventually("server healthy", Duration::from_secs(20), || {
+            let out = Command::new(BERTH).args(["probe", &url]).output().ok()?;
+            out.status.success().then_some(())
+        });
+    }
+
+    /// kill -9 of the server.
+    pub fn kill_server(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            s.kill().unwrap();
+            s.wait().unwrap();
+        }
+    }
+
+    /// Runs the CLI against this cluster.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BERTH)
+            .args(args)
+            .env("BERTH_STATE_DIR", self.dir.path())
+            .env("BERTH_API_ADDR", &self.addr)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI and parses its `--output json`.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend(["--output", "json"]);
+        let out = self.cli(&a);
+        assert!(out.status.success(), "berth {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("berth {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Calls an ECS operation over the wire protocol.
+    pub fn ecs(&self, op: &str, body: Value) -> Result<Value, Value> {
+        let client = reqwest::blocking_client();
+        client.post(&self.addr, &format!("AmazonEC2ContainerServiceV20141113.{op}"), body)
+    }
+
+    /// Writes a stack file into the state dir and returns its path.
+    pub fn write_stack(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Tasks of a service that are RUNNING (and HEALTHY when `healthy`).
+    pub fn running_tasks(&self, service: &str, healthy: bool) -> Vec<Value> {
+        let v = self.cli_json(&["tasks", service]);
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["lastStatus"] == "RUNNING" && (!healthy || t["healthStatus"] == "HEALTHY"))
+            .cloned()
+            .collect()
+    }
+
+    pub fn wait_running(&self, service: &str, n: usize, healthy: bool) -> Vec<Value> {
+        eventually(&format!("{n} running tasks of {service}"), Duration::from_secs(30), || {
+            let t = self.running_tasks(service, healthy);
+            (t.len() == n).then_some(t)
+        })
+    }
+
+    /// The host pid of a task's container process, from the agent's state.
+    pub fn task_pid(&self, task_id: &str, container: &str) -> Option<i32> {
+        let p = self.dir.path().join("agent/tasks").join(task_id).join(container).join("child.pid");
+        std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in [self.server.take(), self.agent.take(), self.proxy.take()].into_iter().flatten() {
+            let mut c = c;
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Stop every task the agent started (their shims), so no test leaves processes behind.
+        let _ = Command::new(BERTH).arg("down").env("BERTH_STATE_DIR", self.dir.path()).env("BERTH_API_ADDR", &self.addr).output();
+    }
+}
+
+/// Processes whose environment names this task id (what a stray process would show).
+pub fn processes_of_task(task_id: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
+            let needle = format!("BERTH_TASK_ID={task_id}");
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+}
+
+pub fn short(arn: &Value) -> String {
+    arn.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+}
+
+pub fn examples_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples"))
+}
+
+/// A minimal blocking awsJson client over std::net (no extra dependencies in tests).
+pub mod reqwest {
+    use serde_json::Value;
+    use std::io::{Read, Write};
+
+    pub struct Blocking;
+
+    pub fn blocking_client() -> Blocking {
+        Blocking
+    }
+
+    impl Blocking {
+        pub fn post(&self, addr: &str, target: &str, body: Value) -> Result<Value, Value> {
+            let body = body.to_string();
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            write!(
+                s,
+                "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            let mut resp = String::new();
+            s.read_to_string(&mut resp).unwrap();
+            let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+            let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+            let v: Value = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+            if status == 200 { Ok(v) } else { Err(v) }
+        }
+    }
+}
