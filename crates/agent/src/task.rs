@@ -665,7 +665,10 @@ fn new_health(
         let berth = std::env::current_exe().unwrap_or_default();
         env.insert(
             0,
-            ("PATH".into(), crate::driver::container_path(&berth, &agent_path)),
+            (
+                "PATH".into(),
+                crate::driver::container_path(&berth, &agent_path),
+            ),
         );
     }
     let command = CheckCommand::from_ecs(

@@ -68,7 +68,10 @@ mod tests {
             parse_target("AmazonEC2ContainerServiceV20141113.ListClusters"),
             Some((JsonApi::Ecs, "ListClusters"))
         );
-        assert_eq!(parse_target("Logs_20140328.GetLogEvents"), Some((JsonApi::Logs, "GetLogEvents")));
+        assert_eq!(
+            parse_target("Logs_20140328.GetLogEvents"),
+            Some((JsonApi::Logs, "GetLogEvents"))
+        );
         assert_eq!(parse_target("Nope.X"), None);
         assert_eq!(parse_target("AmazonEC2ContainerServiceV20141113."), None);
     }
@@ -78,7 +81,8 @@ mod tests {
         let mut v = serde_json::json!({"a": null, "b": [{"c": null, "d": 1}]});
         strip_nulls(&mut v);
         assert_eq!(v, serde_json::json!({"b": [{"d": 1}]}));
-        let e: serde_json::Value = serde_json::from_str(&error_body("ClientException", "x: bad")).unwrap();
+        let e: serde_json::Value =
+            serde_json::from_str(&error_body("ClientException", "x: bad")).unwrap();
         assert_eq!(e["__type"], "ClientException");
         assert_eq!(e["message"], "x: bad");
     }

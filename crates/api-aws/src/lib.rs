@@ -1,4 +1,4 @@
 //! berth-api-aws: AWS wire protocols (awsJson, query/XML) as codecs, independent of any server.
 
-pub mod json;
 pub mod elbv2;
+pub mod json;

@@ -10,7 +10,11 @@ pub struct Unreachable(pub String);
 
 impl std::fmt::Display for Unreachable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot reach the berth server at {} (is it running? see `berth up`)", self.0)
+        write!(
+            f,
+            "cannot reach the berth server at {} (is it running? see `berth up`)",
+            self.0
+        )
     }
 }
 impl std::error::Error for Unreachable {}
@@ -24,8 +28,12 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: String) -> anyhow::Result<Client> {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
         Ok(Client { base, http, rt })
     }
 
@@ -36,9 +44,15 @@ impl Client {
             .header("x-amz-target", target)
             .header("content-type", "application/x-amz-json-1.1")
             .body(body.to_string());
-        let resp = self.rt.block_on(async { req.send().await }).map_err(|_| Unreachable(self.base.clone()))?;
+        let resp = self
+            .rt
+            .block_on(async { req.send().await })
+            .map_err(|_| Unreachable(self.base.clone()))?;
         let status = resp.status();
-        let text = self.rt.block_on(async { resp.text().await }).context("reading the response")?;
+        let text = self
+            .rt
+            .block_on(async { resp.text().await })
+            .context("reading the response")?;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
         if !status.is_success() {
             let code = v.get("__type").and_then(Value::as_str).unwrap_or("Error");
@@ -62,7 +76,13 @@ impl Client {
     pub fn get(&self, path: &str) -> anyhow::Result<Value> {
         let resp = self
             .rt
-            .block_on(async { self.http.get(format!("{}{path}", self.base)).timeout(Duration::from_secs(5)).send().await })
+            .block_on(async {
+                self.http
+                    .get(format!("{}{path}", self.base))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .await
+            })
             .map_err(|_| Unreachable(self.base.clone()))?;
         let text = self.rt.block_on(async { resp.text().await })?;
         Ok(serde_json::from_str(&text)?)
@@ -71,7 +91,11 @@ impl Client {
     /// True when the server answers its health check.
     pub fn healthy(&self) -> bool {
         let r = self.rt.block_on(async {
-            self.http.get(format!("{}/healthz", self.base)).timeout(Duration::from_millis(500)).send().await
+            self.http
+                .get(format!("{}/healthz", self.base))
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await
         });
         r.map(|r| r.status().is_success()).unwrap_or(false)
     }

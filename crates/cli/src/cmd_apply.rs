@@ -30,7 +30,9 @@ pub fn load_stack(path: &Path) -> anyhow::Result<Stack> {
 
 fn current_services(c: &Client, stack: &Stack) -> anyhow::Result<Vec<CurrentService>> {
     let clusters = c.ecs("DescribeClusters", json!({"clusters": [stack.cluster]}))?;
-    let active = clusters["clusters"].as_array().is_some_and(|a| a.iter().any(|c| c["status"] == "ACTIVE"));
+    let active = clusters["clusters"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|c| c["status"] == "ACTIVE"));
     if !active {
         return Ok(Vec::new());
     }
@@ -39,9 +41,14 @@ fn current_services(c: &Client, stack: &Stack) -> anyhow::Result<Vec<CurrentServ
         if svc["status"] != "ACTIVE" {
             continue;
         }
-        let service: berth_model::ecs::Service = serde_json::from_value(svc.clone()).context("reading a service")?;
+        let service: berth_model::ecs::Service =
+            serde_json::from_value(svc.clone()).context("reading a service")?;
         let td: berth_model::ecs::TaskDefinition = serde_json::from_value(
-            c.ecs("DescribeTaskDefinition", json!({"taskDefinition": service.task_definition}))?["taskDefinition"].clone(),
+            c.ecs(
+                "DescribeTaskDefinition",
+                json!({"taskDefinition": service.task_definition}),
+            )?["taskDefinition"]
+                .clone(),
         )?;
         let tag = svc["tags"]
             .as_array()
@@ -101,23 +108,41 @@ pub fn apply(g: &Global, file: Option<PathBuf>, apply: bool) -> anyhow::Result<i
 pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan) -> anyhow::Result<()> {
     c.ecs("CreateCluster", json!({"clusterName": stack.cluster}))?;
     for (name, spec) in &stack.services {
-        let service_changes: Vec<_> = plan.changes.iter().filter(|ch| &ch.service == name).collect();
+        let service_changes: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|ch| &ch.service == name)
+            .collect();
         if service_changes.is_empty() {
             continue;
         }
         let td_arn = if plan.registers_task_definition(name) {
             let mut td = serde_json::to_value(&spec.task_definition)?;
             if let Some(m) = td.as_object_mut() {
-                for f in ["taskDefinitionArn", "revision", "status", "registeredAt", "deregisteredAt", "compatibilities"] {
+                for f in [
+                    "taskDefinitionArn",
+                    "revision",
+                    "status",
+                    "registeredAt",
+                    "deregisteredAt",
+                    "compatibilities",
+                ] {
                     m.remove(f);
                 }
             }
-            let r = c.ecs("RegisterTaskDefinition", td).with_context(|| format!("registering the task definition of {name}"))?;
-            r["taskDefinition"]["taskDefinitionArn"].as_str().unwrap_or_default().to_string()
+            let r = c
+                .ecs("RegisterTaskDefinition", td)
+                .with_context(|| format!("registering the task definition of {name}"))?;
+            r["taskDefinition"]["taskDefinitionArn"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
         } else {
             spec.task_definition.family.clone()
         };
-        let svc_change = service_changes.iter().find(|ch| ch.resource == Resource::Service);
+        let svc_change = service_changes
+            .iter()
+            .find(|ch| ch.resource == Resource::Service);
         let mut body = json!({
             "cluster": stack.cluster,
             "desiredCount": spec.desired_count,
@@ -130,18 +155,30 @@ pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan) -> anyhow::Result<()> 
             Some(ChangeKind::Create) => {
                 body["serviceName"] = json!(name);
                 body["tags"] = json!([{"key": STACK_TAG, "value": stack.name}]);
-                c.ecs("CreateService", body).with_context(|| format!("creating service {name}"))?;
+                c.ecs("CreateService", body)
+                    .with_context(|| format!("creating service {name}"))?;
             }
             _ => {
                 body["service"] = json!(name);
-                c.ecs("UpdateService", body).with_context(|| format!("updating service {name}"))?;
+                c.ecs("UpdateService", body)
+                    .with_context(|| format!("updating service {name}"))?;
             }
         }
     }
-    for ch in plan.changes.iter().filter(|ch| ch.kind == ChangeKind::Delete && ch.resource == Resource::Service) {
-        c.ecs("UpdateService", json!({"cluster": stack.cluster, "service": ch.name, "desiredCount": 0}))?;
-        c.ecs("DeleteService", json!({"cluster": stack.cluster, "service": ch.name, "force": true}))
-            .with_context(|| format!("deleting service {}", ch.name))?;
+    for ch in plan
+        .changes
+        .iter()
+        .filter(|ch| ch.kind == ChangeKind::Delete && ch.resource == Resource::Service)
+    {
+        c.ecs(
+            "UpdateService",
+            json!({"cluster": stack.cluster, "service": ch.name, "desiredCount": 0}),
+        )?;
+        c.ecs(
+            "DeleteService",
+            json!({"cluster": stack.cluster, "service": ch.name, "force": true}),
+        )
+        .with_context(|| format!("deleting service {}", ch.name))?;
     }
     Ok(())
 }

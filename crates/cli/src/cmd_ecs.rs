@@ -29,16 +29,25 @@ pub fn all_services(c: &Client, cluster: &str) -> anyhow::Result<Vec<Value>> {
     let mut arns = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let r = c.ecs("ListServices", json!({"cluster": cluster, "maxResults": 100, "nextToken": token}))?;
+        let r = c.ecs(
+            "ListServices",
+            json!({"cluster": cluster, "maxResults": 100, "nextToken": token}),
+        )?;
         arns.extend(r["serviceArns"].as_array().cloned().unwrap_or_default());
-        token = r.get("nextToken").and_then(Value::as_str).map(str::to_string);
+        token = r
+            .get("nextToken")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if token.is_none() {
             break;
         }
     }
     let mut out = Vec::new();
     for chunk in arns.chunks(10) {
-        let r = c.ecs("DescribeServices", json!({"cluster": cluster, "services": chunk, "include": ["TAGS"]}))?;
+        let r = c.ecs(
+            "DescribeServices",
+            json!({"cluster": cluster, "services": chunk, "include": ["TAGS"]}),
+        )?;
         out.extend(r["services"].as_array().cloned().unwrap_or_default());
     }
     Ok(out)
@@ -71,14 +80,34 @@ pub fn services(g: &Global) -> anyhow::Result<i32> {
             ]
         })
         .collect();
-    table(&["NAME", "STATUS", "DESIRED", "RUNNING", "PENDING", "TASK DEFINITION", "DEPLOYMENTS"], &rows);
+    table(
+        &[
+            "NAME",
+            "STATUS",
+            "DESIRED",
+            "RUNNING",
+            "PENDING",
+            "TASK DEFINITION",
+            "DEPLOYMENTS",
+        ],
+        &rows,
+    );
     Ok(0)
 }
 
 /// Task ARNs of the cluster (optionally of one service), running and, with `all`, stopped.
-fn task_arns(c: &Client, cluster: &str, service: Option<&str>, all: bool) -> anyhow::Result<Vec<Value>> {
+fn task_arns(
+    c: &Client,
+    cluster: &str,
+    service: Option<&str>,
+    all: bool,
+) -> anyhow::Result<Vec<Value>> {
     let mut arns = Vec::new();
-    let statuses: &[&str] = if all { &["RUNNING", "STOPPED"] } else { &["RUNNING"] };
+    let statuses: &[&str] = if all {
+        &["RUNNING", "STOPPED"]
+    } else {
+        &["RUNNING"]
+    };
     for st in statuses {
         let mut token: Option<String> = None;
         loop {
@@ -87,7 +116,10 @@ fn task_arns(c: &Client, cluster: &str, service: Option<&str>, all: bool) -> any
                 json!({"cluster": cluster, "serviceName": service, "desiredStatus": st, "nextToken": token}),
             )?;
             arns.extend(r["taskArns"].as_array().cloned().unwrap_or_default());
-            token = r.get("nextToken").and_then(Value::as_str).map(str::to_string);
+            token = r
+                .get("nextToken")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             if token.is_none() {
                 break;
             }
@@ -116,7 +148,11 @@ pub fn tasks(g: &Global, service: Option<String>, all: bool) -> anyhow::Result<i
     let rows: Vec<Vec<String>> = tasks
         .iter()
         .map(|t| {
-            let id = s(t, "taskArn").rsplit('/').next().unwrap_or_default().to_string();
+            let id = s(t, "taskArn")
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             let ports: Vec<String> = t["containers"]
                 .as_array()
                 .into_iter()
@@ -137,13 +173,37 @@ pub fn tasks(g: &Global, service: Option<String>, all: bool) -> anyhow::Result<i
                 s(t, "desiredStatus"),
                 s(t, "healthStatus"),
                 short_td(&s(t, "taskDefinitionArn")),
-                if ports.is_empty() { "-".into() } else { ports.join(",") },
+                if ports.is_empty() {
+                    "-".into()
+                } else {
+                    ports.join(",")
+                },
                 ago(t.get("startedAt").and_then(Value::as_f64)),
-                if exit.is_empty() { t.get("stoppedReason").and_then(Value::as_str).unwrap_or("-").to_string() } else { format!("{} {}", exit.join(","), s(t, "stoppedReason")) },
+                if exit.is_empty() {
+                    t.get("stoppedReason")
+                        .and_then(Value::as_str)
+                        .unwrap_or("-")
+                        .to_string()
+                } else {
+                    format!("{} {}", exit.join(","), s(t, "stoppedReason"))
+                },
             ]
         })
         .collect();
-    table(&["TASK", "GROUP", "STATUS", "DESIRED", "HEALTH", "TASK DEFINITION", "PORTS", "STARTED", "NOTE"], &rows);
+    table(
+        &[
+            "TASK",
+            "GROUP",
+            "STATUS",
+            "DESIRED",
+            "HEALTH",
+            "TASK DEFINITION",
+            "PORTS",
+            "STARTED",
+            "NOTE",
+        ],
+        &rows,
+    );
     Ok(0)
 }
 
@@ -151,14 +211,28 @@ pub fn describe(g: &Global, kind: &str, name: &str) -> anyhow::Result<i32> {
     let c = client(g)?;
     let v = match kind {
         "service" | "services" => {
-            let r = c.ecs("DescribeServices", json!({"cluster": g.cluster, "services": [name], "include": ["TAGS"]}))?;
-            r["services"].get(0).cloned().with_context(|| format!("no service {name} in cluster {}", g.cluster))?
+            let r = c.ecs(
+                "DescribeServices",
+                json!({"cluster": g.cluster, "services": [name], "include": ["TAGS"]}),
+            )?;
+            r["services"]
+                .get(0)
+                .cloned()
+                .with_context(|| format!("no service {name} in cluster {}", g.cluster))?
         }
         "task" | "tasks" => {
-            let r = c.ecs("DescribeTasks", json!({"cluster": g.cluster, "tasks": [name]}))?;
-            r["tasks"].get(0).cloned().with_context(|| format!("no task {name} in cluster {}", g.cluster))?
+            let r = c.ecs(
+                "DescribeTasks",
+                json!({"cluster": g.cluster, "tasks": [name]}),
+            )?;
+            r["tasks"]
+                .get(0)
+                .cloned()
+                .with_context(|| format!("no task {name} in cluster {}", g.cluster))?
         }
-        "task-definition" | "taskdef" | "td" => c.ecs("DescribeTaskDefinition", json!({"taskDefinition": name}))?["taskDefinition"].clone(),
+        "task-definition" | "taskdef" | "td" => c
+            .ecs("DescribeTaskDefinition", json!({"taskDefinition": name}))?["taskDefinition"]
+            .clone(),
         other => bail!("kind: expected service, task or task-definition, found {other:?}"),
     };
     json(&v);
@@ -167,7 +241,10 @@ pub fn describe(g: &Global, kind: &str, name: &str) -> anyhow::Result<i32> {
 
 pub fn scale(g: &Global, service: &str, count: u32) -> anyhow::Result<i32> {
     let c = client(g)?;
-    let r = c.ecs("UpdateService", json!({"cluster": g.cluster, "service": service, "desiredCount": count}))?;
+    let r = c.ecs(
+        "UpdateService",
+        json!({"cluster": g.cluster, "service": service, "desiredCount": count}),
+    )?;
     if g.json() {
         json(&r);
     } else {
@@ -178,7 +255,10 @@ pub fn scale(g: &Global, service: &str, count: u32) -> anyhow::Result<i32> {
 
 pub fn stop_task(g: &Global, task: &str, reason: Option<String>) -> anyhow::Result<i32> {
     let c = client(g)?;
-    let r = c.ecs("StopTask", json!({"cluster": g.cluster, "task": task, "reason": reason}))?;
+    let r = c.ecs(
+        "StopTask",
+        json!({"cluster": g.cluster, "task": task, "reason": reason}),
+    )?;
     if g.json() {
         json(&r);
     } else {
@@ -192,16 +272,30 @@ pub fn task_definitions(g: &Global, family: Option<String>) -> anyhow::Result<i3
     let mut arns = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let r = c.ecs("ListTaskDefinitions", json!({"familyPrefix": family, "status": "ALL", "nextToken": token}))?;
-        arns.extend(r["taskDefinitionArns"].as_array().cloned().unwrap_or_default());
-        token = r.get("nextToken").and_then(Value::as_str).map(str::to_string);
+        let r = c.ecs(
+            "ListTaskDefinitions",
+            json!({"familyPrefix": family, "status": "ALL", "nextToken": token}),
+        )?;
+        arns.extend(
+            r["taskDefinitionArns"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        token = r
+            .get("nextToken")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if token.is_none() {
             break;
         }
     }
     let mut defs = Vec::new();
     for a in &arns {
-        defs.push(c.ecs("DescribeTaskDefinition", json!({"taskDefinition": a}))?["taskDefinition"].clone());
+        defs.push(
+            c.ecs("DescribeTaskDefinition", json!({"taskDefinition": a}))?["taskDefinition"]
+                .clone(),
+        );
     }
     if g.json() {
         json(&json!({ "taskDefinitions": defs }));
@@ -210,25 +304,57 @@ pub fn task_definitions(g: &Global, family: Option<String>) -> anyhow::Result<i3
     let rows: Vec<Vec<String>> = defs
         .iter()
         .map(|d| {
-            let images: Vec<String> = d["containerDefinitions"].as_array().into_iter().flatten().map(|c| s(c, "image")).collect();
-            vec![format!("{}:{}", s(d, "family"), s(d, "revision")), s(d, "status"), ago(d.get("registeredAt").and_then(Value::as_f64)), images.join(",")]
+            let images: Vec<String> = d["containerDefinitions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| s(c, "image"))
+                .collect();
+            vec![
+                format!("{}:{}", s(d, "family"), s(d, "revision")),
+                s(d, "status"),
+                ago(d.get("registeredAt").and_then(Value::as_f64)),
+                images.join(","),
+            ]
         })
         .collect();
-    table(&["TASK DEFINITION", "STATUS", "REGISTERED", "IMAGES"], &rows);
+    table(
+        &["TASK DEFINITION", "STATUS", "REGISTERED", "IMAGES"],
+        &rows,
+    );
     Ok(0)
 }
 
 pub fn events(g: &Global, service: &str, limit: usize) -> anyhow::Result<i32> {
     let c = client(g)?;
-    let r = c.ecs("DescribeServices", json!({"cluster": g.cluster, "services": [service]}))?;
-    let svc = r["services"].get(0).cloned().with_context(|| format!("no service {service} in cluster {}", g.cluster))?;
-    let events: Vec<Value> = svc["events"].as_array().cloned().unwrap_or_default().into_iter().take(limit).collect();
+    let r = c.ecs(
+        "DescribeServices",
+        json!({"cluster": g.cluster, "services": [service]}),
+    )?;
+    let svc = r["services"]
+        .get(0)
+        .cloned()
+        .with_context(|| format!("no service {service} in cluster {}", g.cluster))?;
+    let events: Vec<Value> = svc["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .take(limit)
+        .collect();
     if g.json() {
         json(&json!({ "events": events }));
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> =
-        events.iter().map(|e| vec![ago(e.get("createdAt").and_then(Value::as_f64)), s(e, "message")]).collect();
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                ago(e.get("createdAt").and_then(Value::as_f64)),
+                s(e, "message"),
+            ]
+        })
+        .collect();
     table(&["AGO", "MESSAGE"], &rows);
     Ok(0)
 }
@@ -243,13 +369,21 @@ pub fn logs(g: &Global, service: &str, follow: bool, since: Option<u64>) -> anyh
         let mut token: Option<String> = None;
         let mut batch = Vec::new();
         loop {
-            let r = match c.logs("FilterLogEvents", json!({"logGroupName": group, "startTime": start, "nextToken": token})) {
+            let r = match c.logs(
+                "FilterLogEvents",
+                json!({"logGroupName": group, "startTime": start, "nextToken": token}),
+            ) {
                 Ok(r) => r,
-                Err(e) if e.to_string().starts_with("ResourceNotFoundException") && follow => json!({"events": []}),
+                Err(e) if e.to_string().starts_with("ResourceNotFoundException") && follow => {
+                    json!({"events": []})
+                }
                 Err(e) => return Err(e),
             };
             batch.extend(r["events"].as_array().cloned().unwrap_or_default());
-            token = r.get("nextToken").and_then(Value::as_str).map(str::to_string);
+            token = r
+                .get("nextToken")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             if token.is_none() {
                 break;
             }
@@ -273,9 +407,16 @@ pub fn logs(g: &Global, service: &str, follow: bool, since: Option<u64>) -> anyh
             }
             // Streams are ecs/<container>/<task-id>: prefix lines with container and short task id.
             let mut parts = stream.split('/');
-            let (_, container, task) = (parts.next(), parts.next().unwrap_or("-"), parts.next().unwrap_or("-"));
+            let (_, container, task) = (
+                parts.next(),
+                parts.next().unwrap_or("-"),
+                parts.next().unwrap_or("-"),
+            );
             if g.json() {
-                println!("{}", json!({"task": task, "container": container, "timestamp": ts, "message": msg}));
+                println!(
+                    "{}",
+                    json!({"task": task, "container": container, "timestamp": ts, "message": msg})
+                );
             } else {
                 println!("{container}/{} | {msg}", &task[..task.len().min(8)]);
             }

@@ -18,12 +18,18 @@ fn run_dir(g: &Global) -> PathBuf {
 
 /// The pid in `<run>/<name>.pid` if that process is alive and is a berth process.
 fn live_pid(g: &Global, name: &str) -> Option<i32> {
-    let pid: i32 = std::fs::read_to_string(run_dir(g).join(format!("{name}.pid"))).ok()?.trim().parse().ok()?;
+    let pid: i32 = std::fs::read_to_string(run_dir(g).join(format!("{name}.pid")))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     is_berth_process(pid).then_some(pid)
 }
 
 fn is_berth_process(pid: i32) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let mine = std::env::current_exe().ok();
     exe.is_some() && exe == mine || String::from_utf8_lossy(&cmdline).contains("berth")
@@ -33,7 +39,10 @@ fn spawn_component(g: &Global, name: &str, extra: &[&str]) -> anyhow::Result<u32
     let exe = std::env::current_exe().context("finding the berth executable")?;
     let dir = run_dir(g);
     std::fs::create_dir_all(&dir)?;
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{name}.log")))?;
     let mut cmd = Command::new(exe);
     cmd.arg(name)
         .arg("--state-dir")
@@ -46,7 +55,9 @@ fn spawn_component(g: &Global, name: &str, extra: &[&str]) -> anyhow::Result<u32
         .stderr(log)
         // Its own process group: Ctrl-C in this terminal reaches `up`, which stops things in order.
         .process_group(0);
-    let child = cmd.spawn().with_context(|| format!("starting berth {name}"))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting berth {name}"))?;
     Ok(child.id())
 }
 
@@ -67,14 +78,18 @@ pub fn up(g: &Global, dir: Option<PathBuf>, detach: bool) -> anyhow::Result<i32>
     g.api_addr = Some(g.api_addr());
     let client = Client::new(g.api_url())?;
     let state = g.state_dir();
-    std::fs::create_dir_all(&state).with_context(|| format!("creating the state directory {}", state.display()))?;
+    std::fs::create_dir_all(&state)
+        .with_context(|| format!("creating the state directory {}", state.display()))?;
     for name in COMPONENTS {
         if live_pid(&g, name).is_none() {
             if name == "server" && client.healthy() {
                 bail!("something else already answers on {}; pass --api-addr to choose another address", g.api_url());
             }
             spawn_component(&g, name, &[])?;
-            eprintln!("started berth {name} (log: {})", run_dir(&g).join(format!("{name}.log")).display());
+            eprintln!(
+                "started berth {name} (log: {})",
+                run_dir(&g).join(format!("{name}.log")).display()
+            );
         } else {
             eprintln!("berth {name} is already running");
         }
@@ -87,14 +102,19 @@ pub fn up(g: &Global, dir: Option<PathBuf>, detach: bool) -> anyhow::Result<i32>
         eprintln!("applying {}", stack.display());
         crate::cmd_apply::apply(&g, Some(stack), true)?;
     } else {
-        eprintln!("no stack file at {}; apply one later with `berth apply FILE`", stack.display());
+        eprintln!(
+            "no stack file at {}; apply one later with `berth apply FILE`",
+            stack.display()
+        );
     }
     print_endpoints(&g, &client)?;
     if detach {
         return Ok(0);
     }
     eprintln!("\nwatching (Ctrl-C stops the cluster; `berth up -d` leaves it running)\n");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let interrupted = rt.block_on(async {
         loop {
             let _ = summary(&g, &client);
@@ -114,11 +134,22 @@ pub fn up(g: &Global, dir: Option<PathBuf>, detach: bool) -> anyhow::Result<i32>
 
 fn print_endpoints(g: &Global, client: &Client) -> anyhow::Result<()> {
     wait_until("the proxy", Duration::from_secs(5), || {
-        client.get("/berth/v1/status").map(|s| s["components"]["proxies"].as_array().is_some_and(|p| !p.is_empty())).unwrap_or(false)
+        client
+            .get("/berth/v1/status")
+            .map(|s| {
+                s["components"]["proxies"]
+                    .as_array()
+                    .is_some_and(|p| !p.is_empty())
+            })
+            .unwrap_or(false)
     })
     .ok();
     let st = client.get("/berth/v1/status")?;
-    println!("API:        {}   (aws ... --endpoint-url {})", g.api_url(), g.api_url());
+    println!(
+        "API:        {}   (aws ... --endpoint-url {})",
+        g.api_url(),
+        g.api_url()
+    );
     for l in st["listeners"].as_array().into_iter().flatten() {
         println!("Listener:   http://{}", l["bind"].as_str().unwrap_or("-"));
     }
@@ -139,12 +170,26 @@ fn summary(g: &Global, client: &Client) -> anyhow::Result<()> {
                 s["serviceName"].as_str().unwrap_or("-"),
                 s["runningCount"],
                 s["desiredCount"],
-                if s["deployments"].as_array().map(|d| d.len()).unwrap_or(0) > 1 { " (deploying)" } else { "" }
+                if s["deployments"].as_array().map(|d| d.len()).unwrap_or(0) > 1 {
+                    " (deploying)"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
     let now = berth_model::now() as u64;
-    eprintln!("[{:02}:{:02}:{:02}] {}", (now / 3600) % 24, (now / 60) % 60, now % 60, if line.is_empty() { "no services".into() } else { line.join("  ") });
+    eprintln!(
+        "[{:02}:{:02}:{:02}] {}",
+        (now / 3600) % 24,
+        (now / 60) % 60,
+        now % 60,
+        if line.is_empty() {
+            "no services".into()
+        } else {
+            line.join("  ")
+        }
+    );
     Ok(())
 }
 
@@ -165,16 +210,24 @@ fn wait_gone(pid: i32, timeout: Duration) -> bool {
 
 fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| s.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(true)
 }
 
 /// Shim pids of every task the agent runs.
 fn shim_pids(g: &Global) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(g.state_dir().join("agent/tasks")) else { return out };
+    let Ok(tasks) = std::fs::read_dir(g.state_dir().join("agent/tasks")) else {
+        return out;
+    };
     for t in tasks.flatten() {
-        let Ok(containers) = std::fs::read_dir(t.path()) else { continue };
+        let Ok(containers) = std::fs::read_dir(t.path()) else {
+            continue;
+        };
         for c in containers.flatten() {
             if let Ok(p) = std::fs::read_to_string(c.path().join("shim.pid")) {
                 if let Ok(pid) = p.trim().parse::<i32>() {
@@ -228,10 +281,27 @@ pub fn status(g: &Global) -> anyhow::Result<i32> {
     }
     println!("server   healthy  {}", st["api"].as_str().unwrap_or("-"));
     for a in st["components"]["agents"].as_array().into_iter().flatten() {
-        println!("agent    {}  node {}", if a["healthy"] == true { "healthy" } else { "stale  " }, a["id"].as_str().unwrap_or("-"));
+        println!(
+            "agent    {}  node {}",
+            if a["healthy"] == true {
+                "healthy"
+            } else {
+                "stale  "
+            },
+            a["id"].as_str().unwrap_or("-")
+        );
     }
     for p in st["components"]["proxies"].as_array().into_iter().flatten() {
-        println!("proxy    {}  {} (config v{})", if p["healthy"] == true { "healthy" } else { "stale  " }, p["id"].as_str().unwrap_or("-"), p["configVersion"]);
+        println!(
+            "proxy    {}  {} (config v{})",
+            if p["healthy"] == true {
+                "healthy"
+            } else {
+                "stale  "
+            },
+            p["id"].as_str().unwrap_or("-"),
+            p["configVersion"]
+        );
     }
     for l in st["listeners"].as_array().into_iter().flatten() {
         println!("listener http://{}", l["bind"].as_str().unwrap_or("-"));

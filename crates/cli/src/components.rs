@@ -7,14 +7,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Resolves when SIGTERM or SIGINT arrives.
 pub async fn termination() {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else { return std::future::pending().await };
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
@@ -22,7 +28,9 @@ pub async fn termination() {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Writes a file atomically (temp file + rename).
@@ -39,7 +47,10 @@ pub fn write_atomic(path: &std::path::Path, contents: &str) -> anyhow::Result<()
 pub fn server(g: &Global) -> anyhow::Result<i32> {
     init_tracing();
     let state_dir = g.state_dir();
-    let addr = g.api_addr.clone().unwrap_or_else(|| crate::config::DEFAULT_API_ADDR.to_string());
+    let addr = g
+        .api_addr
+        .clone()
+        .unwrap_or_else(|| crate::config::DEFAULT_API_ADDR.to_string());
     let arns = berth_model::Arns {
         region: std::env::var("BERTH_REGION").unwrap_or_else(|_| "us-east-1".into()),
         account: std::env::var("BERTH_ACCOUNT_ID").unwrap_or_else(|_| "000000000000".into()),
@@ -51,12 +62,20 @@ pub fn server(g: &Global) -> anyhow::Result<i32> {
     };
     let cp = berth_control::ControlPlane::open(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     runtime()?.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding the API address {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("binding the API address {addr}"))?;
         let local = listener.local_addr()?;
         write_atomic(&state_dir.join("run/api.addr"), &local.to_string())?;
-        write_atomic(&state_dir.join("run/server.pid"), &std::process::id().to_string())?;
+        write_atomic(
+            &state_dir.join("run/server.pid"),
+            &std::process::id().to_string(),
+        )?;
         tracing::info!(api = %local, state_dir = %state_dir.display(), "berth server listening");
-        let endpoints = berth_server::Endpoints { api: format!("http://{local}"), dashboard: String::new() };
+        let endpoints = berth_server::Endpoints {
+            api: format!("http://{local}"),
+            dashboard: String::new(),
+        };
         berth_server::serve(cp, listener, endpoints, termination()).await?;
         tracing::info!("berth server stopped");
         Ok(0)
@@ -66,7 +85,10 @@ pub fn server(g: &Global) -> anyhow::Result<i32> {
 pub fn agent(g: &Global, node_id: Option<String>) -> anyhow::Result<i32> {
     init_tracing();
     let state_dir = g.state_dir();
-    write_atomic(&state_dir.join("run/agent.pid"), &std::process::id().to_string())?;
+    write_atomic(
+        &state_dir.join("run/agent.pid"),
+        &std::process::id().to_string(),
+    )?;
     let config = berth_agent::AgentConfig {
         node_id: node_id.unwrap_or_else(|| "local".into()),
         server_url: g.api_url(),
@@ -75,7 +97,9 @@ pub fn agent(g: &Global, node_id: Option<String>) -> anyhow::Result<i32> {
         shim_exe: std::env::current_exe().context("finding the berth executable")?,
     };
     runtime()?.block_on(async move {
-        berth_agent::run(config, termination()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        berth_agent::run(config, termination())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(0)
     })
 }
@@ -85,8 +109,12 @@ pub fn proxy(g: &Global, config: Option<PathBuf>) -> anyhow::Result<i32> {
     let standalone = config.is_some();
     let state_dir = g.state_dir();
     if !standalone {
-        write_atomic(&state_dir.join("run/proxy.pid"), &std::process::id().to_string())?;
-        std::fs::create_dir_all(state_dir.join("proxy")).context("creating the proxy's state directory")?;
+        write_atomic(
+            &state_dir.join("run/proxy.pid"),
+            &std::process::id().to_string(),
+        )?;
+        std::fs::create_dir_all(state_dir.join("proxy"))
+            .context("creating the proxy's state directory")?;
     }
     let opts = berth_proxy::ProxyOptions {
         control_plane: (!standalone).then(|| g.api_url()),
@@ -100,7 +128,9 @@ pub fn proxy(g: &Global, config: Option<PathBuf>) -> anyhow::Result<i32> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        berth_proxy::run(opts, termination()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        berth_proxy::run(opts, termination())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(0)
     })
 }
@@ -114,8 +144,12 @@ pub fn demo_app() -> anyhow::Result<i32> {
 }
 
 pub fn probe(url: &str, timeout: f64) -> anyhow::Result<i32> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs_f64(timeout.max(0.01))).build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs_f64(timeout.max(0.01)))
+        .build()?;
     let status = rt.block_on(async { client.get(url).send().await.map(|r| r.status()) });
     match status {
         Ok(s) if s.is_success() || s.is_redirection() => Ok(0),

@@ -33,7 +33,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a single-node cluster (server, agent, proxy) and apply the stack in DIR.
-    #[command(after_help = "Examples:\n  berth up                  apply ./berth.yaml, stay in the foreground\n  berth up -d examples/shop start detached")]
+    #[command(
+        after_help = "Examples:\n  berth up                  apply ./berth.yaml, stay in the foreground\n  berth up -d examples/shop start detached"
+    )]
     Up {
         /// Directory holding berth.yaml (or a stack file path).
         dir: Option<PathBuf>,
@@ -46,7 +48,9 @@ enum Command {
     /// Endpoints and health of the components.
     Status,
     /// Show the plan for a stack file and apply it.
-    #[command(after_help = "Examples:\n  berth apply examples/shop/berth.yaml\n  berth apply --output json berth.yaml")]
+    #[command(
+        after_help = "Examples:\n  berth apply examples/shop/berth.yaml\n  berth apply --output json berth.yaml"
+    )]
     Apply {
         /// Stack file or a directory holding berth.yaml.
         file: Option<PathBuf>,
@@ -129,7 +133,9 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let unreachable = e.chain().any(|c| c.downcast_ref::<client::Unreachable>().is_some());
+            let unreachable = e
+                .chain()
+                .any(|c| c.downcast_ref::<client::Unreachable>().is_some());
             eprintln!("error: {e:#}");
             if unreachable {
                 EXIT_UNREACHABLE
@@ -158,7 +164,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Services => cmd_ecs::services(&g),
         Command::Tasks { service, all } => cmd_ecs::tasks(&g, service, all),
         Command::Describe { kind, name } => cmd_ecs::describe(&g, &kind, &name),
-        Command::Logs { service, follow, since } => cmd_ecs::logs(&g, &service, follow, since),
+        Command::Logs {
+            service,
+            follow,
+            since,
+        } => cmd_ecs::logs(&g, &service, follow, since),
         Command::Scale { service, count } => cmd_ecs::scale(&g, &service, count),
         Command::StopTask { task, reason } => cmd_ecs::stop_task(&g, &task, reason),
         Command::TaskDefinitions { family } => cmd_ecs::task_definitions(&g, family),

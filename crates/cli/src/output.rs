@@ -29,7 +29,9 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 
 /// "3s", "4m", "2h" ago.
 pub fn ago(timestamp: Option<f64>) -> String {
-    let Some(t) = timestamp else { return "-".into() };
+    let Some(t) = timestamp else {
+        return "-".into();
+    };
     let d = (berth_model::now() - t).max(0.0);
     if d < 120.0 {
         format!("{}s", d as u64)

@@ -2,11 +2,14 @@
 //! Inputs and outputs are ECS's JSON; every refusal names the field and what was expected.
 
 use crate::error::ApiError;
-use crate::state::{service_key, td_key, ControlPlane, ServiceRecord, State, TaskRecord, CLUSTERS, SERVICES, TASKS, TASK_DEFINITIONS};
+use crate::state::{
+    service_key, td_key, ControlPlane, ServiceRecord, State, TaskRecord, CLUSTERS, SERVICES, TASKS,
+    TASK_DEFINITIONS,
+};
 use berth_model::arn::{name_of, task_definition_ref};
 use berth_model::ecs::{
-    stop_code, task_status, Cluster, Container, Deployment, DeploymentConfiguration, LoadBalancer, Service,
-    ServiceEvent, Task, TaskDefinition,
+    stop_code, task_status, Cluster, Container, Deployment, DeploymentConfiguration, LoadBalancer,
+    Service, ServiceEvent, Task, TaskDefinition,
 };
 use berth_model::now;
 use serde_json::{json, Map, Value};
@@ -15,11 +18,17 @@ use serde_json::{json, Map, Value};
 const MAX_EVENTS: usize = 100;
 
 /// Runs one ECS operation by its name.
-pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, ApiError> {
+pub fn call(cp: &ControlPlane, operation: &str, mut input: Value) -> Result<Value, ApiError> {
+    // JSON null means "not given", as AWS's services read it.
+    strip_nulls(&mut input);
     let input = match input {
         Value::Object(m) => m,
         Value::Null => Map::new(),
-        other => return Err(ApiError::client(format!("expected a JSON object as the request body, found {other}"))),
+        other => {
+            return Err(ApiError::client(format!(
+                "expected a JSON object as the request body, found {other}"
+            )))
+        }
     };
     match operation {
         "CreateCluster" => create_cluster(cp, &input),
@@ -46,13 +55,26 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
     }
 }
 
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
 // ---- input helpers ----------------------------------------------------------------------------
 
 fn opt_str(input: &Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ApiError::invalid(format!("{field}: expected a string, found {other}"))),
+        Some(other) => Err(ApiError::invalid(format!(
+            "{field}: expected a string, found {other}"
+        ))),
     }
 }
 
@@ -69,8 +91,14 @@ fn opt_u32(input: &Map<String, Value>, field: &str) -> Result<Option<u32>, ApiEr
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .map(Some)
-            .ok_or_else(|| ApiError::invalid(format!("{field}: expected a non-negative integer, found {n}"))),
-        Some(other) => Err(ApiError::invalid(format!("{field}: expected a non-negative integer, found {other}"))),
+            .ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "{field}: expected a non-negative integer, found {n}"
+                ))
+            }),
+        Some(other) => Err(ApiError::invalid(format!(
+            "{field}: expected a non-negative integer, found {other}"
+        ))),
     }
 }
 
@@ -78,7 +106,9 @@ fn opt_bool(input: &Map<String, Value>, field: &str) -> Result<Option<bool>, Api
     match input.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(ApiError::invalid(format!("{field}: expected true or false, found {other}"))),
+        Some(other) => Err(ApiError::invalid(format!(
+            "{field}: expected true or false, found {other}"
+        ))),
     }
 }
 
@@ -89,19 +119,25 @@ fn str_list(input: &Map<String, Value>, field: &str) -> Result<Vec<String>, ApiE
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| ApiError::invalid(format!("{field}[{i}]: expected a string, found {v}")))
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    ApiError::invalid(format!("{field}[{i}]: expected a string, found {v}"))
+                })
             })
             .collect(),
-        Some(other) => Err(ApiError::invalid(format!("{field}: expected a list of strings, found {other}"))),
+        Some(other) => Err(ApiError::invalid(format!(
+            "{field}: expected a list of strings, found {other}"
+        ))),
     }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(field: &str, value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let at = if path == "." { field.to_string() } else { format!("{field}.{path}") };
+        let at = if path == "." {
+            field.to_string()
+        } else {
+            format!("{field}.{path}")
+        };
         ApiError::invalid(format!("{at}: {}", e.inner()))
     })
 }
@@ -111,10 +147,21 @@ fn to_value<T: serde::Serialize>(v: &T) -> Value {
 }
 
 /// Pagination over a sorted list: `nextToken` is the index to continue from.
-fn paginate(items: Vec<String>, input: &Map<String, Value>, default_max: usize) -> Result<(Vec<String>, Option<String>), ApiError> {
-    let max = opt_u32(input, "maxResults")?.map(|m| m as usize).unwrap_or(default_max).max(1);
+fn paginate(
+    items: Vec<String>,
+    input: &Map<String, Value>,
+    default_max: usize,
+) -> Result<(Vec<String>, Option<String>), ApiError> {
+    let max = opt_u32(input, "maxResults")?
+        .map(|m| m as usize)
+        .unwrap_or(default_max)
+        .max(1);
     let start = match opt_str(input, "nextToken")? {
-        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid(format!("nextToken: expected a token from an earlier response, found {t:?}")))?,
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            ApiError::invalid(format!(
+                "nextToken: expected a token from an earlier response, found {t:?}"
+            ))
+        })?,
         None => 0,
     };
     let page: Vec<String> = items.iter().skip(start).take(max).cloned().collect();
@@ -153,8 +200,16 @@ fn cluster_name(st: &State, input: &Map<String, Value>) -> Result<String, ApiErr
 fn cluster_view(st: &State, c: &Cluster) -> Cluster {
     let mut c = c.clone();
     let tasks = st.tasks.values().filter(|t| t.cluster == c.cluster_name);
-    c.running_tasks_count = tasks.clone().filter(|t| t.task.last_status == task_status::RUNNING).count() as u32;
-    c.pending_tasks_count = tasks.filter(|t| t.task.last_status == task_status::PENDING || t.task.last_status == task_status::PROVISIONING).count() as u32;
+    c.running_tasks_count = tasks
+        .clone()
+        .filter(|t| t.task.last_status == task_status::RUNNING)
+        .count() as u32;
+    c.pending_tasks_count = tasks
+        .filter(|t| {
+            t.task.last_status == task_status::PENDING
+                || t.task.last_status == task_status::PROVISIONING
+        })
+        .count() as u32;
     c.active_services_count = st
         .services
         .values()
@@ -192,7 +247,8 @@ fn describe_clusters(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Va
         for n in &names {
             match st.clusters.get(name_of(n)) {
                 Some(c) => clusters.push(to_value(&cluster_view(st, c))),
-                None => failures.push(json!({"arn": cp.arns().cluster(name_of(n)), "reason": "MISSING"})),
+                None => failures
+                    .push(json!({"arn": cp.arns().cluster(name_of(n)), "reason": "MISSING"})),
             }
         }
         Ok(json!({ "clusters": clusters, "failures": failures }))
@@ -201,7 +257,11 @@ fn describe_clusters(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Va
 
 fn list_clusters(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
     let arns = cp.read(|st| {
-        st.clusters.values().filter(|c| c.status == "ACTIVE").map(|c| c.cluster_arn.clone()).collect()
+        st.clusters
+            .values()
+            .filter(|c| c.status == "ACTIVE")
+            .map(|c| c.cluster_arn.clone())
+            .collect()
     });
     let (page, next) = paginate(arns, input, 100)?;
     Ok(json!({ "clusterArns": page, "nextToken": next }))
@@ -213,14 +273,22 @@ fn delete_cluster(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
         let Some(cluster) = st.clusters.get(&name).cloned() else {
             return Err(ApiError::cluster_not_found(&name));
         };
-        if st.services.values().any(|s| s.cluster == name && s.service.status != "INACTIVE") {
+        if st
+            .services
+            .values()
+            .any(|s| s.cluster == name && s.service.status != "INACTIVE")
+        {
             return Err(ApiError {
                 code: "ClusterContainsServicesException",
                 message: format!("The cluster {name} cannot be deleted while services are active."),
                 status: 400,
             });
         }
-        if st.tasks.values().any(|t| t.cluster == name && t.task.last_status != task_status::STOPPED) {
+        if st
+            .tasks
+            .values()
+            .any(|t| t.cluster == name && t.task.last_status != task_status::STOPPED)
+        {
             return Err(ApiError {
                 code: "ClusterContainsTasksException",
                 message: format!("The cluster {name} cannot be deleted while tasks are active."),
@@ -238,9 +306,18 @@ fn delete_cluster(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
 // ---- task definitions ---------------------------------------------------------------------------
 
 /// Fields that ECS fills in on output and that a request must not set.
-const OUTPUT_ONLY: &[&str] = &["taskDefinitionArn", "revision", "status", "registeredAt", "deregisteredAt"];
+const OUTPUT_ONLY: &[&str] = &[
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "registeredAt",
+    "deregisteredAt",
+];
 
-fn register_task_definition(cp: &ControlPlane, mut input: Map<String, Value>) -> Result<Value, ApiError> {
+fn register_task_definition(
+    cp: &ControlPlane,
+    mut input: Map<String, Value>,
+) -> Result<Value, ApiError> {
     let tags = input.remove("tags").unwrap_or(Value::Array(vec![]));
     for f in OUTPUT_ONLY {
         input.remove(*f);
@@ -264,7 +341,9 @@ fn register_task_definition(cp: &ControlPlane, mut input: Map<String, Value>) ->
         td.task_definition_arn = cp.arns().task_definition(&td.family, td.revision);
         td.status = "ACTIVE".into();
         td.registered_at = Some(now());
-        td.extra.entry("compatibilities").or_insert_with(|| json!(["EC2", "FARGATE"]));
+        td.extra
+            .entry("compatibilities")
+            .or_insert_with(|| json!(["EC2", "FARGATE"]));
         let key = td_key(&td.family, td.revision);
         st.task_definitions.insert(key.clone(), td.clone());
         st.touch(TASK_DEFINITIONS, &key);
@@ -287,10 +366,17 @@ pub fn find_task_definition(st: &State, reference: &str) -> Result<TaskDefinitio
                 .last()
         }
     };
-    found.ok_or_else(|| ApiError::client(format!("taskDefinition: no task definition {reference:?} is registered")))
+    found.ok_or_else(|| {
+        ApiError::client(format!(
+            "taskDefinition: no task definition {reference:?} is registered"
+        ))
+    })
 }
 
-fn describe_task_definition(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+fn describe_task_definition(
+    cp: &ControlPlane,
+    input: &Map<String, Value>,
+) -> Result<Value, ApiError> {
     let reference = req_str(input, "taskDefinition")?;
     cp.read(|st| {
         let td = find_task_definition(st, &reference)?;
@@ -317,7 +403,10 @@ fn list_task_definitions(cp: &ControlPlane, input: &Map<String, Value>) -> Resul
     Ok(json!({ "taskDefinitionArns": page, "nextToken": next }))
 }
 
-fn list_task_definition_families(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+fn list_task_definition_families(
+    cp: &ControlPlane,
+    input: &Map<String, Value>,
+) -> Result<Value, ApiError> {
     let prefix = opt_str(input, "familyPrefix")?.unwrap_or_default();
     let status = opt_str(input, "status")?.unwrap_or_else(|| "ACTIVE".into());
     let families: Vec<String> = cp.read(|st| {
@@ -335,16 +424,23 @@ fn list_task_definition_families(cp: &ControlPlane, input: &Map<String, Value>) 
     Ok(json!({ "families": page, "nextToken": next }))
 }
 
-fn deregister_task_definition(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+fn deregister_task_definition(
+    cp: &ControlPlane,
+    input: &Map<String, Value>,
+) -> Result<Value, ApiError> {
     let reference = req_str(input, "taskDefinition")?;
     let (family, revision) = task_definition_ref(&reference);
     let Some(revision) = revision else {
-        return Err(ApiError::client(format!("taskDefinition: expected family:revision or an ARN, found {reference:?}")));
+        return Err(ApiError::client(format!(
+            "taskDefinition: expected family:revision or an ARN, found {reference:?}"
+        )));
     };
     cp.mutate(|st, _| {
         let key = td_key(&family, revision);
         let Some(td) = st.task_definitions.get_mut(&key) else {
-            return Err(ApiError::client(format!("taskDefinition: no task definition {reference:?} is registered")));
+            return Err(ApiError::client(format!(
+                "taskDefinition: no task definition {reference:?} is registered"
+            )));
         };
         td.status = "INACTIVE".into();
         td.deregistered_at = Some(now());
@@ -380,28 +476,48 @@ fn new_deployment(td_arn: &str, desired: u32, now: f64) -> Deployment {
 /// Adds an event to a service, newest first.
 pub(crate) fn push_event(rec: &mut ServiceRecord, message: String) {
     rec.next_event += 1;
-    let event = ServiceEvent { id: format!("{:016x}-{}", rec.next_event, &new_id()[..8]), created_at: now(), message };
+    let event = ServiceEvent {
+        id: format!("{:016x}-{}", rec.next_event, &new_id()[..8]),
+        created_at: now(),
+        message,
+    };
     rec.service.events.insert(0, event);
     rec.service.events.truncate(MAX_EVENTS);
 }
 
-fn check_load_balancers(st: &State, td: &TaskDefinition, lbs: &[LoadBalancer]) -> Result<(), ApiError> {
+fn check_load_balancers(
+    st: &State,
+    td: &TaskDefinition,
+    lbs: &[LoadBalancer],
+) -> Result<(), ApiError> {
     for (i, lb) in lbs.iter().enumerate() {
         let Some(tg) = &lb.target_group_arn else {
-            return Err(ApiError::invalid(format!("loadBalancers[{i}].targetGroupArn: expected a target group ARN, found nothing")));
+            return Err(ApiError::invalid(format!(
+                "loadBalancers[{i}].targetGroupArn: expected a target group ARN, found nothing"
+            )));
         };
         if st.elb.target_group(tg).is_err() {
-            return Err(ApiError::invalid(format!("loadBalancers[{i}].targetGroupArn: no target group {tg}")));
+            return Err(ApiError::invalid(format!(
+                "loadBalancers[{i}].targetGroupArn: no target group {tg}"
+            )));
         }
         let container = lb.container_name.as_deref().unwrap_or_default();
-        let Some(c) = td.container_definitions.iter().find(|c| c.name == container) else {
+        let Some(c) = td
+            .container_definitions
+            .iter()
+            .find(|c| c.name == container)
+        else {
             return Err(ApiError::invalid(format!(
                 "loadBalancers[{i}].containerName: expected a container of {}, found {container:?}",
                 td.family_revision()
             )));
         };
         let port = lb.container_port.unwrap_or(0);
-        if !c.port_mappings.iter().any(|p| p.container_port == Some(port)) {
+        if !c
+            .port_mappings
+            .iter()
+            .any(|p| p.container_port == Some(port))
+        {
             return Err(ApiError::invalid(format!(
                 "loadBalancers[{i}].containerPort: expected a containerPort of container {container}, found {port}"
             )));
@@ -413,19 +529,33 @@ fn check_load_balancers(st: &State, td: &TaskDefinition, lbs: &[LoadBalancer]) -
 fn create_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
     let name = req_str(input, "serviceName")?;
     if !berth_model::ecs::valid_name(&name, 255) {
-        return Err(ApiError::invalid(format!("serviceName: expected 1-255 letters, digits, hyphens or underscores, found {name:?}")));
+        return Err(ApiError::invalid(format!(
+            "serviceName: expected 1-255 letters, digits, hyphens or underscores, found {name:?}"
+        )));
     }
     let td_ref = req_str(input, "taskDefinition")?;
     let desired = opt_u32(input, "desiredCount")?.unwrap_or(0);
-    let lbs: Vec<LoadBalancer> = typed("loadBalancers", input.get("loadBalancers").cloned().unwrap_or(json!([])))?;
-    let dc: DeploymentConfiguration =
-        typed("deploymentConfiguration", input.get("deploymentConfiguration").cloned().unwrap_or(json!({})))?;
+    let lbs: Vec<LoadBalancer> = typed(
+        "loadBalancers",
+        input.get("loadBalancers").cloned().unwrap_or(json!([])),
+    )?;
+    let dc: DeploymentConfiguration = typed(
+        "deploymentConfiguration",
+        input
+            .get("deploymentConfiguration")
+            .cloned()
+            .unwrap_or(json!({})),
+    )?;
     check_percentages(&dc)?;
     let grace = opt_u32(input, "healthCheckGracePeriodSeconds")?;
     let tags = input.get("tags").cloned().unwrap_or(json!([]));
     let tags = match tags {
         Value::Array(t) => t,
-        other => return Err(ApiError::invalid(format!("tags: expected a list of {{key, value}}, found {other}"))),
+        other => {
+            return Err(ApiError::invalid(format!(
+                "tags: expected a list of {{key, value}}, found {other}"
+            )))
+        }
     };
     let controller = input.get("deploymentController").cloned();
     cp.mutate(|st, cp| {
@@ -433,18 +563,26 @@ fn create_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
         let key = service_key(&cluster, &name);
         if let Some(existing) = st.services.get(&key) {
             if existing.service.status != "INACTIVE" {
-                return Err(ApiError::invalid(format!("serviceName: a service named {name} already exists in cluster {cluster}")));
+                return Err(ApiError::invalid(format!(
+                    "serviceName: a service named {name} already exists in cluster {cluster}"
+                )));
             }
         }
         let td = find_task_definition(st, &td_ref)?;
         if td.status != "ACTIVE" {
-            return Err(ApiError::client(format!("taskDefinition: {} is INACTIVE", td.family_revision())));
+            return Err(ApiError::client(format!(
+                "taskDefinition: {} is INACTIVE",
+                td.family_revision()
+            )));
         }
         check_load_balancers(st, &td, &lbs)?;
         let t = now();
         let deployment = new_deployment(&td.task_definition_arn, desired, t);
         let mut extra = Map::new();
-        extra.insert("createdBy".into(), json!(format!("arn:aws:iam::{}:root", cp.arns().account)));
+        extra.insert(
+            "createdBy".into(),
+            json!(format!("arn:aws:iam::{}:root", cp.arns().account)),
+        );
         extra.insert("propagateTags".into(), json!("NONE"));
         if !tags.is_empty() {
             extra.insert("tags".into(), Value::Array(tags.clone()));
@@ -491,18 +629,26 @@ fn create_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
 fn check_percentages(dc: &DeploymentConfiguration) -> Result<(), ApiError> {
     if let Some(max) = dc.maximum_percent {
         if !(100..=200).contains(&max) && max != 0 {
-            return Err(ApiError::invalid(format!("deploymentConfiguration.maximumPercent: expected 100-200, found {max}")));
+            return Err(ApiError::invalid(format!(
+                "deploymentConfiguration.maximumPercent: expected 100-200, found {max}"
+            )));
         }
     }
     if let Some(min) = dc.minimum_healthy_percent {
         if min > 100 {
-            return Err(ApiError::invalid(format!("deploymentConfiguration.minimumHealthyPercent: expected 0-100, found {min}")));
+            return Err(ApiError::invalid(format!(
+                "deploymentConfiguration.minimumHealthyPercent: expected 0-100, found {min}"
+            )));
         }
     }
     Ok(())
 }
 
-fn find_service<'a>(st: &'a State, cluster: &str, service: &str) -> Result<&'a ServiceRecord, ApiError> {
+fn find_service<'a>(
+    st: &'a State,
+    cluster: &str,
+    service: &str,
+) -> Result<&'a ServiceRecord, ApiError> {
     st.services
         .get(&service_key(cluster, name_of(service)))
         .ok_or_else(|| ApiError::service_not_found(name_of(service)))
@@ -536,7 +682,10 @@ fn update_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
             Some(r) => {
                 let td = find_task_definition(st, r)?;
                 if td.status != "ACTIVE" {
-                    return Err(ApiError::client(format!("taskDefinition: {} is INACTIVE", td.family_revision())));
+                    return Err(ApiError::client(format!(
+                        "taskDefinition: {} is INACTIVE",
+                        td.family_revision()
+                    )));
                 }
                 Some(td)
             }
@@ -566,9 +715,13 @@ fn update_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
         if let Some(l) = lbs_checked {
             rec.service.load_balancers = l;
         }
-        let td_changed = new_td.as_ref().is_some_and(|td| td.task_definition_arn != rec.service.task_definition);
+        let td_changed = new_td
+            .as_ref()
+            .is_some_and(|td| td.task_definition_arn != rec.service.task_definition);
         if td_changed || force {
-            let arn = new_td.map(|t| t.task_definition_arn).unwrap_or_else(|| rec.service.task_definition.clone());
+            let arn = new_td
+                .map(|t| t.task_definition_arn)
+                .unwrap_or_else(|| rec.service.task_definition.clone());
             for d in rec.service.deployments.iter_mut() {
                 if d.status == "PRIMARY" {
                     d.status = "ACTIVE".into();
@@ -584,7 +737,12 @@ fn update_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
             rec.backoff_until = 0.0;
         }
         let desired_now = rec.service.desired_count;
-        if let Some(primary) = rec.service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+        if let Some(primary) = rec
+            .service
+            .deployments
+            .iter_mut()
+            .find(|d| d.status == "PRIMARY")
+        {
             if primary.desired_count != desired_now {
                 primary.desired_count = desired_now;
                 primary.updated_at = t;
@@ -600,7 +758,9 @@ fn update_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
 fn describe_services(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
     let names = str_list(input, "services")?;
     if names.is_empty() {
-        return Err(ApiError::invalid("services: expected at least one service name or ARN, found none"));
+        return Err(ApiError::invalid(
+            "services: expected at least one service name or ARN, found none",
+        ));
     }
     let include_tags = str_list(input, "include")?.iter().any(|i| i == "TAGS");
     cp.read(|st| {
@@ -618,7 +778,9 @@ fn describe_services(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Va
                     }
                     services.push(v)
                 }
-                None => failures.push(json!({"arn": cp.arns().service(&cluster, name_of(n)), "reason": "MISSING"})),
+                None => failures.push(
+                    json!({"arn": cp.arns().service(&cluster, name_of(n)), "reason": "MISSING"}),
+                ),
             }
         }
         Ok(json!({ "services": services, "failures": failures }))
@@ -706,7 +868,10 @@ pub(crate) fn new_task(
             ..Container::default()
         })
         .collect();
-    let has_checks = td.container_definitions.iter().any(|c| c.health_check.is_some());
+    let has_checks = td
+        .container_definitions
+        .iter()
+        .any(|c| c.health_check.is_some());
     let task = Task {
         task_arn,
         cluster_arn: cp.arns().cluster(cluster),
@@ -750,10 +915,17 @@ fn overrides_env(overrides: Option<&Value>) -> Result<Vec<(String, String, Strin
     let Some(o) = overrides else { return Ok(out) };
     if let Some(cos) = o.get("containerOverrides").and_then(Value::as_array) {
         for (i, co) in cos.iter().enumerate() {
-            let name = co.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = co
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             if let Some(env) = co.get("environment").and_then(Value::as_array) {
                 for (j, kv) in env.iter().enumerate() {
-                    let (Some(k), Some(v)) = (kv.get("name").and_then(Value::as_str), kv.get("value").and_then(Value::as_str)) else {
+                    let (Some(k), Some(v)) = (
+                        kv.get("name").and_then(Value::as_str),
+                        kv.get("value").and_then(Value::as_str),
+                    ) else {
                         return Err(ApiError::invalid(format!(
                             "overrides.containerOverrides[{i}].environment[{j}]: expected {{name, value}} strings"
                         )));
@@ -770,7 +942,9 @@ fn run_task(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiE
     let td_ref = req_str(input, "taskDefinition")?;
     let count = opt_u32(input, "count")?.unwrap_or(1);
     if !(1..=10).contains(&count) {
-        return Err(ApiError::invalid(format!("count: expected 1-10, found {count}")));
+        return Err(ApiError::invalid(format!(
+            "count: expected 1-10, found {count}"
+        )));
     }
     let started_by = opt_str(input, "startedBy")?;
     let group = opt_str(input, "group")?;
@@ -779,12 +953,27 @@ fn run_task(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiE
         let cluster = cluster_name(st, input)?;
         let td = find_task_definition(st, &td_ref)?;
         if td.status != "ACTIVE" {
-            return Err(ApiError::client(format!("taskDefinition: {} is INACTIVE", td.family_revision())));
+            return Err(ApiError::client(format!(
+                "taskDefinition: {} is INACTIVE",
+                td.family_revision()
+            )));
         }
-        let group = group.clone().unwrap_or_else(|| format!("family:{}", td.family));
+        let group = group
+            .clone()
+            .unwrap_or_else(|| format!("family:{}", td.family));
         let mut tasks = Vec::new();
         for _ in 0..count {
-            let mut rec = new_task(st, cp, &cluster, &td, None, None, started_by.clone(), group.clone(), env.clone());
+            let mut rec = new_task(
+                st,
+                cp,
+                &cluster,
+                &td,
+                None,
+                None,
+                started_by.clone(),
+                group.clone(),
+                env.clone(),
+            );
             if let Some(o) = input.get("overrides") {
                 rec.task.overrides = Some(o.clone());
                 st.tasks.insert(rec.id.clone(), rec.clone());
@@ -802,7 +991,9 @@ pub(crate) fn request_stop(st: &mut State, task_id: &str, reason: &str, code: &s
             return;
         }
         rec.task.desired_status = task_status::STOPPED.into();
-        rec.task.stopped_reason.get_or_insert_with(|| reason.to_string());
+        rec.task
+            .stopped_reason
+            .get_or_insert_with(|| reason.to_string());
         rec.task.stop_code.get_or_insert_with(|| code.to_string());
         rec.task.stopping_at = Some(now());
         rec.task.version += 1;
@@ -812,7 +1003,10 @@ pub(crate) fn request_stop(st: &mut State, task_id: &str, reason: &str, code: &s
 
 fn find_task_id(st: &State, cluster: &str, reference: &str) -> Option<String> {
     let id = name_of(reference);
-    st.tasks.get(id).filter(|t| t.cluster == cluster).map(|t| t.id.clone())
+    st.tasks
+        .get(id)
+        .filter(|t| t.cluster == cluster)
+        .map(|t| t.id.clone())
 }
 
 fn stop_task(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
@@ -821,7 +1015,9 @@ fn stop_task(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, Api
     cp.mutate(|st, _| {
         let cluster = cluster_name(st, input)?;
         let Some(id) = find_task_id(st, &cluster, &reference) else {
-            return Err(ApiError::invalid(format!("task: no task {reference:?} in cluster {cluster}")));
+            return Err(ApiError::invalid(format!(
+                "task: no task {reference:?} in cluster {cluster}"
+            )));
         };
         request_stop(st, &id, &reason, stop_code::USER_INITIATED);
         let task = st.tasks.get(&id).map(|t| t.task.clone());
@@ -835,7 +1031,9 @@ fn list_tasks(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, Ap
     let started_by = opt_str(input, "startedBy")?;
     let desired = opt_str(input, "desiredStatus")?.unwrap_or_else(|| "RUNNING".into());
     if !["RUNNING", "PENDING", "STOPPED"].contains(&desired.as_str()) {
-        return Err(ApiError::invalid(format!("desiredStatus: expected RUNNING, PENDING or STOPPED, found {desired:?}")));
+        return Err(ApiError::invalid(format!(
+            "desiredStatus: expected RUNNING, PENDING or STOPPED, found {desired:?}"
+        )));
     }
     let arns = cp.read(|st| {
         let cluster = cluster_name(st, input)?;
@@ -848,9 +1046,21 @@ fn list_tasks(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, Ap
             .tasks
             .values()
             .filter(|t| t.cluster == cluster)
-            .filter(|t| service.as_ref().is_none_or(|s| t.service.as_ref() == Some(s)))
-            .filter(|t| family.as_ref().is_none_or(|f| t.task.task_definition_arn.contains(&format!("/{f}:"))))
-            .filter(|t| started_by.as_ref().is_none_or(|s| t.task.started_by.as_ref() == Some(s)))
+            .filter(|t| {
+                service
+                    .as_ref()
+                    .is_none_or(|s| t.service.as_ref() == Some(s))
+            })
+            .filter(|t| {
+                family
+                    .as_ref()
+                    .is_none_or(|f| t.task.task_definition_arn.contains(&format!("/{f}:")))
+            })
+            .filter(|t| {
+                started_by
+                    .as_ref()
+                    .is_none_or(|s| t.task.started_by.as_ref() == Some(s))
+            })
             .filter(|t| match desired.as_str() {
                 "STOPPED" => t.task.desired_status == task_status::STOPPED,
                 // ECS: RUNNING lists tasks whose desired status is RUNNING.
@@ -858,7 +1068,10 @@ fn list_tasks(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, Ap
             })
             .collect();
         tasks.sort_by(|a, b| a.task.created_at.total_cmp(&b.task.created_at));
-        Ok(tasks.iter().map(|t| t.task.task_arn.clone()).collect::<Vec<_>>())
+        Ok(tasks
+            .iter()
+            .map(|t| t.task.task_arn.clone())
+            .collect::<Vec<_>>())
     })?;
     let (page, next) = paginate(arns, input, 100)?;
     Ok(json!({ "taskArns": page, "nextToken": next }))
@@ -867,10 +1080,15 @@ fn list_tasks(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, Ap
 fn describe_tasks(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
     let refs = str_list(input, "tasks")?;
     if refs.is_empty() {
-        return Err(ApiError::invalid("tasks: expected at least one task id or ARN, found none"));
+        return Err(ApiError::invalid(
+            "tasks: expected at least one task id or ARN, found none",
+        ));
     }
     if refs.len() > 100 {
-        return Err(ApiError::invalid(format!("tasks: expected at most 100 tasks, found {}", refs.len())));
+        return Err(ApiError::invalid(format!(
+            "tasks: expected at most 100 tasks, found {}",
+            refs.len()
+        )));
     }
     cp.read(|st| {
         let cluster = cluster_name(st, input)?;
@@ -899,10 +1117,17 @@ fn list_tags(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, Api
     })
 }
 
-fn list_container_instances(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+fn list_container_instances(
+    cp: &ControlPlane,
+    input: &Map<String, Value>,
+) -> Result<Value, ApiError> {
     cp.read(|st| {
         let cluster = cluster_name(st, input)?;
-        let arns: Vec<String> = st.nodes.keys().map(|n| cp.arns().container_instance(&cluster, n)).collect();
+        let arns: Vec<String> = st
+            .nodes
+            .keys()
+            .map(|n| cp.arns().container_instance(&cluster, n))
+            .collect();
         Ok(json!({ "containerInstanceArns": arns }))
     })
 }

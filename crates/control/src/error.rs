@@ -13,22 +13,46 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn client(message: impl Into<String>) -> Self {
-        ApiError { code: "ClientException", message: message.into(), status: 400 }
+        ApiError {
+            code: "ClientException",
+            message: message.into(),
+            status: 400,
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
-        ApiError { code: "InvalidParameterException", message: message.into(), status: 400 }
+        ApiError {
+            code: "InvalidParameterException",
+            message: message.into(),
+            status: 400,
+        }
     }
     pub fn cluster_not_found(name: &str) -> Self {
-        ApiError { code: "ClusterNotFoundException", message: format!("Cluster not found: {name}"), status: 400 }
+        ApiError {
+            code: "ClusterNotFoundException",
+            message: format!("Cluster not found: {name}"),
+            status: 400,
+        }
     }
     pub fn service_not_found(name: &str) -> Self {
-        ApiError { code: "ServiceNotFoundException", message: format!("Service not found: {name}"), status: 400 }
+        ApiError {
+            code: "ServiceNotFoundException",
+            message: format!("Service not found: {name}"),
+            status: 400,
+        }
     }
     pub fn service_not_active(name: &str) -> Self {
-        ApiError { code: "ServiceNotActiveException", message: format!("Service is not ACTIVE: {name}"), status: 400 }
+        ApiError {
+            code: "ServiceNotActiveException",
+            message: format!("Service is not ACTIVE: {name}"),
+            status: 400,
+        }
     }
     pub fn server(message: impl Into<String>) -> Self {
-        ApiError { code: "ServerException", message: message.into(), status: 500 }
+        ApiError {
+            code: "ServerException",
+            message: message.into(),
+            status: 500,
+        }
     }
     pub fn unknown_operation(op: &str) -> Self {
         ApiError {

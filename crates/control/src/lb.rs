@@ -16,7 +16,10 @@ pub struct ProxyRecord {
 
 impl ControlPlane {
     /// Runs `f` on the ELBv2 state; when it says it changed something the change is committed.
-    pub fn with_elb<R>(&self, f: impl FnOnce(&mut ElbState, &Arns) -> (R, bool)) -> Result<R, ApiError> {
+    pub fn with_elb<R>(
+        &self,
+        f: impl FnOnce(&mut ElbState, &Arns) -> (R, bool),
+    ) -> Result<R, ApiError> {
         self.mutate(|st, cp| {
             let (r, changed) = f(&mut st.elb, cp.arns());
             if changed {

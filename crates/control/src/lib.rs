@@ -5,11 +5,11 @@
 pub mod ecs;
 pub mod error;
 pub mod lb;
-pub mod logs_api;
 pub mod logs;
+pub mod logs_api;
 mod nodes;
 mod reconcile;
 pub mod state;
 
 pub use error::ApiError;
-pub use state::{ControlPlane, ControlConfig};
+pub use state::{ControlConfig, ControlPlane};

@@ -79,26 +79,46 @@ impl LogStore {
             for s in std::fs::read_dir(g.path())? {
                 let s = s?;
                 let fname = s.file_name().to_string_lossy().to_string();
-                let Some(stem) = fname.strip_suffix(".jsonl") else { continue };
-                let mut info = StreamInfo { stored_bytes: s.metadata()?.len(), ..StreamInfo::default() };
+                let Some(stem) = fname.strip_suffix(".jsonl") else {
+                    continue;
+                };
+                let mut info = StreamInfo {
+                    stored_bytes: s.metadata()?.len(),
+                    ..StreamInfo::default()
+                };
                 for e in read_stream(&s.path())? {
-                    info.first_event = Some(info.first_event.map_or(e.timestamp, |f: i64| f.min(e.timestamp)));
-                    info.last_event = Some(info.last_event.map_or(e.timestamp, |l: i64| l.max(e.timestamp)));
+                    info.first_event = Some(
+                        info.first_event
+                            .map_or(e.timestamp, |f: i64| f.min(e.timestamp)),
+                    );
+                    info.last_event = Some(
+                        info.last_event
+                            .map_or(e.timestamp, |l: i64| l.max(e.timestamp)),
+                    );
                 }
                 streams.insert(decode(stem), info);
             }
         }
-        Ok(LogStore { root, index: Mutex::new(index) })
+        Ok(LogStore {
+            root,
+            index: Mutex::new(index),
+        })
     }
 
     fn path(&self, group: &str, stream: &str) -> PathBuf {
-        self.root.join(encode(group)).join(format!("{}.jsonl", encode(stream)))
+        self.root
+            .join(encode(group))
+            .join(format!("{}.jsonl", encode(stream)))
     }
 
     /// Creates an empty group (no error when it exists).
     pub fn create_group(&self, group: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(self.root.join(encode(group)))?;
-        self.index.lock().unwrap_or_else(|e| e.into_inner()).entry(group.to_string()).or_default();
+        self.index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(group.to_string())
+            .or_default();
         Ok(())
     }
 
@@ -111,13 +131,26 @@ impl LogStore {
         std::fs::create_dir_all(self.root.join(encode(group)))?;
         let mut buf = Vec::new();
         for e in events {
-            serde_json::to_writer(&mut buf, &Line { t: e.timestamp, m: e.message.clone() })?;
+            serde_json::to_writer(
+                &mut buf,
+                &Line {
+                    t: e.timestamp,
+                    m: e.message.clone(),
+                },
+            )?;
             buf.push(b'\n');
         }
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.path(group, stream))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(group, stream))?;
         f.write_all(&buf)?;
         f.sync_data()?;
-        let info = index.entry(group.to_string()).or_default().entry(stream.to_string()).or_default();
+        let info = index
+            .entry(group.to_string())
+            .or_default()
+            .entry(stream.to_string())
+            .or_default();
         for e in events {
             info.first_event = Some(info.first_event.map_or(e.timestamp, |f| f.min(e.timestamp)));
             info.last_event = Some(info.last_event.map_or(e.timestamp, |l| l.max(e.timestamp)));
@@ -130,23 +163,38 @@ impl LogStore {
     /// Group names, sorted.
     pub fn groups(&self) -> BTreeMap<String, u64> {
         let index = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        index.iter().map(|(g, s)| (g.clone(), s.values().map(|i| i.stored_bytes).sum())).collect()
+        index
+            .iter()
+            .map(|(g, s)| (g.clone(), s.values().map(|i| i.stored_bytes).sum()))
+            .collect()
     }
 
     /// Streams of a group, or None when the group does not exist.
     pub fn streams(&self, group: &str) -> Option<BTreeMap<String, StreamInfo>> {
-        self.index.lock().unwrap_or_else(|e| e.into_inner()).get(group).cloned()
+        self.index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(group)
+            .cloned()
     }
 
     /// All events of one stream in the time range [start, end), oldest first.
-    pub fn events(&self, group: &str, stream: &str, start: Option<i64>, end: Option<i64>) -> std::io::Result<Vec<LogEvent>> {
+    pub fn events(
+        &self,
+        group: &str,
+        stream: &str,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> std::io::Result<Vec<LogEvent>> {
         let path = self.path(group, stream);
         if !path.exists() {
             return Ok(Vec::new());
         }
         Ok(read_stream(&path)?
             .into_iter()
-            .filter(|e| start.is_none_or(|s| e.timestamp >= s) && end.is_none_or(|x| e.timestamp < x))
+            .filter(|e| {
+                start.is_none_or(|s| e.timestamp >= s) && end.is_none_or(|x| e.timestamp < x)
+            })
             .collect())
     }
 
@@ -169,7 +217,10 @@ fn read_stream(path: &Path) -> std::io::Result<Vec<LogEvent>> {
         let line = line?;
         // A torn last line after a crash is skipped, not fatal.
         if let Ok(l) = serde_json::from_str::<Line>(&line) {
-            out.push(LogEvent { timestamp: l.t, message: l.m });
+            out.push(LogEvent {
+                timestamp: l.t,
+                message: l.m,
+            });
         }
     }
     Ok(out)
@@ -191,13 +242,24 @@ mod tests {
     fn appended_events_survive_reopen_and_filter_by_time() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::open(dir.path().to_path_buf()).unwrap();
-        let ev = |t, m: &str| LogEvent { timestamp: t, message: m.into() };
-        store.append("/berth/default/web", "ecs/app/t1", &[ev(1, "a"), ev(2, "b"), ev(3, "c")]).unwrap();
+        let ev = |t, m: &str| LogEvent {
+            timestamp: t,
+            message: m.into(),
+        };
+        store
+            .append(
+                "/berth/default/web",
+                "ecs/app/t1",
+                &[ev(1, "a"), ev(2, "b"), ev(3, "c")],
+            )
+            .unwrap();
         let store = LogStore::open(dir.path().to_path_buf()).unwrap();
         let streams = store.streams("/berth/default/web").unwrap();
         assert_eq!(streams["ecs/app/t1"].first_event, Some(1));
         assert_eq!(streams["ecs/app/t1"].last_event, Some(3));
-        let got = store.events("/berth/default/web", "ecs/app/t1", Some(2), Some(3)).unwrap();
+        let got = store
+            .events("/berth/default/web", "ecs/app/t1", Some(2), Some(3))
+            .unwrap();
         assert_eq!(got, vec![ev(2, "b")]);
         assert!(store.delete_group("/berth/default/web").unwrap());
         assert!(store.streams("/berth/default/web").is_none());

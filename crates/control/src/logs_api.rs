@@ -6,7 +6,11 @@ use berth_model::protocol::agent::LogEvent;
 use serde_json::{json, Map, Value};
 
 fn err(code: &'static str, message: String) -> ApiError {
-    ApiError { code, message, status: 400 }
+    ApiError {
+        code,
+        message,
+        status: 400,
+    }
 }
 
 fn s<'a>(input: &'a Map<String, Value>, f: &str) -> Option<&'a str> {
@@ -14,7 +18,12 @@ fn s<'a>(input: &'a Map<String, Value>, f: &str) -> Option<&'a str> {
 }
 
 fn req<'a>(input: &'a Map<String, Value>, f: &str) -> Result<&'a str, ApiError> {
-    s(input, f).filter(|v| !v.is_empty()).ok_or_else(|| err("InvalidParameterException", format!("{f}: expected a value, found nothing")))
+    s(input, f).filter(|v| !v.is_empty()).ok_or_else(|| {
+        err(
+            "InvalidParameterException",
+            format!("{f}: expected a value, found nothing"),
+        )
+    })
 }
 
 fn n(input: &Map<String, Value>, f: &str) -> Option<i64> {
@@ -26,13 +35,27 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
     let input = input.as_object().cloned().unwrap_or_default();
     let logs = cp.logs();
     let io = |e: std::io::Error| ApiError::server(format!("log store: {e}"));
-    let group_arn = |g: &str| format!("arn:aws:logs:{}:{}:log-group:{g}", cp.arns().region, cp.arns().account);
-    let missing_group = |g: &str| err("ResourceNotFoundException", format!("logGroupName: the log group {g} does not exist"));
+    let group_arn = |g: &str| {
+        format!(
+            "arn:aws:logs:{}:{}:log-group:{g}",
+            cp.arns().region,
+            cp.arns().account
+        )
+    };
+    let missing_group = |g: &str| {
+        err(
+            "ResourceNotFoundException",
+            format!("logGroupName: the log group {g} does not exist"),
+        )
+    };
     match operation {
         "CreateLogGroup" => {
             let g = req(&input, "logGroupName")?;
             if logs.streams(g).is_some() {
-                return Err(err("ResourceAlreadyExistsException", format!("logGroupName: the log group {g} already exists")));
+                return Err(err(
+                    "ResourceAlreadyExistsException",
+                    format!("logGroupName: the log group {g} already exists"),
+                ));
             }
             logs.create_group(g).map_err(io)?;
             Ok(json!({}))
@@ -67,8 +90,10 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
             let g = req(&input, "logGroupName")?;
             let prefix = s(&input, "logStreamNamePrefix").unwrap_or("");
             let streams = logs.streams(g).ok_or_else(|| missing_group(g))?;
-            let mut out: Vec<(String, crate::logs::StreamInfo)> =
-                streams.into_iter().filter(|(n, _)| n.starts_with(prefix)).collect();
+            let mut out: Vec<(String, crate::logs::StreamInfo)> = streams
+                .into_iter()
+                .filter(|(n, _)| n.starts_with(prefix))
+                .collect();
             if s(&input, "orderBy") == Some("LastEventTime") {
                 out.sort_by_key(|(_, i)| i.last_event);
             }
@@ -94,11 +119,27 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
                 return Err(missing_group(g));
             }
             let mut events = Vec::new();
-            for (i, e) in input.get("logEvents").and_then(Value::as_array).cloned().unwrap_or_default().iter().enumerate() {
-                let (Some(t), Some(m)) = (e.get("timestamp").and_then(Value::as_i64), e.get("message").and_then(Value::as_str)) else {
-                    return Err(err("InvalidParameterException", format!("logEvents[{i}]: expected {{timestamp, message}}")));
+            for (i, e) in input
+                .get("logEvents")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let (Some(t), Some(m)) = (
+                    e.get("timestamp").and_then(Value::as_i64),
+                    e.get("message").and_then(Value::as_str),
+                ) else {
+                    return Err(err(
+                        "InvalidParameterException",
+                        format!("logEvents[{i}]: expected {{timestamp, message}}"),
+                    ));
                 };
-                events.push(LogEvent { timestamp: t, message: m.to_string() });
+                events.push(LogEvent {
+                    timestamp: t,
+                    message: m.to_string(),
+                });
             }
             logs.append(g, st, &events).map_err(io)?;
             Ok(json!({ "nextSequenceToken": format!("{}", events.len()) }))
@@ -109,9 +150,14 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
             if logs.streams(g).is_none() {
                 return Err(missing_group(g));
             }
-            let events = logs.events(g, st, n(&input, "startTime"), n(&input, "endTime")).map_err(io)?;
+            let events = logs
+                .events(g, st, n(&input, "startTime"), n(&input, "endTime"))
+                .map_err(io)?;
             let limit = n(&input, "limit").unwrap_or(10_000).clamp(1, 10_000) as usize;
-            let from_head = input.get("startFromHead").and_then(Value::as_bool).unwrap_or(false);
+            let from_head = input
+                .get("startFromHead")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             // Tokens are positions: f/<next index> going forward, b/<index> going back.
             let token = s(&input, "nextToken");
             let (start, end) = match token.and_then(|t| t.split_once('/')) {
@@ -130,7 +176,9 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
                 .iter()
                 .map(|e| json!({"timestamp": e.timestamp, "message": e.message, "ingestionTime": e.timestamp}))
                 .collect();
-            Ok(json!({ "events": page, "nextForwardToken": format!("f/{end}"), "nextBackwardToken": format!("b/{start}") }))
+            Ok(
+                json!({ "events": page, "nextForwardToken": format!("f/{end}"), "nextBackwardToken": format!("b/{start}") }),
+            )
         }
         "FilterLogEvents" => {
             let g = req(&input, "logGroupName")?;
@@ -138,23 +186,36 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
             let names: Vec<String> = input
                 .get("logStreamNames")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let prefix = s(&input, "logStreamNamePrefix").unwrap_or("");
             let pattern = FilterPattern::parse(s(&input, "filterPattern").unwrap_or(""));
             let limit = n(&input, "limit").unwrap_or(10_000).clamp(1, 10_000) as usize;
             let mut all = Vec::new();
             let mut searched = Vec::new();
-            for name in streams.keys().filter(|n| names.is_empty() || names.contains(n)).filter(|n| n.starts_with(prefix)) {
+            for name in streams
+                .keys()
+                .filter(|n| names.is_empty() || names.contains(n))
+                .filter(|n| n.starts_with(prefix))
+            {
                 searched.push(json!({"logStreamName": name, "searchedCompletely": true}));
-                for e in logs.events(g, name, n(&input, "startTime"), n(&input, "endTime")).map_err(io)? {
+                for e in logs
+                    .events(g, name, n(&input, "startTime"), n(&input, "endTime"))
+                    .map_err(io)?
+                {
                     if pattern.matches(&e.message) {
                         all.push((e, name.clone()));
                     }
                 }
             }
             all.sort_by_key(|(e, _)| e.timestamp);
-            let skip: usize = s(&input, "nextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+            let skip: usize = s(&input, "nextToken")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
             let page: Vec<Value> = all
                 .iter()
                 .enumerate()
@@ -253,7 +314,11 @@ mod tests {
             ("?WARN ?ERROR", "INFO", false),
         ];
         for (pattern, line, want) in cases {
-            assert_eq!(FilterPattern::parse(pattern).matches(line), want, "{pattern:?} on {line:?}");
+            assert_eq!(
+                FilterPattern::parse(pattern).matches(line),
+                want,
+                "{pattern:?} on {line:?}"
+            );
         }
     }
 }

@@ -17,7 +17,10 @@ pub(crate) fn pick_node(st: &State) -> String {
         .iter()
         .filter(|(_, n)| t - n.last_seen < NODE_STALE_SECONDS)
         .min_by_key(|(id, _)| {
-            st.tasks.values().filter(|r| &r.node == *id && r.task.last_status != task_status::STOPPED).count()
+            st.tasks
+                .values()
+                .filter(|r| &r.node == *id && r.task.last_status != task_status::STOPPED)
+                .count()
         })
         .map(|(id, _)| id.clone())
         .unwrap_or_else(|| "local".to_string())
@@ -33,7 +36,8 @@ impl ControlPlane {
                 .values()
                 .filter(|t| t.node == node && !t.reported_stopped)
                 .filter_map(|t| {
-                    let td = crate::ecs::find_task_definition(st, &t.task.task_definition_arn).ok()?;
+                    let td =
+                        crate::ecs::find_task_definition(st, &t.task.task_definition_arn).ok()?;
                     Some(TaskAssignment {
                         task_arn: t.task.task_arn.clone(),
                         task_id: t.id.clone(),
@@ -56,10 +60,13 @@ impl ControlPlane {
             let node = st.nodes.entry(report.node_id.clone()).or_default();
             node.last_seen = t;
             node.host_ip = report.host_ip.clone();
-            let reported: std::collections::BTreeSet<&str> = report.tasks.iter().map(|r| r.task_arn.as_str()).collect();
+            let reported: std::collections::BTreeSet<&str> =
+                report.tasks.iter().map(|r| r.task_arn.as_str()).collect();
             for r in &report.tasks {
                 let id = berth_model::arn::name_of(&r.task_arn).to_string();
-                let Some(rec) = st.tasks.get_mut(&id) else { continue };
+                let Some(rec) = st.tasks.get_mut(&id) else {
+                    continue;
+                };
                 if rec.node != report.node_id || rec.reported_stopped {
                     continue;
                 }
@@ -67,7 +74,9 @@ impl ControlPlane {
                 let task = &mut rec.task;
                 if task.last_status != task_status::STOPPED {
                     // DEACTIVATING is the control plane's own state while draining.
-                    if !(task.last_status == task_status::DEACTIVATING && r.last_status == task_status::RUNNING) {
+                    if !(task.last_status == task_status::DEACTIVATING
+                        && r.last_status == task_status::RUNNING)
+                    {
                         task.last_status = r.last_status.clone();
                     }
                 }
@@ -120,8 +129,12 @@ impl ControlPlane {
                     if let Some(rec) = st.tasks.get_mut(&id) {
                         rec.task.last_status = task_status::STOPPED.into();
                         rec.task.desired_status = task_status::STOPPED.into();
-                        rec.task.stopped_reason.get_or_insert_with(|| "Task lost: its node agent no longer runs it".into());
-                        rec.task.stop_code.get_or_insert_with(|| "TaskFailedToStart".into());
+                        rec.task.stopped_reason.get_or_insert_with(|| {
+                            "Task lost: its node agent no longer runs it".into()
+                        });
+                        rec.task
+                            .stop_code
+                            .get_or_insert_with(|| "TaskFailedToStart".into());
                         rec.task.stopped_at = Some(t);
                         rec.reported_stopped = true;
                         rec.task.version += 1;

@@ -63,11 +63,15 @@ fn drive_stopping_tasks(st: &mut State, t: f64) {
     let ids: Vec<String> = st
         .tasks
         .values()
-        .filter(|r| r.task.desired_status == task_status::STOPPED && r.agent_desired == task_status::RUNNING)
+        .filter(|r| {
+            r.task.desired_status == task_status::STOPPED && r.agent_desired == task_status::RUNNING
+        })
         .map(|r| r.id.clone())
         .collect();
     for id in ids {
-        let Some(rec) = st.tasks.get(&id).cloned() else { continue };
+        let Some(rec) = st.tasks.get(&id).cloned() else {
+            continue;
+        };
         let mut rec = rec;
         if rec.task.last_status == task_status::PROVISIONING {
             // The agent never reported the task: nothing runs, so it is stopped here. Should the
@@ -76,7 +80,9 @@ fn drive_stopping_tasks(st: &mut State, t: f64) {
             rec.task.stopped_at = Some(t);
             rec.agent_desired = task_status::STOPPED.into();
             rec.reported_stopped = true;
-        } else if rec.targets.is_empty() || rec.task.last_status != task_status::RUNNING && rec.draining_since.is_none() {
+        } else if rec.targets.is_empty()
+            || rec.task.last_status != task_status::RUNNING && rec.draining_since.is_none()
+        {
             rec.agent_desired = task_status::STOPPED.into();
             deregister(st, &rec.targets, t);
             rec.targets.clear();
@@ -87,23 +93,34 @@ fn drive_stopping_tasks(st: &mut State, t: f64) {
             if let Some(svc) = rec.service.clone() {
                 let key = crate::state::service_key(&rec.cluster, &svc);
                 if let Some(s) = st.services.get_mut(&key) {
-                    push_event(s, format!("(service {svc}) has begun draining connections on 1 tasks."));
+                    push_event(
+                        s,
+                        format!("(service {svc}) has begun draining connections on 1 tasks."),
+                    );
                     st.touch(SERVICES, &key);
                 }
             }
         } else {
-            let drained = rec
-                .targets
-                .iter()
-                .all(|(tg, ip, port)| st.elb.drain_finished(tg, ip, *port, t) || st.elb.target_state(tg, ip, *port).is_none());
+            let drained = rec.targets.iter().all(|(tg, ip, port)| {
+                st.elb.drain_finished(tg, ip, *port, t)
+                    || st.elb.target_state(tg, ip, *port).is_none()
+            });
             if drained {
                 rec.targets.clear();
                 rec.agent_desired = task_status::STOPPED.into();
                 rec.task.last_status = task_status::STOPPING.into();
             }
         }
-        if st.tasks.get(&id).map(|r| (&r.agent_desired, &r.task, &r.targets, r.draining_since))
-            != Some((&rec.agent_desired, &rec.task, &rec.targets, rec.draining_since))
+        if st
+            .tasks
+            .get(&id)
+            .map(|r| (&r.agent_desired, &r.task, &r.targets, r.draining_since))
+            != Some((
+                &rec.agent_desired,
+                &rec.task,
+                &rec.targets,
+                rec.draining_since,
+            ))
         {
             st.tasks.insert(id.clone(), rec);
             st.touch(TASKS, &id);
@@ -114,7 +131,11 @@ fn drive_stopping_tasks(st: &mut State, t: f64) {
 /// Deregisters targets (they drain in the proxy until `remove_drained` takes them out).
 fn deregister(st: &mut State, targets: &[(String, String, u16)], t: f64) {
     for (tg, ip, port) in targets {
-        if st.elb.deregister_targets(tg, &[TargetDescription::new(ip.clone(), *port)], t).is_ok() {
+        if st
+            .elb
+            .deregister_targets(tg, &[TargetDescription::new(ip.clone(), *port)], t)
+            .is_ok()
+        {
             st.elb_dirty = true;
         }
     }
@@ -129,7 +150,11 @@ fn release_stopped_targets(st: &mut State, t: f64) {
         .map(|r| r.id.clone())
         .collect();
     for id in ids {
-        let targets = st.tasks.get_mut(&id).map(|r| std::mem::take(&mut r.targets)).unwrap_or_default();
+        let targets = st
+            .tasks
+            .get_mut(&id)
+            .map(|r| std::mem::take(&mut r.targets))
+            .unwrap_or_default();
         deregister(st, &targets, t);
         st.touch(TASKS, &id);
     }
@@ -149,14 +174,26 @@ fn register_running_tasks(st: &mut State) {
             continue;
         }
         let Some(svc) = &rec.service else { continue };
-        let Some(s) = st.services.get(&crate::state::service_key(&rec.cluster, svc)) else { continue };
+        let Some(s) = st
+            .services
+            .get(&crate::state::service_key(&rec.cluster, svc))
+        else {
+            continue;
+        };
         if s.service.load_balancers.is_empty() {
             continue;
         }
-        let ip = st.nodes.get(&rec.node).map(|n| n.host_ip.clone()).filter(|ip| !ip.is_empty()).unwrap_or_else(|| "127.0.0.1".into());
+        let ip = st
+            .nodes
+            .get(&rec.node)
+            .map(|n| n.host_ip.clone())
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| "127.0.0.1".into());
         let mut targets = Vec::new();
         for lb in &s.service.load_balancers {
-            let (Some(tg), Some(name), Some(port)) = (&lb.target_group_arn, &lb.container_name, lb.container_port) else {
+            let (Some(tg), Some(name), Some(port)) =
+                (&lb.target_group_arn, &lb.container_name, lb.container_port)
+            else {
                 continue;
             };
             let binding = rec
@@ -175,7 +212,11 @@ fn register_running_tasks(st: &mut State) {
     }
     for (id, targets) in updates {
         for (tg, ip, port) in &targets {
-            if st.elb.register_targets(tg, &[TargetDescription::new(ip.clone(), *port)]).is_ok() {
+            if st
+                .elb
+                .register_targets(tg, &[TargetDescription::new(ip.clone(), *port)])
+                .is_ok()
+            {
                 st.elb_dirty = true;
             }
         }
@@ -194,7 +235,11 @@ fn task_health(st: &State, rec: &crate::state::TaskRecord, grace: f64, t: f64) -
         Some("UNHEALTHY") => Health::Unhealthy,
         Some("HEALTHY") => Health::Healthy,
         _ => {
-            let has_checks = rec.task.containers.iter().any(|c| c.health_status.is_some());
+            let has_checks = rec
+                .task
+                .containers
+                .iter()
+                .any(|c| c.health_status.is_some());
             if has_checks {
                 Health::Unknown
             } else {
@@ -204,7 +249,12 @@ fn task_health(st: &State, rec: &crate::state::TaskRecord, grace: f64, t: f64) -
     };
     if health == Health::Healthy && !rec.targets.is_empty() {
         for (tg, ip, port) in &rec.targets {
-            match st.elb.target_state(tg, ip, *port).map(|s| s.state).as_deref() {
+            match st
+                .elb
+                .target_state(tg, ip, *port)
+                .map(|s| s.state)
+                .as_deref()
+            {
                 Some("healthy") | Some("unavailable") => {}
                 Some("unhealthy") => health = Health::Unhealthy,
                 _ => health = Health::Unknown,
@@ -229,7 +279,9 @@ fn task_health(st: &State, rec: &crate::state::TaskRecord, grace: f64, t: f64) -
 }
 
 fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
-    let Some(before) = st.services.get(key).cloned() else { return };
+    let Some(before) = st.services.get(key).cloned() else {
+        return;
+    };
     if before.service.status == "INACTIVE" {
         return;
     }
@@ -244,7 +296,10 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         .collect();
 
     // Backoff bookkeeping from what happened to the tasks since the last pass.
-    let mut backoff = Backoff { consecutive_failures: rec.backoff_failures, next_start_at: rec.backoff_until };
+    let mut backoff = Backoff {
+        consecutive_failures: rec.backoff_failures,
+        next_start_at: rec.backoff_until,
+    };
     for id in &task_ids {
         let Some(r) = st.tasks.get(id) else { continue };
         if r.failure_counted {
@@ -256,11 +311,20 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
                 r.task.stop_code.as_deref(),
                 Some(stop_code::TASK_FAILED_TO_START) | Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
             )
-            || r.task.stopped_reason.as_deref().is_some_and(|s| s.starts_with("Task failed"));
-        let healthy = r.task.last_status == task_status::RUNNING && task_health(st, r, grace, t) == Health::Healthy;
+            || r.task
+                .stopped_reason
+                .as_deref()
+                .is_some_and(|s| s.starts_with("Task failed"));
+        let healthy = r.task.last_status == task_status::RUNNING
+            && task_health(st, r, grace, t) == Health::Healthy;
         if failed {
             backoff = backoff.after_failure(t);
-            if let Some(d) = rec.service.deployments.iter_mut().find(|d| Some(&d.id) == r.deployment_id.as_ref()) {
+            if let Some(d) = rec
+                .service
+                .deployments
+                .iter_mut()
+                .find(|d| Some(&d.id) == r.deployment_id.as_ref())
+            {
                 d.failed_tasks += 1;
             }
         } else if healthy && backoff.consecutive_failures > 0 {
@@ -274,7 +338,13 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         }
     }
 
-    let primary = rec.service.deployments.iter().find(|d| d.status == "PRIMARY").map(|d| d.id.clone()).unwrap_or_default();
+    let primary = rec
+        .service
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .map(|d| d.id.clone())
+        .unwrap_or_default();
     let views: Vec<TaskView> = task_ids
         .iter()
         .filter_map(|id| st.tasks.get(id))
@@ -288,7 +358,10 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         .collect();
     let view = ServiceView {
         desired_count: rec.service.desired_count,
-        minimum_healthy_percent: rec.service.deployment_configuration.minimum_healthy_percent(),
+        minimum_healthy_percent: rec
+            .service
+            .deployment_configuration
+            .minimum_healthy_percent(),
         maximum_percent: rec.service.deployment_configuration.maximum_percent(),
         primary_deployment: primary.clone(),
         tasks: views,
@@ -300,16 +373,26 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
     for (id, why) in &decision.stop {
         let (reason, code) = match why {
             StopReason::Unhealthy => {
-                let lb_fail = st.tasks.get(id).is_some_and(|r| r.task.health_status.as_deref() != Some("UNHEALTHY"));
+                let lb_fail = st
+                    .tasks
+                    .get(id)
+                    .is_some_and(|r| r.task.health_status.as_deref() != Some("UNHEALTHY"));
                 if lb_fail {
-                    ("Task failed ELB health checks".to_string(), stop_code::SERVICE_SCHEDULER_INITIATED)
+                    (
+                        "Task failed ELB health checks".to_string(),
+                        stop_code::SERVICE_SCHEDULER_INITIATED,
+                    )
                 } else {
-                    ("Task failed container health checks".to_string(), stop_code::SERVICE_SCHEDULER_INITIATED)
+                    (
+                        "Task failed container health checks".to_string(),
+                        stop_code::SERVICE_SCHEDULER_INITIATED,
+                    )
                 }
             }
-            StopReason::Replaced | StopReason::ScaleIn => {
-                (format!("Scaling activity initiated by (deployment {primary})"), stop_code::SERVICE_SCHEDULER_INITIATED)
-            }
+            StopReason::Replaced | StopReason::ScaleIn => (
+                format!("Scaling activity initiated by (deployment {primary})"),
+                stop_code::SERVICE_SCHEDULER_INITIATED,
+            ),
         };
         if *why == StopReason::Unhealthy {
             push_event(&mut rec, format!("(service {name}) (task {id}) has been stopped because it failed health checks."));
@@ -328,7 +411,14 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
     }
     if !stopped_ids.is_empty() {
         let list: Vec<String> = stopped_ids.iter().map(|i| format!("(task {i})")).collect();
-        push_event(&mut rec, format!("(service {name}) has stopped {} running tasks: {}.", stopped_ids.len(), list.join(" ")));
+        push_event(
+            &mut rec,
+            format!(
+                "(service {name}) has stopped {} running tasks: {}.",
+                stopped_ids.len(),
+                list.join(" ")
+            ),
+        );
     }
 
     if decision.start > 0 {
@@ -350,7 +440,14 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
                     );
                     started.push(format!("(task {})", task.id));
                 }
-                push_event(&mut rec, format!("(service {name}) has started {} tasks: {}.", started.len(), started.join(" ")));
+                push_event(
+                    &mut rec,
+                    format!(
+                        "(service {name}) has started {} tasks: {}.",
+                        started.len(),
+                        started.join(" ")
+                    ),
+                );
                 rec.throttle_reported = false;
             }
             Err(e) => tracing::warn!(service = %name, error = %e, "cannot start tasks"),
@@ -370,7 +467,8 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
     }
 
     // Counts per deployment, rollout state, and retirement of drained deployments.
-    let tasks: Vec<&crate::state::TaskRecord> = task_ids.iter().filter_map(|id| st.tasks.get(id)).collect();
+    let tasks: Vec<&crate::state::TaskRecord> =
+        task_ids.iter().filter_map(|id| st.tasks.get(id)).collect();
     let count = |dep: Option<&str>, status: &[&str]| {
         tasks
             .iter()
@@ -379,38 +477,65 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
             .filter(|r| status.contains(&r.task.last_status.as_str()))
             .count() as u32
     };
-    let pending = [task_status::PROVISIONING, task_status::PENDING, task_status::ACTIVATING];
+    let pending = [
+        task_status::PROVISIONING,
+        task_status::PENDING,
+        task_status::ACTIVATING,
+    ];
     rec.service.running_count = count(None, &[task_status::RUNNING]);
     rec.service.pending_count = count(None, &pending);
     let active_of = |dep: &str| {
         tasks
             .iter()
-            .filter(|r| r.deployment_id.as_deref() == Some(dep) && r.task.last_status != task_status::STOPPED)
+            .filter(|r| {
+                r.deployment_id.as_deref() == Some(dep)
+                    && r.task.last_status != task_status::STOPPED
+            })
             .count()
     };
     for d in rec.service.deployments.iter_mut() {
-        let (running, pend) = (count(Some(&d.id), &[task_status::RUNNING]), count(Some(&d.id), &pending));
+        let (running, pend) = (
+            count(Some(&d.id), &[task_status::RUNNING]),
+            count(Some(&d.id), &pending),
+        );
         if (running, pend) != (d.running_count, d.pending_count) {
             d.running_count = running;
             d.pending_count = pend;
             d.updated_at = t;
         }
     }
-    rec.service.deployments.retain(|d| d.status == "PRIMARY" || active_of(&d.id) > 0);
+    rec.service
+        .deployments
+        .retain(|d| d.status == "PRIMARY" || active_of(&d.id) > 0);
     if decision.steady && !rec.steady {
-        if let Some(d) = rec.service.deployments.iter_mut().find(|d| d.status == "PRIMARY") {
+        if let Some(d) = rec
+            .service
+            .deployments
+            .iter_mut()
+            .find(|d| d.status == "PRIMARY")
+        {
             if d.rollout_state.as_deref() == Some("IN_PROGRESS") {
                 d.rollout_state = Some("COMPLETED".into());
                 d.rollout_state_reason = Some(format!("ECS deployment {} completed.", d.id));
                 d.updated_at = t;
                 let id = d.id.clone();
-                push_event(&mut rec, format!("(service {name}) (deployment {id}) deployment completed."));
+                push_event(
+                    &mut rec,
+                    format!("(service {name}) (deployment {id}) deployment completed."),
+                );
             }
         }
-        push_event(&mut rec, format!("(service {name}) has reached a steady state."));
+        push_event(
+            &mut rec,
+            format!("(service {name}) has reached a steady state."),
+        );
     }
     rec.steady = decision.steady;
-    if rec.service.status == "DRAINING" && tasks.iter().all(|r| r.task.last_status == task_status::STOPPED) {
+    if rec.service.status == "DRAINING"
+        && tasks
+            .iter()
+            .all(|r| r.task.last_status == task_status::STOPPED)
+    {
         rec.service.status = "INACTIVE".into();
         rec.service.deployments.clear();
     }

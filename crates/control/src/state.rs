@@ -152,7 +152,11 @@ impl State {
     fn ops(&mut self) -> Result<Vec<Op>, ApiError> {
         fn put<T: Serialize>(table: &'static str, key: &str, v: &T) -> Result<Op, ApiError> {
             let value = serde_json::to_vec(v).map_err(|e| ApiError::server(e.to_string()))?;
-            Ok(Op::Put { table, key: key.to_string(), value })
+            Ok(Op::Put {
+                table,
+                key: key.to_string(),
+                value,
+            })
         }
         let mut ops = Vec::new();
         for (table, key) in std::mem::take(&mut self.dirty) {
@@ -196,14 +200,18 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Opens the state under `config.state_dir` (creating it) and loads everything.
     pub fn open(config: ControlConfig) -> Result<ControlPlane, ApiError> {
-        std::fs::create_dir_all(&config.state_dir)
-            .map_err(|e| ApiError::server(format!("cannot create {}: {e}", config.state_dir.display())))?;
+        std::fs::create_dir_all(&config.state_dir).map_err(|e| {
+            ApiError::server(format!("cannot create {}: {e}", config.state_dir.display()))
+        })?;
         let store = RedbStore::open(&config.state_dir.join("state.redb"))?;
         Self::with_store(config, Box::new(store))
     }
 
     /// A control plane over any store (tests use `MemoryStore`).
-    pub fn with_store(config: ControlConfig, store: Box<dyn Store>) -> Result<ControlPlane, ApiError> {
+    pub fn with_store(
+        config: ControlConfig,
+        store: Box<dyn Store>,
+    ) -> Result<ControlPlane, ApiError> {
         let state = State::load(store.as_ref())?;
         let initialized = store.load(META)?.iter().any(|(k, _)| k == "initialized");
         let logs = LogStore::open(config.state_dir.join("logs"))
@@ -249,7 +257,10 @@ impl ControlPlane {
 
     /// Runs a change under the lock and commits what it touched as one batch. On error nothing is
     /// kept: touched state is reloaded from the store.
-    pub fn mutate<R>(&self, f: impl FnOnce(&mut State, &ControlPlane) -> Result<R, ApiError>) -> Result<R, ApiError> {
+    pub fn mutate<R>(
+        &self,
+        f: impl FnOnce(&mut State, &ControlPlane) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
         let mut st = self.lock();
         let result = f(&mut st, self);
         let changed = !st.dirty.is_empty() || st.elb_dirty;
@@ -264,8 +275,16 @@ impl ControlPlane {
             let nodes = std::mem::take(&mut st.nodes);
             let proxies = std::mem::take(&mut st.proxies);
             match State::load(self.inner.store.as_ref()) {
-                Ok(fresh) => *st = State { nodes, proxies, ..fresh },
-                Err(e) => tracing::error!(error = %e, "reloading state after a failed change failed"),
+                Ok(fresh) => {
+                    *st = State {
+                        nodes,
+                        proxies,
+                        ..fresh
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reloading state after a failed change failed")
+                }
             }
         }
         drop(st);

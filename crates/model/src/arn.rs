@@ -11,13 +11,19 @@ pub struct Arns {
 
 impl Default for Arns {
     fn default() -> Self {
-        Arns { region: "us-east-1".into(), account: "000000000000".into() }
+        Arns {
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+        }
     }
 }
 
 impl Arns {
     fn arn(&self, service: &str, resource: &str) -> String {
-        format!("arn:aws:{service}:{}:{}:{resource}", self.region, self.account)
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            self.region, self.account
+        )
     }
     pub fn cluster(&self, cluster: &str) -> String {
         self.arn("ecs", &format!("cluster/{cluster}"))
@@ -29,7 +35,10 @@ impl Arns {
         self.arn("ecs", &format!("task/{cluster}/{task_id}"))
     }
     pub fn container(&self, cluster: &str, task_id: &str, container_id: &str) -> String {
-        self.arn("ecs", &format!("container/{cluster}/{task_id}/{container_id}"))
+        self.arn(
+            "ecs",
+            &format!("container/{cluster}/{task_id}/{container_id}"),
+        )
     }
     pub fn task_definition(&self, family: &str, revision: u32) -> String {
         self.arn("ecs", &format!("task-definition/{family}:{revision}"))
@@ -75,8 +84,14 @@ mod tests {
     #[test]
     fn arns_have_aws_shape() {
         let a = Arns::default();
-        assert_eq!(a.service("prod", "web"), "arn:aws:ecs:us-east-1:000000000000:service/prod/web");
-        assert_eq!(a.task_definition("web", 3), "arn:aws:ecs:us-east-1:000000000000:task-definition/web:3");
+        assert_eq!(
+            a.service("prod", "web"),
+            "arn:aws:ecs:us-east-1:000000000000:service/prod/web"
+        );
+        assert_eq!(
+            a.task_definition("web", 3),
+            "arn:aws:ecs:us-east-1:000000000000:task-definition/web:3"
+        );
     }
 
     #[test]

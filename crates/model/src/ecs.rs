@@ -177,10 +177,18 @@ pub fn parse_task_size(value: &str, is_cpu: bool) -> Option<u32> {
     let v = value.trim();
     let lower = v.to_ascii_lowercase();
     if let Some(n) = lower.strip_suffix("vcpu") {
-        return n.trim().parse::<f64>().ok().map(|f| (f * 1024.0).round() as u32);
+        return n
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|f| (f * 1024.0).round() as u32);
     }
     if let Some(n) = lower.strip_suffix("gb") {
-        return n.trim().parse::<f64>().ok().map(|f| (f * 1024.0).round() as u32);
+        return n
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|f| (f * 1024.0).round() as u32);
     }
     if let Some(n) = lower.strip_suffix("mb") {
         return n.trim().parse::<u32>().ok();
@@ -196,7 +204,9 @@ impl TaskDefinition {
     }
     /// Task-level memory in MiB, if set.
     pub fn memory_mib(&self) -> Option<u32> {
-        self.memory.as_deref().and_then(|m| parse_task_size(m, false))
+        self.memory
+            .as_deref()
+            .and_then(|m| parse_task_size(m, false))
     }
     /// `family:revision`.
     pub fn family_revision(&self) -> String {
@@ -206,7 +216,13 @@ impl TaskDefinition {
     /// Checks a definition as RegisterTaskDefinition receives it; every error with its field path.
     pub fn validate(&self, prefix: &str) -> FieldErrors {
         let mut errs = FieldErrors::default();
-        let p = |f: &str| if prefix.is_empty() { f.to_string() } else { format!("{prefix}.{f}") };
+        let p = |f: &str| {
+            if prefix.is_empty() {
+                f.to_string()
+            } else {
+                format!("{prefix}.{f}")
+            }
+        };
         if !valid_name(&self.family, 255) {
             errs.push(
                 p("family"),
@@ -217,21 +233,33 @@ impl TaskDefinition {
             );
         }
         if self.container_definitions.is_empty() {
-            errs.push(p("containerDefinitions"), "expected at least one container definition, found none");
+            errs.push(
+                p("containerDefinitions"),
+                "expected at least one container definition, found none",
+            );
         }
         if let Some(cpu) = &self.cpu {
             if parse_task_size(cpu, true).is_none() {
-                errs.push(p("cpu"), format!("expected CPU units like \"256\" or \"0.25 vCPU\", found {cpu:?}"));
+                errs.push(
+                    p("cpu"),
+                    format!("expected CPU units like \"256\" or \"0.25 vCPU\", found {cpu:?}"),
+                );
             }
         }
         if let Some(mem) = &self.memory {
             if parse_task_size(mem, false).is_none() {
-                errs.push(p("memory"), format!("expected MiB like \"512\" or \"1 GB\", found {mem:?}"));
+                errs.push(
+                    p("memory"),
+                    format!("expected MiB like \"512\" or \"1 GB\", found {mem:?}"),
+                );
             }
         }
         if let Some(mode) = &self.network_mode {
             if !["bridge", "host", "awsvpc", "none"].contains(&mode.as_str()) {
-                errs.push(p("networkMode"), format!("expected one of bridge, host, awsvpc, none, found {mode:?}"));
+                errs.push(
+                    p("networkMode"),
+                    format!("expected one of bridge, host, awsvpc, none, found {mode:?}"),
+                );
             }
         }
         let mut names = std::collections::BTreeSet::new();
@@ -239,12 +267,24 @@ impl TaskDefinition {
         for (i, c) in self.container_definitions.iter().enumerate() {
             let cp = |f: &str| p(&format!("containerDefinitions[{i}].{f}"));
             if !valid_name(&c.name, 255) {
-                errs.push(cp("name"), format!("expected 1-255 letters, digits, hyphens or underscores, found {:?}", c.name));
+                errs.push(
+                    cp("name"),
+                    format!(
+                        "expected 1-255 letters, digits, hyphens or underscores, found {:?}",
+                        c.name
+                    ),
+                );
             } else if !names.insert(c.name.clone()) {
-                errs.push(cp("name"), format!("expected a unique container name, found {:?} twice", c.name));
+                errs.push(
+                    cp("name"),
+                    format!("expected a unique container name, found {:?} twice", c.name),
+                );
             }
             if c.image.trim().is_empty() {
-                errs.push(cp("image"), "expected an image reference (or process://<executable>), found nothing");
+                errs.push(
+                    cp("image"),
+                    "expected an image reference (or process://<executable>), found nothing",
+                );
             }
             any_essential |= c.is_essential();
             for (j, pm) in c.port_mappings.iter().enumerate() {
@@ -257,7 +297,10 @@ impl TaskDefinition {
                 }
                 if let Some(proto) = &pm.protocol {
                     if proto != "tcp" && proto != "udp" {
-                        errs.push(cp(&format!("portMappings[{j}].protocol")), format!("expected tcp or udp, found {proto:?}"));
+                        errs.push(
+                            cp(&format!("portMappings[{j}].protocol")),
+                            format!("expected tcp or udp, found {proto:?}"),
+                        );
                     }
                 }
             }
@@ -269,40 +312,77 @@ impl TaskDefinition {
                         format!("expected [\"CMD\", exe, args...] or [\"CMD-SHELL\", \"script\"], found {:?}", hc.command),
                     ),
                 }
-                for (field, v) in [("interval", hc.interval), ("timeout", hc.timeout), ("startPeriod", hc.start_period)] {
+                for (field, v) in [
+                    ("interval", hc.interval),
+                    ("timeout", hc.timeout),
+                    ("startPeriod", hc.start_period),
+                ] {
                     if let Some(s) = v {
-                        if !(s.0.is_finite() && s.0 >= 0.0 && s.0 <= 300.0) || (field != "startPeriod" && s.0 < 0.05) {
-                            errs.push(cp(&format!("healthCheck.{field}")), format!("expected seconds between 0.05 and 300, found {}", s.0));
+                        if !(s.0.is_finite() && s.0 >= 0.0 && s.0 <= 300.0)
+                            || (field != "startPeriod" && s.0 < 0.05)
+                        {
+                            errs.push(
+                                cp(&format!("healthCheck.{field}")),
+                                format!("expected seconds between 0.05 and 300, found {}", s.0),
+                            );
                         }
                     }
                 }
                 if let Some(r) = hc.retries {
                     if !(1..=10).contains(&r) {
-                        errs.push(cp("healthCheck.retries"), format!("expected 1-10, found {r}"));
+                        errs.push(
+                            cp("healthCheck.retries"),
+                            format!("expected 1-10, found {r}"),
+                        );
                     }
                 }
             }
             if let Some(st) = c.stop_timeout {
                 if !(st.0 >= 0.0 && st.0 <= 120.0) {
-                    errs.push(cp("stopTimeout"), format!("expected seconds between 0 and 120, found {}", st.0));
+                    errs.push(
+                        cp("stopTimeout"),
+                        format!("expected seconds between 0 and 120, found {}", st.0),
+                    );
                 }
             }
             if let (Some(hard), Some(soft)) = (c.memory, c.memory_reservation) {
                 if soft > hard {
-                    errs.push(cp("memoryReservation"), format!("expected at most memory ({hard}), found {soft}"));
+                    errs.push(
+                        cp("memoryReservation"),
+                        format!("expected at most memory ({hard}), found {soft}"),
+                    );
                 }
             }
             for (j, d) in c.depends_on.iter().enumerate() {
                 if !["START", "COMPLETE", "SUCCESS", "HEALTHY"].contains(&d.condition.as_str()) {
-                    errs.push(cp(&format!("dependsOn[{j}].condition")), format!("expected START, COMPLETE, SUCCESS or HEALTHY, found {:?}", d.condition));
+                    errs.push(
+                        cp(&format!("dependsOn[{j}].condition")),
+                        format!(
+                            "expected START, COMPLETE, SUCCESS or HEALTHY, found {:?}",
+                            d.condition
+                        ),
+                    );
                 }
-                if !self.container_definitions.iter().any(|o| o.name == d.container_name) {
-                    errs.push(cp(&format!("dependsOn[{j}].containerName")), format!("expected the name of a container in this task definition, found {:?}", d.container_name));
+                if !self
+                    .container_definitions
+                    .iter()
+                    .any(|o| o.name == d.container_name)
+                {
+                    errs.push(
+                        cp(&format!("dependsOn[{j}].containerName")),
+                        format!(
+                            "expected the name of a container in this task definition, found {:?}",
+                            d.container_name
+                        ),
+                    );
                 }
             }
         }
         if !self.container_definitions.is_empty() && !any_essential {
-            errs.push(p("containerDefinitions"), "expected at least one essential container, found none");
+            errs.push(
+                p("containerDefinitions"),
+                "expected at least one essential container, found none",
+            );
         }
         errs
     }
@@ -312,7 +392,9 @@ impl TaskDefinition {
 pub fn valid_name(name: &str, max: usize) -> bool {
     !name.is_empty()
         && name.len() <= max
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// A cluster.
@@ -576,9 +658,18 @@ mod tests {
         assert!(td.validate("").is_empty(), "{}", td.validate(""));
         assert_eq!(td.memory_mib(), Some(512));
         let out = serde_json::to_value(&td).unwrap();
-        assert_eq!(out["requiresCompatibilities"], input["requiresCompatibilities"]);
-        assert_eq!(out["containerDefinitions"][0]["logConfiguration"]["logDriver"], "awslogs");
-        assert_eq!(out["containerDefinitions"][0]["healthCheck"]["interval"], 0.2);
+        assert_eq!(
+            out["requiresCompatibilities"],
+            input["requiresCompatibilities"]
+        );
+        assert_eq!(
+            out["containerDefinitions"][0]["logConfiguration"]["logDriver"],
+            "awslogs"
+        );
+        assert_eq!(
+            out["containerDefinitions"][0]["healthCheck"]["interval"],
+            0.2
+        );
     }
 
     #[test]

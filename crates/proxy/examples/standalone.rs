@@ -5,7 +5,10 @@ use berth_proxy::{run, runtime, ProxyOptions};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut opts = ProxyOptions { proxy_id: "standalone".into(), ..ProxyOptions::default() };
+    let mut opts = ProxyOptions {
+        proxy_id: "standalone".into(),
+        ..ProxyOptions::default()
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;

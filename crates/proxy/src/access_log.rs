@@ -39,12 +39,21 @@ pub struct Record {
 }
 
 fn content_length(h: &http::HeaderMap) -> u64 {
-    h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|s| s.parse().ok()).unwrap_or(0)
+    h.get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Record {
     /// Starts a record when a request arrives.
-    pub(crate) fn start<B>(req: &Request<B>, view: &RequestView<'_>, conn: &Conn, l: &Listener, priority: Option<u32>) -> Record {
+    pub(crate) fn start<B>(
+        req: &Request<B>,
+        view: &RequestView<'_>,
+        conn: &Conn,
+        l: &Listener,
+        priority: Option<u32>,
+    ) -> Record {
         let host = view.host.unwrap_or("-");
         let request_line = format!(
             "{} {}://{}:{}{} {:?}",
@@ -52,7 +61,10 @@ impl Record {
             l.protocol,
             host,
             l.port,
-            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            req.uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
             req.version()
         );
         Record {
@@ -67,9 +79,19 @@ impl Record {
             received_bytes: content_length(req.headers()),
             sent_bytes: 0,
             request_line,
-            user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string(),
+            user_agent: req
+                .headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string(),
             target_group_arn: None,
-            trace_id: req.headers().get("x-amzn-trace-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string(),
+            trace_id: req
+                .headers()
+                .get("x-amzn-trace-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string(),
             domain: host.to_string(),
             rule_priority: priority,
             action: "forward",
@@ -89,7 +111,10 @@ impl Record {
     /// The ALB log line (space separated, quoted fields as ALB quotes them).
     pub fn line(&self) -> String {
         let mut s = String::with_capacity(384);
-        let opt_secs = |d: Option<Duration>| d.map(|d| format!("{:.3}", d.as_secs_f64())).unwrap_or_else(|| "-1".into());
+        let opt_secs = |d: Option<Duration>| {
+            d.map(|d| format!("{:.3}", d.as_secs_f64()))
+                .unwrap_or_else(|| "-1".into())
+        };
         let time = rfc3339(self.time);
         let _ = write!(
             s,
@@ -154,10 +179,18 @@ pub struct AccessLog {
 impl AccessLog {
     /// Opens (appends to) `path` and starts the writer thread.
     pub fn open(path: &Path) -> std::io::Result<AccessLog> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         let (tx, rx) = sync_channel(65_536);
-        std::thread::Builder::new().name("berth-access-log".into()).spawn(move || write_loop(rx, file))?;
-        Ok(AccessLog { tx, dropped: AtomicU64::new(0) })
+        std::thread::Builder::new()
+            .name("berth-access-log".into())
+            .spawn(move || write_loop(rx, file))?;
+        Ok(AccessLog {
+            tx,
+            dropped: AtomicU64::new(0),
+        })
     }
 
     /// Queues a record without blocking.
@@ -194,6 +227,9 @@ mod tests {
     fn timestamps_are_rfc3339() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_micros(1_714_564_800_123_456);
         assert_eq!(rfc3339(t), "2024-05-01T12:00:00.123456Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000Z"
+        );
     }
 }

@@ -19,7 +19,9 @@ pub(crate) type CheckClient = Client<HttpConnector, Empty<Bytes>>;
 pub(crate) fn client() -> CheckClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(0).build(connector)
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build(connector)
 }
 
 /// A running checker.
@@ -36,9 +38,17 @@ impl Drop for Checker {
 }
 
 /// Starts checking `target`.
-pub(crate) fn spawn(client: CheckClient, target: Arc<Target>, health_check: Arc<HealthCheck>) -> Checker {
+pub(crate) fn spawn(
+    client: CheckClient,
+    target: Arc<Target>,
+    health_check: Arc<HealthCheck>,
+) -> Checker {
     let task = tokio::spawn(run(client, target.clone(), health_check.clone())).abort_handle();
-    Checker { target, health_check, task }
+    Checker {
+        target,
+        health_check,
+        task,
+    }
 }
 
 async fn run(client: CheckClient, target: Arc<Target>, hc: Arc<HealthCheck>) {
@@ -60,14 +70,20 @@ async fn run(client: CheckClient, target: Arc<Target>, hc: Arc<HealthCheck>) {
 pub(crate) async fn check_once(client: &CheckClient, target: &Target, hc: &HealthCheck) -> Outcome {
     let port = hc.port.unwrap_or(target.port);
     let uri = format!("http://{}:{}{}", target.authority.host(), port, hc.path);
-    let Ok(req) = Request::get(uri).header(header::USER_AGENT, "ELB-HealthChecker/2.0").body(Empty::new()) else {
+    let Ok(req) = Request::get(uri)
+        .header(header::USER_AGENT, "ELB-HealthChecker/2.0")
+        .body(Empty::new())
+    else {
         return Outcome::Failed;
     };
     let attempt = async {
         let resp = client.request(req).await.map_err(|_| Outcome::Failed)?;
         let status = resp.status().as_u16();
         // Read (and discard) the body so the answer is complete.
-        resp.into_body().collect().await.map_err(|_| Outcome::Failed)?;
+        resp.into_body()
+            .collect()
+            .await
+            .map_err(|_| Outcome::Failed)?;
         Ok::<u16, Outcome>(status)
     };
     match tokio::time::timeout(hc.timeout, attempt).await {

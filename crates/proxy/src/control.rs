@@ -23,7 +23,9 @@ fn cp_client() -> CpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(3)));
-    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(2).build(connector)
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(2)
+        .build(connector)
 }
 
 /// File the last good snapshot is cached in.
@@ -56,14 +58,26 @@ enum Poll {
     Unchanged,
 }
 
-async fn poll_once(client: &CpClient, base: &str, proxy_id: &str, after: u64) -> Result<Poll, String> {
-    let uri = format!("{base}{PREFIX}/config?after={after}&wait_ms={LONG_POLL_MS}&proxy_id={proxy_id}");
-    let req = Request::get(uri).body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+async fn poll_once(
+    client: &CpClient,
+    base: &str,
+    proxy_id: &str,
+    after: u64,
+) -> Result<Poll, String> {
+    let uri =
+        format!("{base}{PREFIX}/config?after={after}&wait_ms={LONG_POLL_MS}&proxy_id={proxy_id}");
+    let req = Request::get(uri)
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
     match resp.status() {
         StatusCode::OK => {
-            let body = Limited::new(resp.into_body(), MAX_CONFIG_BYTES).collect().await.map_err(|e| e.to_string())?;
-            let cfg: ProxyConfig = serde_json::from_slice(&body.to_bytes()).map_err(|e| format!("bad snapshot: {e}"))?;
+            let body = Limited::new(resp.into_body(), MAX_CONFIG_BYTES)
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?;
+            let cfg: ProxyConfig = serde_json::from_slice(&body.to_bytes())
+                .map_err(|e| format!("bad snapshot: {e}"))?;
             Ok(Poll::New(cfg))
         }
         StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED => Ok(Poll::Unchanged),
@@ -96,7 +110,9 @@ pub(crate) async fn config_loop(proxy: Proxy, base: String, mut stop: watch::Rec
                 let version = cfg.version;
                 match proxy.apply(cfg.clone()) {
                     Ok(()) => tracing::info!(version, "applied proxy config"),
-                    Err(e) => tracing::warn!(version, error = %e, "proxy config not (fully) applied"),
+                    Err(e) => {
+                        tracing::warn!(version, error = %e, "proxy config not (fully) applied")
+                    }
                 }
                 if proxy.applied_version() == version {
                     if let Some(dir) = &opts.state_dir {
@@ -120,7 +136,12 @@ pub(crate) async fn config_loop(proxy: Proxy, base: String, mut stop: watch::Rec
 }
 
 /// Posts a report every `interval` until `stop` turns true.
-pub(crate) async fn report_loop(proxy: Proxy, base: String, interval: Duration, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn report_loop(
+    proxy: Proxy,
+    base: String,
+    interval: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let client = cp_client();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -130,7 +151,9 @@ pub(crate) async fn report_loop(proxy: Proxy, base: String, interval: Duration, 
             _ = ticker.tick() => {}
         }
         let report = proxy.report();
-        let Ok(body) = serde_json::to_vec(&report) else { continue };
+        let Ok(body) = serde_json::to_vec(&report) else {
+            continue;
+        };
         let Ok(req) = Request::builder()
             .method(Method::POST)
             .uri(format!("{base}{PREFIX}/report"))

@@ -40,19 +40,30 @@ pub(crate) struct Conn {
 }
 
 /// Serves one request.
-pub(crate) async fn handle(conn: Arc<Conn>, req: Request<Incoming>) -> Result<Response<RespBody>, Infallible> {
+pub(crate) async fn handle(
+    conn: Arc<Conn>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, Infallible> {
     let received = Instant::now();
     let listener = conn.listener.load_full();
     listener.lb.metrics.requests.inc();
     let view = RequestView::new(&req, conn.peer.ip());
     let (action, priority) = listener.routes.select(&view);
-    let mut log = conn.shared.access_log.as_ref().map(|_| Record::start(&req, &view, &conn, &listener, priority));
+    let mut log = conn
+        .shared
+        .access_log
+        .as_ref()
+        .map(|_| Record::start(&req, &view, &conn, &listener, priority));
     let resp = match action {
         Action::Fixed(f) => fixed(f),
         Action::Redirect(r) => {
             let resp = redirect(r, &view, &listener);
             if let Some(log) = &mut log {
-                log.redirect_url = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+                log.redirect_url = resp
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
             }
             resp
         }
@@ -78,7 +89,8 @@ fn action_name(a: &Action) -> &'static str {
 fn fixed(f: &Fixed) -> Response<RespBody> {
     let mut resp = Response::new(RespBody::full(f.body.clone()));
     *resp.status_mut() = f.status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, f.content_type.clone());
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, f.content_type.clone());
     resp
 }
 
@@ -113,7 +125,8 @@ pub(crate) fn elb_response(l: &Listener, status: StatusCode) -> Response<RespBod
     };
     let mut resp = Response::new(RespBody::full(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     resp
 }
 
@@ -130,7 +143,10 @@ async fn forward(
     if let Some(log) = log {
         log.target_group_arn = Some(group.arn.clone());
     }
-    let sticky = group.stickiness.and_then(|_| cookie(req.headers(), TARGET_COOKIE)).and_then(parse_key);
+    let sticky = group
+        .stickiness
+        .and_then(|_| cookie(req.headers(), TARGET_COOKIE))
+        .and_then(parse_key);
     let Some((mut index, first)) = group.pick(sticky, None) else {
         if let Some(log) = log {
             log.error_reason = Some("NoHealthyTargets");
@@ -143,16 +159,36 @@ async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let replayable = !upgrade && req.body().is_end_stream();
     let (mut parts, body) = req.into_parts();
-    let upgrade_value = if upgrade { parts.headers.get(header::UPGRADE).cloned() } else { None };
-    prepare_request_headers(&mut parts.headers, conn, listener, parts.uri.authority().map(|a| a.as_str()));
+    let upgrade_value = if upgrade {
+        parts.headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    prepare_request_headers(
+        &mut parts.headers,
+        conn,
+        listener,
+        parts.uri.authority().map(|a| a.as_str()),
+    );
     if let Some(v) = upgrade_value {
-        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, v);
     }
     if let Some(log) = log {
-        log.trace_id = parts.headers.get(X_AMZN_TRACE_ID).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+        log.trace_id = parts
+            .headers
+            .get(X_AMZN_TRACE_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string();
     }
-    let path_and_query = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
     parts.version = Version::HTTP_11;
     parts.extensions = http::Extensions::new();
     let method = parts.method.clone();
@@ -162,12 +198,20 @@ async fn forward(
         return elb_response(listener, StatusCode::BAD_GATEWAY);
     };
     parts.uri = uri;
-    let mut out = Request::from_parts(parts, if replayable { ReqBody::Empty } else { ReqBody::Stream(body) });
+    let mut out = Request::from_parts(
+        parts,
+        if replayable {
+            ReqBody::Empty
+        } else {
+            ReqBody::Stream(body)
+        },
+    );
 
     loop {
         let guard = InFlight::new(target.clone());
         let sent = Instant::now();
-        let result = tokio::time::timeout(group.response_timeout, conn.shared.client.request(out)).await;
+        let result =
+            tokio::time::timeout(group.response_timeout, conn.shared.client.request(out)).await;
         let err = match result {
             Ok(Ok(mut resp)) => {
                 let target_time = sent.elapsed();
@@ -189,10 +233,13 @@ async fn forward(
                     };
                     let target_upgrade = hyper::upgrade::on(&mut resp);
                     tokio::spawn(async move {
-                        let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, target_upgrade) else {
+                        let (Ok(client), Ok(upstream)) =
+                            tokio::join!(client_upgrade, target_upgrade)
+                        else {
                             return;
                         };
-                        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                        let (mut client, mut upstream) =
+                            (TokioIo::new(client), TokioIo::new(upstream));
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
                         drop(guard);
                     });
@@ -229,7 +276,11 @@ async fn forward(
             Some(_) => refused || (is_idempotent(&method) && not_answered(&err)),
             None => false,
         };
-        let next = if retry { group.pick(None, Some(&target)) } else { None };
+        let next = if retry {
+            group.pick(None, Some(&target))
+        } else {
+            None
+        };
         match (next, backup.take()) {
             (Some((i, t)), Some(headers)) => {
                 index = i;
@@ -247,7 +298,11 @@ async fn forward(
                 tracing::debug!(target = target.label(), error = %err, "forwarding failed");
                 if let Some(log) = log {
                     log.target = Some(target.label().to_string());
-                    log.error_reason = Some(if refused { "TargetConnectionError" } else { "TargetResponseError" });
+                    log.error_reason = Some(if refused {
+                        "TargetConnectionError"
+                    } else {
+                        "TargetResponseError"
+                    });
                 }
                 return elb_response(listener, StatusCode::BAD_GATEWAY);
             }
@@ -264,7 +319,10 @@ fn target_uri(t: &Target, pq: PathAndQuery) -> Result<Uri, http::uri::InvalidUri
 }
 
 fn is_idempotent(m: &Method) -> bool {
-    matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
 }
 
 /// Whether the error means the target never answered (connection closed or reset before a
@@ -279,7 +337,10 @@ fn not_answered(e: &(dyn StdError + 'static)) -> bool {
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
-            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | ConnectionRefused) {
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | ConnectionRefused
+            ) {
                 return true;
             }
         }
@@ -290,9 +351,12 @@ fn not_answered(e: &(dyn StdError + 'static)) -> bool {
 
 fn is_upgrade(h: &HeaderMap) -> bool {
     h.get(header::UPGRADE).is_some()
-        && h.get_all(header::CONNECTION)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
+        && h.get_all(header::CONNECTION).iter().any(|v| {
+            v.to_str().is_ok_and(|s| {
+                s.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+        })
 }
 
 /// Removes hop-by-hop headers, including those the Connection header names.
@@ -310,7 +374,14 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
         }
         h.remove(header::CONNECTION);
     }
-    for name in [KEEP_ALIVE, PROXY_CONNECTION, header::TE, header::TRAILER, header::TRANSFER_ENCODING, header::UPGRADE] {
+    for name in [
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
         if h.contains_key(&name) {
             h.remove(name);
         }
@@ -350,7 +421,10 @@ fn prepare_request_headers(h: &mut HeaderMap, conn: &Conn, l: &Listener, authori
 /// `Root=1-<8 hex epoch seconds>-<24 hex random>`.
 pub(crate) fn trace_id() -> HeaderValue {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as u32;
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as u32;
     let mut buf = [0u8; 40];
     buf[..7].copy_from_slice(b"Root=1-");
     for i in 0..8 {
@@ -365,7 +439,9 @@ pub(crate) fn trace_id() -> HeaderValue {
         buf[32 + i] = HEX[((b >> (60 - 4 * i)) & 0xf) as usize];
     }
     // Infallible: the buffer holds only ASCII letters, digits, '=' and '-'.
-    HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static("Root=1-00000000-000000000000000000000000"))
+    HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static(
+        "Root=1-00000000-000000000000000000000000",
+    ))
 }
 
 #[cfg(test)]
@@ -382,17 +458,25 @@ mod tests {
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[1].len(), 8);
         assert_eq!(parts[2].len(), 24);
-        assert!(parts[1..].iter().all(|p| p.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(parts[1..]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit())));
         assert_ne!(trace_id(), v, "random part differs");
     }
 
     #[test]
     fn hop_by_hop_headers_go() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret"),
+        );
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");

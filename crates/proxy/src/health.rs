@@ -76,15 +76,26 @@ pub struct Health {
 
 impl Health {
     /// A newly registered target whose health is checked.
-    pub const REGISTERED: Health =
-        Health { state: State::Initial, reason: Reason::RegistrationInProgress, ok_streak: 0, fail_streak: 0 };
+    pub const REGISTERED: Health = Health {
+        state: State::Initial,
+        reason: Reason::RegistrationInProgress,
+        ok_streak: 0,
+        fail_streak: 0,
+    };
     /// A target of a group whose health checks are disabled (routed to).
-    pub const DISABLED: Health =
-        Health { state: State::Unavailable, reason: Reason::HealthCheckDisabled, ok_streak: 0, fail_streak: 0 };
+    pub const DISABLED: Health = Health {
+        state: State::Unavailable,
+        reason: Reason::HealthCheckDisabled,
+        ok_streak: 0,
+        fail_streak: 0,
+    };
 
     /// Packs into a u64 so it can live in one atomic.
     pub fn pack(self) -> u64 {
-        (self.state as u64) | ((self.reason as u64) << 8) | ((self.ok_streak as u64) << 16) | ((self.fail_streak as u64) << 32)
+        (self.state as u64)
+            | ((self.reason as u64) << 8)
+            | ((self.ok_streak as u64) << 16)
+            | ((self.fail_streak as u64) << 32)
     }
 
     /// Inverse of [`Health::pack`].
@@ -105,12 +116,18 @@ impl Health {
             6 => Reason::HealthCheckDisabled,
             _ => Reason::InternalError,
         };
-        Health { state, reason, ok_streak: ((v >> 16) & 0xffff) as u16, fail_streak: ((v >> 32) & 0xffff) as u16 }
+        Health {
+            state,
+            reason,
+            ok_streak: ((v >> 16) & 0xffff) as u16,
+            fail_streak: ((v >> 32) & 0xffff) as u16,
+        }
     }
 
     /// Whether the target is in rotation (healthy, or health checks disabled).
     pub fn in_rotation(self) -> bool {
-        matches!(self.state, State::Healthy) || (self.state == State::Unavailable && self.reason == Reason::HealthCheckDisabled)
+        matches!(self.state, State::Healthy)
+            || (self.state == State::Unavailable && self.reason == Reason::HealthCheckDisabled)
     }
 }
 
@@ -175,7 +192,12 @@ pub fn step(h: Health, outcome: Outcome, th: Thresholds) -> Health {
 
 /// The passive check: a target that refused a connection leaves rotation at once.
 pub fn mark_failed(h: Health) -> Health {
-    Health { state: State::Unhealthy, reason: Reason::FailedHealthChecks, ok_streak: 0, fail_streak: h.fail_streak.saturating_add(1) }
+    Health {
+        state: State::Unhealthy,
+        reason: Reason::FailedHealthChecks,
+        ok_streak: 0,
+        fail_streak: h.fail_streak.saturating_add(1),
+    }
 }
 
 /// Success codes of a health check (`200`, `200-299`, `200,302`, or a mix).
@@ -197,12 +219,16 @@ impl Matcher {
             let parse = |s: &str| -> Result<u16, String> {
                 match s.parse::<u16>() {
                     Ok(code) if (100..=599).contains(&code) => Ok(code),
-                    _ => Err(format!("expected HTTP codes like 200, 200-299 or 200,302; found {text:?}")),
+                    _ => Err(format!(
+                        "expected HTTP codes like 200, 200-299 or 200,302; found {text:?}"
+                    )),
                 }
             };
             let (lo, hi) = (parse(lo)?, parse(hi)?);
             if lo > hi {
-                return Err(format!("expected a range low-high with low <= high; found {part:?}"));
+                return Err(format!(
+                    "expected a range low-high with low <= high; found {part:?}"
+                ));
             }
             ranges.push((lo, hi));
         }
@@ -211,12 +237,16 @@ impl Matcher {
 
     /// The default matcher, `200`.
     pub fn ok() -> Matcher {
-        Matcher { ranges: vec![(200, 200)] }
+        Matcher {
+            ranges: vec![(200, 200)],
+        }
     }
 
     /// Whether `code` counts as a success.
     pub fn matches(&self, code: u16) -> bool {
-        self.ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&code))
+        self.ranges
+            .iter()
+            .any(|(lo, hi)| (*lo..=*hi).contains(&code))
     }
 }
 

@@ -79,15 +79,24 @@ pub enum ProxyError {
     #[error("control plane {0:?}: expected an http:// URL")]
     ControlPlaneUrl(String),
     #[error("reading config file {path}: {source}")]
-    ReadConfig { path: PathBuf, source: std::io::Error },
+    ReadConfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: expected a ProxyConfig JSON document: {source}")]
-    ParseConfig { path: PathBuf, source: serde_json::Error },
+    ParseConfig {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("proxy config version {version} refused: {}", .errors.join("; "))]
     InvalidConfig { version: u64, errors: Vec<String> },
     #[error("listeners not bound: {}", .0.join("; "))]
     Bind(Vec<String>),
     #[error("opening access log {path}: {source}")]
-    AccessLog { path: PathBuf, source: std::io::Error },
+    AccessLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Tokio worker threads for the proxy: `BERTH_PROXY_WORKERS`, else the number of cores.
@@ -96,21 +105,33 @@ pub fn worker_threads() -> usize {
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
 }
 
 /// The runtime the proxy is fastest on: a current-thread runtime for one worker (like one nginx
 /// worker), else a multi-thread runtime with `worker_threads()` workers.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     match worker_threads() {
-        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
-        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
     }
 }
 
 /// Runs the proxy until `shutdown` completes, then closes listeners and lets in-flight requests
 /// finish (bounded).
-pub async fn run(opts: ProxyOptions, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ProxyError> {
+pub async fn run(
+    opts: ProxyOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ProxyError> {
     let proxy = Proxy::start(opts, Tuning::default()).await?;
     shutdown.await;
     proxy.shutdown().await;
@@ -156,12 +177,16 @@ impl Proxy {
                 return Err(ProxyError::ControlPlaneUrl(cp.clone()));
             }
         }
-        let access_log = match &opts.access_log {
-            Some(path) => Some(
-                access_log::AccessLog::open(path).map_err(|source| ProxyError::AccessLog { path: path.clone(), source })?,
-            ),
-            None => None,
-        };
+        let access_log =
+            match &opts.access_log {
+                Some(path) => Some(access_log::AccessLog::open(path).map_err(|source| {
+                    ProxyError::AccessLog {
+                        path: path.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         let (stop, _) = watch::channel(false);
         let proxy = Proxy {
             inner: Arc::new(Inner {
@@ -177,20 +202,35 @@ impl Proxy {
             }),
         };
         if let Some(path) = &opts.config_file {
-            let text = std::fs::read(path).map_err(|source| ProxyError::ReadConfig { path: path.clone(), source })?;
+            let text = std::fs::read(path).map_err(|source| ProxyError::ReadConfig {
+                path: path.clone(),
+                source,
+            })?;
             let cfg: ProxyConfig =
-                serde_json::from_slice(&text).map_err(|source| ProxyError::ParseConfig { path: path.clone(), source })?;
+                serde_json::from_slice(&text).map_err(|source| ProxyError::ParseConfig {
+                    path: path.clone(),
+                    source,
+                })?;
             proxy.apply(cfg)?;
         } else if let Some(cfg) = opts.state_dir.as_deref().and_then(control::load_cache) {
             let version = cfg.version;
             match proxy.apply(cfg) {
-                Ok(()) => tracing::info!(version, "serving cached proxy config until the control plane answers"),
-                Err(e) => tracing::warn!(version, error = %e, "cached proxy config not (fully) applied"),
+                Ok(()) => tracing::info!(
+                    version,
+                    "serving cached proxy config until the control plane answers"
+                ),
+                Err(e) => {
+                    tracing::warn!(version, error = %e, "cached proxy config not (fully) applied")
+                }
             }
         }
         if let Some(cp) = &opts.control_plane {
             let base = cp.trim_end_matches('/').to_string();
-            tokio::spawn(control::config_loop(proxy.clone(), base.clone(), proxy.inner.stop.subscribe()));
+            tokio::spawn(control::config_loop(
+                proxy.clone(),
+                base.clone(),
+                proxy.inner.stop.subscribe(),
+            ));
             tokio::spawn(control::report_loop(
                 proxy.clone(),
                 base,
@@ -218,24 +258,53 @@ impl Proxy {
         let version = cfg.version;
         self.inner.seen_version.fetch_max(version, Relaxed);
         let mut state = self.state();
-        let (snap, carry) = snapshot::compile(&cfg, &state.carry, &self.inner.tuning, self.inner.epoch)
-            .map_err(|errors| ProxyError::InvalidConfig { version, errors })?;
-
+        // Bind new addresses first so listeners on port 0 know their real port.
         let mut bind_errors = Vec::new();
+        let mut new_sockets = HashMap::new();
+        let mut ports: HashMap<String, u16> = state
+            .slots
+            .iter()
+            .map(|(bind, slot)| (bind.clone(), slot.local_addr.port()))
+            .collect();
+        for l in &cfg.listeners {
+            if state.slots.contains_key(&l.bind)
+                || new_sockets.contains_key(&l.bind)
+                || l.bind.parse::<SocketAddr>().is_err()
+            {
+                continue;
+            }
+            match server::bind_socket(&l.bind) {
+                Ok(tcp) => {
+                    if let Ok(local) = tcp.local_addr() {
+                        ports.insert(l.bind.clone(), local.port());
+                    }
+                    new_sockets.insert(l.bind.clone(), tcp);
+                }
+                Err(e) => bind_errors.push(format!("{} ({}): {e}", l.bind, l.arn)),
+            }
+        }
+        let (snap, carry) = snapshot::compile(
+            &cfg,
+            &state.carry,
+            &self.inner.tuning,
+            self.inner.epoch,
+            &ports,
+        )
+        .map_err(|errors| ProxyError::InvalidConfig { version, errors })?;
+
         let mut slots = HashMap::new();
         for l in &snap.listeners {
-            match state.slots.remove(&l.bind) {
-                Some(mut slot) => {
-                    slot.routes.store(l.clone());
-                    slot.arn = l.arn.clone();
-                    slots.insert(l.bind.clone(), slot);
-                }
-                None => match server::bind(&self.inner.shared, l.clone()) {
+            if let Some(mut slot) = state.slots.remove(&l.bind) {
+                slot.routes.store(l.clone());
+                slot.arn = l.arn.clone();
+                slots.insert(l.bind.clone(), slot);
+            } else if let Some(tcp) = new_sockets.remove(&l.bind) {
+                match server::start(&self.inner.shared, tcp, l.clone()) {
                     Ok(slot) => {
                         slots.insert(l.bind.clone(), slot);
                     }
                     Err(e) => bind_errors.push(format!("{} ({}): {e}", l.bind, l.arn)),
-                },
+                }
             }
         }
         for (_, removed) in state.slots.drain() {
@@ -253,7 +322,11 @@ impl Proxy {
                 let key = (g.arn.clone(), t.id.clone(), t.port);
                 let checker = match old.remove(&key) {
                     Some(c) if Arc::ptr_eq(&c.target, t) && *c.health_check == *g.health_check => c,
-                    _ => checker::spawn(self.inner.check_client.clone(), t.clone(), g.health_check.clone()),
+                    _ => checker::spawn(
+                        self.inner.check_client.clone(),
+                        t.clone(),
+                        g.health_check.clone(),
+                    ),
                 };
                 checkers.insert(key, checker);
             }
@@ -282,7 +355,11 @@ impl Proxy {
 
     /// The address a listener is bound to (useful with `127.0.0.1:0`).
     pub fn listener_addr(&self, listener_arn: &str) -> Option<SocketAddr> {
-        self.state().slots.values().find(|s| s.arn == listener_arn).map(|s| s.local_addr)
+        self.state()
+            .slots
+            .values()
+            .find(|s| s.arn == listener_arn)
+            .map(|s| s.local_addr)
     }
 
     /// Target health and the metrics of the last interval (counters reset).
@@ -295,7 +372,11 @@ impl Proxy {
                 let (state, reason, description) = if !g.in_use {
                     ("unused", Some("Target.NotInUse"), Some("Target group is not configured to receive traffic from the load balancer"))
                 } else if t.draining.load(Relaxed) {
-                    ("draining", Some("Target.DeregistrationInProgress"), Some("Target deregistration is in progress"))
+                    (
+                        "draining",
+                        Some("Target.DeregistrationInProgress"),
+                        Some("Target deregistration is in progress"),
+                    )
                 } else {
                     (h.state.as_str(), h.reason.code(), h.reason.description())
                 };
@@ -312,7 +393,10 @@ impl Proxy {
         }
         let mut metrics = Vec::new();
         let timestamp = berth_model::now().floor();
-        let mut sink = SampleSink { out: &mut metrics, timestamp };
+        let mut sink = SampleSink {
+            out: &mut metrics,
+            timestamp,
+        };
         for lb in &snap.lbs {
             let dims = [("LoadBalancer", lb.dimension.as_str())];
             let m = &lb.metrics;
@@ -325,7 +409,11 @@ impl Proxy {
             sink.count("HTTPCode_ELB_503_Count", &dims, m.elb_503.take());
             sink.count("HTTPCode_ELB_504_Count", &dims, m.elb_504.take());
             sink.count("NewConnectionCount", &dims, m.new_connections.take());
-            sink.gauge("ActiveConnectionCount", &dims, m.active_connections.load(Relaxed).max(0) as f64);
+            sink.gauge(
+                "ActiveConnectionCount",
+                &dims,
+                m.active_connections.load(Relaxed).max(0) as f64,
+            );
         }
         for g in &snap.groups {
             let lb_dim = snap.group_lb.get(&g.arn).map(|lb| lb.dimension.as_str());
@@ -343,7 +431,12 @@ impl Proxy {
                 sink.gauge("UnHealthyHostCount", &dims, unhealthy as f64);
             }
         }
-        Report { proxy_id: self.inner.opts.proxy_id.clone(), config_version: snap.version, target_health, metrics }
+        Report {
+            proxy_id: self.inner.opts.proxy_id.clone(),
+            config_version: snap.version,
+            target_health,
+            metrics,
+        }
     }
 
     /// Stops the control-plane loops and health checks, closes listeners, and waits (bounded by

@@ -37,7 +37,9 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram { buckets: std::array::from_fn(|_| AtomicU64::new(0)) }
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
     }
 }
 
@@ -145,11 +147,21 @@ pub struct SampleSink<'a> {
 }
 
 impl SampleSink<'_> {
-    fn push(&mut self, name: &str, dims: &[(&str, &str)], unit: &str, values: Vec<f64>, counts: Vec<f64>) {
+    fn push(
+        &mut self,
+        name: &str,
+        dims: &[(&str, &str)],
+        unit: &str,
+        values: Vec<f64>,
+        counts: Vec<f64>,
+    ) {
         self.out.push(MetricSample {
             namespace: NAMESPACE.into(),
             name: name.into(),
-            dimensions: dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dimensions: dims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             timestamp: self.timestamp,
             unit: unit.into(),
             values,
@@ -215,18 +227,25 @@ mod tests {
         h.record(Duration::from_secs(1000));
         let (values, counts) = h.take();
         assert_eq!(counts, vec![1.0, 2.0, 1.0]);
-        assert!(values[1] >= 0.003 && values[1] < 0.003 * GROWTH, "{values:?}");
+        assert!(
+            values[1] >= 0.003 && values[1] < 0.003 * GROWTH,
+            "{values:?}"
+        );
         assert!(h.take().0.is_empty(), "take resets");
     }
 
     #[test]
     fn dimensions_from_arns() {
         assert_eq!(
-            lb_dimension("arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/web/50dc6c495c0c9188"),
+            lb_dimension(
+                "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/app/web/50dc6c495c0c9188"
+            ),
             "app/web/50dc6c495c0c9188"
         );
         assert_eq!(
-            tg_dimension("arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/tg/73e2d6bc24d8a067"),
+            tg_dimension(
+                "arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/tg/73e2d6bc24d8a067"
+            ),
             "targetgroup/tg/73e2d6bc24d8a067"
         );
         assert_eq!(lb_dimension("plain"), "plain");

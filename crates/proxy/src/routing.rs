@@ -69,7 +69,9 @@ impl Cidr {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let network: IpAddr = addr.parse().map_err(|_| format!("expected a CIDR block like 10.0.0.0/8, found {s:?}"))?;
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("expected a CIDR block like 10.0.0.0/8, found {s:?}"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => max,
@@ -89,11 +91,19 @@ impl Cidr {
         };
         match (self.network, ip) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -106,7 +116,10 @@ impl Cidr {
 pub enum Condition {
     Path(Vec<Wildcard>),
     Host(Vec<Wildcard>),
-    Header { name: HeaderName, values: Vec<Wildcard> },
+    Header {
+        name: HeaderName,
+        values: Vec<Wildcard>,
+    },
     Method(Vec<Method>),
     Query(Vec<(Option<Wildcard>, Wildcard)>),
     SourceIp(Vec<Cidr>),
@@ -130,7 +143,9 @@ impl Condition {
                 q.split('&').filter(|kv| !kv.is_empty()).any(|kv| {
                     let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
                     let (k, v) = (percent_decode(k), percent_decode(v));
-                    pairs.iter().any(|(pk, pv)| pk.as_ref().is_none_or(|pk| pk.matches(&k)) && pv.matches(&v))
+                    pairs.iter().any(|(pk, pv)| {
+                        pk.as_ref().is_none_or(|pk| pk.matches(&k)) && pv.matches(&v)
+                    })
                 })
             }
             Condition::SourceIp(cidrs) => cidrs.iter().any(|c| c.contains(r.source)),
@@ -190,13 +205,19 @@ impl Forward {
         }
         if let Some(max_age) = self.stickiness {
             if let Some(key) = cookie(headers, GROUP_COOKIE).and_then(parse_key) {
-                if let Some((g, _)) = self.groups.iter().find(|(g, w)| *w > 0 && g.group_key == key) {
+                if let Some((g, _)) = self
+                    .groups
+                    .iter()
+                    .find(|(g, w)| *w > 0 && g.group_key == key)
+                {
                     return Some((g, Some(set_cookie(GROUP_COOKIE, key, max_age))));
                 }
             }
         }
         let g = self.weighted(crate::rand::below(u64::from(self.total_weight.max(1))) as u32)?;
-        let cookie = self.stickiness.map(|d| set_cookie(GROUP_COOKIE, g.group_key, d));
+        let cookie = self
+            .stickiness
+            .map(|d| set_cookie(GROUP_COOKIE, g.group_key, d));
         Some((g, cookie))
     }
 
@@ -263,7 +284,8 @@ impl Redirect {
             path.insert(0, '/');
         }
         let query = substitute(&self.query, input);
-        let default_port = (protocol == "http" && port == "80") || (protocol == "https" && port == "443");
+        let default_port =
+            (protocol == "http" && port == "80") || (protocol == "https" && port == "443");
         let mut out = format!("{protocol}://{host}");
         if !default_port && !port.is_empty() {
             out.push(':');
@@ -327,10 +349,16 @@ impl Routes {
 }
 
 /// Compiles one condition, pushing errors as `path: message`.
-pub fn compile_condition(c: &wire::Condition, path: &str, errors: &mut Vec<String>) -> Option<Condition> {
+pub fn compile_condition(
+    c: &wire::Condition,
+    path: &str,
+    errors: &mut Vec<String>,
+) -> Option<Condition> {
     let empty = |errors: &mut Vec<String>, n: usize| {
         if n == 0 {
-            errors.push(format!("{path}.values: expected at least one value, found none"));
+            errors.push(format!(
+                "{path}.values: expected at least one value, found none"
+            ));
         }
     };
     Some(match c {
@@ -345,10 +373,15 @@ pub fn compile_condition(c: &wire::Condition, path: &str, errors: &mut Vec<Strin
         wire::Condition::HttpHeader { name, values } => {
             empty(errors, values.len());
             let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-                errors.push(format!("{path}.name: expected an HTTP header name, found {name:?}"));
+                errors.push(format!(
+                    "{path}.name: expected an HTTP header name, found {name:?}"
+                ));
                 return None;
             };
-            Condition::Header { name, values: values.iter().map(|v| Wildcard::new(v, true)).collect() }
+            Condition::Header {
+                name,
+                values: values.iter().map(|v| Wildcard::new(v, true)).collect(),
+            }
         }
         wire::Condition::HttpRequestMethod { values } => {
             empty(errors, values.len());
@@ -356,7 +389,9 @@ pub fn compile_condition(c: &wire::Condition, path: &str, errors: &mut Vec<Strin
             for (i, v) in values.iter().enumerate() {
                 match Method::from_bytes(v.as_bytes()) {
                     Ok(m) => ms.push(m),
-                    Err(_) => errors.push(format!("{path}.values[{i}]: expected an HTTP method, found {v:?}")),
+                    Err(_) => errors.push(format!(
+                        "{path}.values[{i}]: expected an HTTP method, found {v:?}"
+                    )),
                 }
             }
             Condition::Method(ms)
@@ -366,7 +401,12 @@ pub fn compile_condition(c: &wire::Condition, path: &str, errors: &mut Vec<Strin
             Condition::Query(
                 values
                     .iter()
-                    .map(|p| (p.key.as_deref().map(|k| Wildcard::new(k, true)), Wildcard::new(&p.value, true)))
+                    .map(|p| {
+                        (
+                            p.key.as_deref().map(|k| Wildcard::new(k, true)),
+                            Wildcard::new(&p.value, true),
+                        )
+                    })
                     .collect(),
             )
         }
@@ -397,15 +437,23 @@ pub fn compile_actions(
     };
     let path = format!("{path}[{}]", actions.len() - 1);
     match action {
-        wire::Action::Forward { target_groups, stickiness_seconds } => {
+        wire::Action::Forward {
+            target_groups,
+            stickiness_seconds,
+        } => {
             if target_groups.is_empty() {
-                errors.push(format!("{path}.target_groups: expected at least one target group, found none"));
+                errors.push(format!(
+                    "{path}.target_groups: expected at least one target group, found none"
+                ));
                 return None;
             }
             let mut out = Vec::new();
             for (i, wtg) in target_groups.iter().enumerate() {
                 if wtg.weight > 999 {
-                    errors.push(format!("{path}.target_groups[{i}].weight: expected 0-999, found {}", wtg.weight));
+                    errors.push(format!(
+                        "{path}.target_groups[{i}].weight: expected 0-999, found {}",
+                        wtg.weight
+                    ));
                 }
                 match groups.get(&wtg.arn) {
                     Some(g) => out.push((g.clone(), wtg.weight.min(999))),
@@ -416,32 +464,63 @@ pub fn compile_actions(
                 }
             }
             let total_weight = out.iter().map(|(_, w)| *w).sum();
-            let stickiness = stickiness_seconds.filter(|s| *s > 0).map(Duration::from_secs);
-            Some(Action::Forward(Arc::new(Forward { groups: out, total_weight, stickiness })))
+            let stickiness = stickiness_seconds
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs);
+            Some(Action::Forward(Arc::new(Forward {
+                groups: out,
+                total_weight,
+                stickiness,
+            })))
         }
-        wire::Action::FixedResponse { status_code, content_type, message_body } => {
+        wire::Action::FixedResponse {
+            status_code,
+            content_type,
+            message_body,
+        } => {
             let Ok(status) = StatusCode::from_u16(*status_code) else {
-                errors.push(format!("{path}.status_code: expected an HTTP status code, found {status_code}"));
+                errors.push(format!(
+                    "{path}.status_code: expected an HTTP status code, found {status_code}"
+                ));
                 return None;
             };
             let ct = content_type.as_deref().unwrap_or("text/plain");
             let Ok(content_type) = HeaderValue::from_str(ct) else {
-                errors.push(format!("{path}.content_type: expected a MIME type, found {ct:?}"));
+                errors.push(format!(
+                    "{path}.content_type: expected a MIME type, found {ct:?}"
+                ));
                 return None;
             };
             let body = Bytes::from(message_body.clone().unwrap_or_default());
-            Some(Action::Fixed(Arc::new(Fixed { status, content_type, body })))
+            Some(Action::Fixed(Arc::new(Fixed {
+                status,
+                content_type,
+                body,
+            })))
         }
-        wire::Action::Redirect { protocol, host, port, path: rpath, query, status_code } => {
+        wire::Action::Redirect {
+            protocol,
+            host,
+            port,
+            path: rpath,
+            query,
+            status_code,
+        } => {
             let status = match status_code.as_str() {
                 "HTTP_301" => StatusCode::MOVED_PERMANENTLY,
                 "HTTP_302" => StatusCode::FOUND,
                 other => {
-                    errors.push(format!("{path}.status_code: expected HTTP_301 or HTTP_302, found {other:?}"));
+                    errors.push(format!(
+                        "{path}.status_code: expected HTTP_301 or HTTP_302, found {other:?}"
+                    ));
                     return None;
                 }
             };
-            let or = |v: &Option<String>, d: &str| v.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| d.to_string());
+            let or = |v: &Option<String>, d: &str| {
+                v.clone()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| d.to_string())
+            };
             Some(Action::Redirect(Arc::new(Redirect {
                 protocol: or(protocol, "#{protocol}"),
                 host: or(host, "#{host}"),

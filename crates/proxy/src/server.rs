@@ -55,7 +55,12 @@ impl Shared {
             .http2()
             .max_header_list_size(tuning.max_header_bytes.min(u32::MAX as usize) as u32)
             .max_concurrent_streams(256);
-        Shared { client, access_log, server, open_connections: AtomicUsize::new(0) }
+        Shared {
+            client,
+            access_log,
+            server,
+            open_connections: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -68,26 +73,47 @@ pub(crate) struct Slot {
     pub stop: watch::Sender<bool>,
 }
 
-/// Binds `listener.bind` and starts accepting.
-pub(crate) fn bind(shared: &Arc<Shared>, listener: Arc<Listener>) -> io::Result<Slot> {
-    let addr: SocketAddr = listener
-        .bind
+/// Binds a listening socket for `bind` (e.g. `127.0.0.1:8080`).
+pub(crate) fn bind_socket(bind: &str) -> io::Result<TcpListener> {
+    let addr: SocketAddr = bind
         .parse()
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad bind address"))?;
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
-    let tcp = socket.listen(4096)?;
+    socket.listen(4096)
+}
+
+/// Starts accepting on a bound socket with `listener`'s routing.
+pub(crate) fn start(
+    shared: &Arc<Shared>,
+    tcp: TcpListener,
+    listener: Arc<Listener>,
+) -> io::Result<Slot> {
     let local_addr = tcp.local_addr()?;
     let (stop, stop_rx) = watch::channel(false);
     let routes = Arc::new(ArcSwap::new(listener.clone()));
     tokio::spawn(accept_loop(tcp, shared.clone(), routes.clone(), stop_rx));
     tracing::info!(listener = %listener.arn, address = %local_addr, "listening");
-    Ok(Slot { arn: listener.arn.clone(), local_addr, routes, stop })
+    Ok(Slot {
+        arn: listener.arn.clone(),
+        local_addr,
+        routes,
+        stop,
+    })
 }
 
-async fn accept_loop(tcp: TcpListener, shared: Arc<Shared>, routes: Arc<ArcSwap<Listener>>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    tcp: TcpListener,
+    shared: Arc<Shared>,
+    routes: Arc<ArcSwap<Listener>>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             biased;
@@ -123,9 +149,18 @@ async fn serve_connection(
     shared.open_connections.fetch_add(1, Relaxed);
 
     let activity = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Tracked { inner: stream, activity: activity.clone() });
-    let peer_ip = HeaderValue::from_str(&peer.ip().to_canonical().to_string()).unwrap_or(HeaderValue::from_static("-"));
-    let conn = Arc::new(Conn { shared: shared.clone(), listener: routes, peer, peer_ip });
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let peer_ip = HeaderValue::from_str(&peer.ip().to_canonical().to_string())
+        .unwrap_or(HeaderValue::from_static("-"));
+    let conn = Arc::new(Conn {
+        shared: shared.clone(),
+        listener: routes,
+        peer,
+        peer_ip,
+    });
     let service = service_fn(move |req| handle(conn.clone(), req));
     let connection = shared.server.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
@@ -183,12 +218,17 @@ impl Tracked {
     #[inline]
     fn touch(&self) {
         // One writer at a time (the connection's task), so load+store is enough.
-        self.activity.store(self.activity.load(Relaxed).wrapping_add(1), Relaxed);
+        self.activity
+            .store(self.activity.load(Relaxed).wrapping_add(1), Relaxed);
     }
 }
 
 impl AsyncRead for Tracked {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -200,7 +240,11 @@ impl AsyncRead for Tracked {
 }
 
 impl AsyncWrite for Tracked {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r {
@@ -211,7 +255,11 @@ impl AsyncWrite for Tracked {
         r
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = r {

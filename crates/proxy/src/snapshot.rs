@@ -64,7 +64,11 @@ fn secs(v: f64) -> Duration {
     }
 }
 
-fn compile_health_check(hc: &wire::HealthCheck, path: &str, errors: &mut Vec<String>) -> HealthCheck {
+fn compile_health_check(
+    hc: &wire::HealthCheck,
+    path: &str,
+    errors: &mut Vec<String>,
+) -> HealthCheck {
     let matcher = Matcher::parse(&hc.matcher).unwrap_or_else(|e| {
         errors.push(format!("{path}.matcher: {e}"));
         Matcher::ok()
@@ -75,16 +79,25 @@ fn compile_health_check(hc: &wire::HealthCheck, path: &str, errors: &mut Vec<Str
         match hc.port.parse::<u16>() {
             Ok(p) if p > 0 => Some(p),
             _ => {
-                errors.push(format!("{path}.port: expected traffic-port or 1-65535, found {:?}", hc.port));
+                errors.push(format!(
+                    "{path}.port: expected traffic-port or 1-65535, found {:?}",
+                    hc.port
+                ));
                 None
             }
         }
     };
     if hc.enabled && !hc.path.starts_with('/') {
-        errors.push(format!("{path}.path: expected a path starting with /, found {:?}", hc.path));
+        errors.push(format!(
+            "{path}.path: expected a path starting with /, found {:?}",
+            hc.path
+        ));
     }
     if hc.enabled && !(hc.interval_seconds > 0.0) {
-        errors.push(format!("{path}.interval_seconds: expected > 0, found {}", hc.interval_seconds));
+        errors.push(format!(
+            "{path}.interval_seconds: expected > 0, found {}",
+            hc.interval_seconds
+        ));
     }
     HealthCheck {
         enabled: hc.enabled,
@@ -92,21 +105,32 @@ fn compile_health_check(hc: &wire::HealthCheck, path: &str, errors: &mut Vec<Str
         port,
         interval: secs(hc.interval_seconds).max(Duration::from_millis(10)),
         timeout: secs(hc.timeout_seconds).max(Duration::from_millis(10)),
-        thresholds: Thresholds { healthy: hc.healthy_threshold.max(1), unhealthy: hc.unhealthy_threshold.max(1) },
+        thresholds: Thresholds {
+            healthy: hc.healthy_threshold.max(1),
+            unhealthy: hc.unhealthy_threshold.max(1),
+        },
         matcher,
     }
 }
 
 /// Compiles `cfg`; on success returns the snapshot and the state to carry into the next one.
 /// Every problem is collected as `path: what was expected, what was found`.
-pub fn compile(cfg: &wire::ProxyConfig, prev: &Carry, tuning: &Tuning, epoch: Instant) -> Result<(Snapshot, Carry), Vec<String>> {
+/// `bound_ports` maps bind addresses to the port actually bound (for `:0`).
+pub fn compile(
+    cfg: &wire::ProxyConfig,
+    prev: &Carry,
+    tuning: &Tuning,
+    epoch: Instant,
+    bound_ports: &HashMap<String, u16>,
+) -> Result<(Snapshot, Carry), Vec<String>> {
     let mut errors = Vec::new();
     let mut carry = Carry::default();
 
     // Which groups are used by some listener (the others' targets are `unused`).
     let mut used: HashSet<&str> = HashSet::new();
     for l in &cfg.listeners {
-        for actions in std::iter::once(&l.default_actions).chain(l.rules.iter().map(|r| &r.actions)) {
+        for actions in std::iter::once(&l.default_actions).chain(l.rules.iter().map(|r| &r.actions))
+        {
             for a in actions {
                 if let wire::Action::Forward { target_groups, .. } = a {
                     used.extend(target_groups.iter().map(|t| t.arn.as_str()));
@@ -120,10 +144,17 @@ pub fn compile(cfg: &wire::ProxyConfig, prev: &Carry, tuning: &Tuning, epoch: In
     for (gi, tg) in cfg.target_groups.iter().enumerate() {
         let path = format!("target_groups[{gi}]");
         if groups.contains_key(&tg.arn) {
-            errors.push(format!("{path}.arn: expected a unique ARN, found {:?} twice", tg.arn));
+            errors.push(format!(
+                "{path}.arn: expected a unique ARN, found {:?} twice",
+                tg.arn
+            ));
             continue;
         }
-        let hc = Arc::new(compile_health_check(&tg.health_check, &format!("{path}.health_check"), &mut errors));
+        let hc = Arc::new(compile_health_check(
+            &tg.health_check,
+            &format!("{path}.health_check"),
+            &mut errors,
+        ));
         let algorithm = match tg.algorithm.as_str() {
             "" | "round_robin" => Algorithm::RoundRobin,
             "least_outstanding_requests" => Algorithm::LeastOutstandingRequests,
@@ -144,13 +175,20 @@ pub fn compile(cfg: &wire::ProxyConfig, prev: &Carry, tuning: &Tuning, epoch: In
         for (ti, t) in tg.targets.iter().enumerate() {
             let key = (tg.arn.clone(), t.id.clone(), t.port);
             if !seen.insert(key.clone()) {
-                errors.push(format!("{path}.targets[{ti}]: expected a unique id and port, found {}:{} twice", t.id, t.port));
+                errors.push(format!(
+                    "{path}.targets[{ti}]: expected a unique id and port, found {}:{} twice",
+                    t.id, t.port
+                ));
                 continue;
             }
             let target = match prev.targets.get(&key) {
                 Some(existing) => {
                     if checks_changed {
-                        existing.set_health(if hc.enabled { Health::REGISTERED } else { Health::DISABLED });
+                        existing.set_health(if hc.enabled {
+                            Health::REGISTERED
+                        } else {
+                            Health::DISABLED
+                        });
                     }
                     existing.clone()
                 }
@@ -166,12 +204,20 @@ pub fn compile(cfg: &wire::ProxyConfig, prev: &Carry, tuning: &Tuning, epoch: In
             carry.targets.insert(key, target.clone());
             targets.push(target);
         }
-        let stickiness = tg.stickiness_seconds.filter(|s| *s > 0).map(Duration::from_secs);
+        let stickiness = tg
+            .stickiness_seconds
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs);
         let sticky_cookies = match stickiness {
-            Some(d) => targets.iter().map(|t| set_cookie(crate::routing::TARGET_COOKIE, t.sticky_key, d)).collect(),
+            Some(d) => targets
+                .iter()
+                .map(|t| set_cookie(crate::routing::TARGET_COOKIE, t.sticky_key, d))
+                .collect(),
             None => Vec::new(),
         };
-        carry.group_state.insert(tg.arn.clone(), (metrics.clone(), rr.clone(), hc.clone()));
+        carry
+            .group_state
+            .insert(tg.arn.clone(), (metrics.clone(), rr.clone(), hc.clone()));
         let group = Arc::new(Group {
             arn: tg.arn.clone(),
             name: tg.name.clone(),
@@ -200,27 +246,39 @@ pub fn compile(cfg: &wire::ProxyConfig, prev: &Carry, tuning: &Tuning, epoch: In
     for (li, l) in cfg.listeners.iter().enumerate() {
         let path = format!("listeners[{li}]");
         let port = match l.bind.parse::<std::net::SocketAddr>() {
-            Ok(a) => a.port(),
+            Ok(a) => bound_ports.get(&l.bind).copied().unwrap_or(a.port()),
             Err(_) => {
-                errors.push(format!("{path}.bind: expected an address like 127.0.0.1:8080, found {:?}", l.bind));
+                errors.push(format!(
+                    "{path}.bind: expected an address like 127.0.0.1:8080, found {:?}",
+                    l.bind
+                ));
                 continue;
             }
         };
         if !binds.insert(l.bind.clone()) {
-            errors.push(format!("{path}.bind: expected a unique address, found {:?} twice", l.bind));
+            errors.push(format!(
+                "{path}.bind: expected a unique address, found {:?} twice",
+                l.bind
+            ));
         }
         let protocol = match l.protocol.as_str() {
             "" | "HTTP" => "http",
             "HTTPS" => "https",
             other => {
-                errors.push(format!("{path}.protocol: expected HTTP or HTTPS, found {other:?}"));
+                errors.push(format!(
+                    "{path}.protocol: expected HTTP or HTTPS, found {other:?}"
+                ));
                 "http"
             }
         };
         let lb = lbs
             .entry(l.load_balancer_arn.clone())
             .or_insert_with(|| {
-                let metrics = prev.lbs.get(&l.load_balancer_arn).cloned().unwrap_or_default();
+                let metrics = prev
+                    .lbs
+                    .get(&l.load_balancer_arn)
+                    .cloned()
+                    .unwrap_or_default();
                 Arc::new(LoadBalancer {
                     arn: l.load_balancer_arn.clone(),
                     dimension: lb_dimension(&l.load_balancer_arn),
@@ -233,20 +291,39 @@ pub fn compile(cfg: &wire::ProxyConfig, prev: &Carry, tuning: &Tuning, epoch: In
         for (ri, r) in l.rules.iter().enumerate() {
             let rpath = format!("{path}.rules[{ri}]");
             if !priorities.insert(r.priority) {
-                errors.push(format!("{rpath}.priority: expected a unique priority, found {} twice", r.priority));
+                errors.push(format!(
+                    "{rpath}.priority: expected a unique priority, found {} twice",
+                    r.priority
+                ));
             }
             let conditions: Vec<_> = r
                 .conditions
                 .iter()
                 .enumerate()
-                .filter_map(|(ci, c)| compile_condition(c, &format!("{rpath}.conditions[{ci}]"), &mut errors))
+                .filter_map(|(ci, c)| {
+                    compile_condition(c, &format!("{rpath}.conditions[{ci}]"), &mut errors)
+                })
                 .collect();
-            if let Some(action) = compile_actions(&r.actions, &format!("{rpath}.actions"), &groups, &mut errors) {
-                rules.push(Rule { priority: r.priority, conditions, action });
+            if let Some(action) = compile_actions(
+                &r.actions,
+                &format!("{rpath}.actions"),
+                &groups,
+                &mut errors,
+            ) {
+                rules.push(Rule {
+                    priority: r.priority,
+                    conditions,
+                    action,
+                });
             }
         }
         rules.sort_by_key(|r| r.priority);
-        let Some(default_action) = compile_actions(&l.default_actions, &format!("{path}.default_actions"), &groups, &mut errors) else {
+        let Some(default_action) = compile_actions(
+            &l.default_actions,
+            &format!("{path}.default_actions"),
+            &groups,
+            &mut errors,
+        ) else {
             continue;
         };
         for a in std::iter::once(&default_action).chain(rules.iter().map(|r| &r.action)) {
@@ -261,17 +338,27 @@ pub fn compile(cfg: &wire::ProxyConfig, prev: &Carry, tuning: &Tuning, epoch: In
             bind: l.bind.clone(),
             port,
             protocol,
-            forwarded_proto: HeaderValue::from_static(if protocol == "https" { "https" } else { "http" }),
+            forwarded_proto: HeaderValue::from_static(if protocol == "https" {
+                "https"
+            } else {
+                "http"
+            }),
             forwarded_port: HeaderValue::from(port),
             lb,
-            routes: Routes { rules, default_action },
+            routes: Routes {
+                rules,
+                default_action,
+            },
             idle_timeout: Duration::from_secs(l.idle_timeout_seconds.max(1)),
         }));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    carry.lbs = lbs.iter().map(|(k, v)| (k.clone(), v.metrics.clone())).collect();
+    carry.lbs = lbs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.metrics.clone()))
+        .collect();
     let snapshot = Snapshot {
         version: cfg.version,
         listeners,

@@ -32,7 +32,13 @@ pub struct Target {
 
 impl Target {
     /// A new target in state `initial` (or `unavailable` when health checks are off).
-    pub fn new(group_arn: &str, id: &str, port: u16, checks_enabled: bool, epoch: Instant) -> Result<Target, String> {
+    pub fn new(
+        group_arn: &str,
+        id: &str,
+        port: u16,
+        checks_enabled: bool,
+        epoch: Instant,
+    ) -> Result<Target, String> {
         let authority: Authority = if id.contains(':') && !id.starts_with('[') {
             format!("[{id}]:{port}")
         } else {
@@ -40,7 +46,11 @@ impl Target {
         }
         .parse()
         .map_err(|_| format!("expected an IP address or host name, found {id:?}"))?;
-        let health = if checks_enabled { Health::REGISTERED } else { Health::DISABLED };
+        let health = if checks_enabled {
+            Health::REGISTERED
+        } else {
+            Health::DISABLED
+        };
         Ok(Target {
             id: id.to_string(),
             port,
@@ -49,7 +59,13 @@ impl Target {
             draining: AtomicBool::new(false),
             in_flight: AtomicU64::new(0),
             healthy_since_ms: AtomicU64::new(0),
-            sticky_key: fnv1a(&[group_arn.as_bytes(), b"\0", id.as_bytes(), b"\0", &port.to_be_bytes()]),
+            sticky_key: fnv1a(&[
+                group_arn.as_bytes(),
+                b"\0",
+                id.as_bytes(),
+                b"\0",
+                &port.to_be_bytes(),
+            ]),
             epoch,
         })
     }
@@ -66,10 +82,14 @@ impl Target {
         loop {
             let old = Health::unpack(cur);
             let new = f(old);
-            match self.health.compare_exchange_weak(cur, new.pack(), Relaxed, Relaxed) {
+            match self
+                .health
+                .compare_exchange_weak(cur, new.pack(), Relaxed, Relaxed)
+            {
                 Ok(_) => {
                     if new.in_rotation() && !old.in_rotation() {
-                        self.healthy_since_ms.store(self.epoch.elapsed().as_millis() as u64, Relaxed);
+                        self.healthy_since_ms
+                            .store(self.epoch.elapsed().as_millis() as u64, Relaxed);
                     }
                     return new;
                 }
@@ -182,15 +202,27 @@ impl Group {
     /// algorithm among targets in rotation; when none is, fails open to every non-draining
     /// target; `None` when there is no such target (the caller answers 503). `exclude` skips a
     /// target that just failed.
-    pub fn pick(&self, sticky: Option<u64>, exclude: Option<&Target>) -> Option<(usize, &Arc<Target>)> {
+    pub fn pick(
+        &self,
+        sticky: Option<u64>,
+        exclude: Option<&Target>,
+    ) -> Option<(usize, &Arc<Target>)> {
         let n = self.targets.len();
         if n == 0 {
             return None;
         }
         let excluded = |t: &Target| exclude.is_some_and(|e| std::ptr::eq(e, t));
         if let Some(key) = sticky {
-            if let Some((i, t)) = self.targets.iter().enumerate().find(|(_, t)| t.sticky_key == key) {
-                if t.in_rotation() && !excluded(t) {
+            if let Some((i, t)) = self
+                .targets
+                .iter()
+                .enumerate()
+                .find(|(_, t)| t.sticky_key == key)
+            {
+                // Pinned while in rotation; while the group fails open, while not draining.
+                let usable = t.in_rotation()
+                    || (!t.draining.load(Relaxed) && !self.targets.iter().any(|o| o.in_rotation()));
+                if usable && !excluded(t) {
                     return Some((i, t));
                 }
             }
@@ -210,10 +242,18 @@ impl Group {
             .find(|(_, t)| !t.draining.load(Relaxed) && !excluded(t))
     }
 
-    fn pick_round_robin(&self, start: usize, excluded: &dyn Fn(&Target) -> bool) -> Option<(usize, &Arc<Target>)> {
+    fn pick_round_robin(
+        &self,
+        start: usize,
+        excluded: &dyn Fn(&Target) -> bool,
+    ) -> Option<(usize, &Arc<Target>)> {
         let n = self.targets.len();
         let mut first: Option<(usize, &Arc<Target>)> = None;
-        let now_ms = if self.slow_start.is_zero() { 0 } else { self.epoch.elapsed().as_millis() as u64 };
+        let now_ms = if self.slow_start.is_zero() {
+            0
+        } else {
+            self.epoch.elapsed().as_millis() as u64
+        };
         for k in 0..n {
             let i = (start + k) % n;
             let t = &self.targets[i];
@@ -233,7 +273,11 @@ impl Group {
         first
     }
 
-    fn pick_least_outstanding(&self, start: usize, excluded: &dyn Fn(&Target) -> bool) -> Option<(usize, &Arc<Target>)> {
+    fn pick_least_outstanding(
+        &self,
+        start: usize,
+        excluded: &dyn Fn(&Target) -> bool,
+    ) -> Option<(usize, &Arc<Target>)> {
         let n = self.targets.len();
         let mut best: Option<(usize, &Arc<Target>, u64)> = None;
         for k in 0..n {

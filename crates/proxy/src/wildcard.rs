@@ -34,7 +34,11 @@ impl Wildcard {
         } else {
             Kind::General
         };
-        Wildcard { pattern: bytes.into(), kind, case_insensitive }
+        Wildcard {
+            pattern: bytes.into(),
+            kind,
+            case_insensitive,
+        }
     }
 
     /// Whether `text` matches the whole pattern.

@@ -27,7 +27,13 @@ fn state_of(p: &Proxy, port: u16) -> (String, u64) {
 #[tokio::test]
 async fn failing_health_check_leaves_rotation_and_comes_back() {
     let (a, b) = (backend("a").await, backend("b").await);
-    let cfg = config(1, "127.0.0.1:0", vec![], forward(&[("web", 1)]), vec![group("web", &[&a, &b])]);
+    let cfg = config(
+        1,
+        "127.0.0.1:0",
+        vec![],
+        forward(&[("web", 1)]),
+        vec![group("web", &[&a, &b])],
+    );
     let (proxy, addr, _dir) = start(&cfg, Tuning::default()).await;
     let cl = client();
     eventually("both healthy", Duration::from_secs(5), async || {
@@ -37,16 +43,26 @@ async fn failing_health_check_leaves_rotation_and_comes_back() {
     a.healthy.store(false, SeqCst);
     // interval 0.1 s × unhealthy threshold 2 = 0.2 s; allow generous slack for a busy machine.
     let t0 = Instant::now();
-    eventually("a unhealthy", Duration::from_secs(5), async || state_of(&proxy, a.port()).0 == "unhealthy").await;
+    eventually("a unhealthy", Duration::from_secs(5), async || {
+        state_of(&proxy, a.port()).0 == "unhealthy"
+    })
+    .await;
     let took = t0.elapsed();
     let r = proxy.report();
     let ta = r.target_health.iter().find(|t| t.port == a.port()).unwrap();
     assert_eq!(ta.reason.as_deref(), Some("Target.ResponseCodeMismatch"));
     for _ in 0..10 {
-        assert_eq!(get(&cl, addr, "/", &[]).await.1, "b", "unhealthy target out of rotation (left after {took:?})");
+        assert_eq!(
+            get(&cl, addr, "/", &[]).await.1,
+            "b",
+            "unhealthy target out of rotation (left after {took:?})"
+        );
     }
     a.healthy.store(true, SeqCst);
-    eventually("a healthy again", Duration::from_secs(5), async || state_of(&proxy, a.port()).0 == "healthy").await;
+    eventually("a healthy again", Duration::from_secs(5), async || {
+        state_of(&proxy, a.port()).0 == "healthy"
+    })
+    .await;
     let mut seen = std::collections::HashSet::new();
     for _ in 0..4 {
         seen.insert(get(&cl, addr, "/", &[]).await.1);
@@ -58,7 +74,13 @@ async fn failing_health_check_leaves_rotation_and_comes_back() {
 #[tokio::test]
 async fn draining_target_finishes_in_flight_request_while_new_ones_go_elsewhere() {
     let (a, b) = (backend("a").await, backend("b").await);
-    let mut cfg = config(1, "127.0.0.1:0", vec![], forward(&[("web", 1)]), vec![group("web", &[&a, &b])]);
+    let mut cfg = config(
+        1,
+        "127.0.0.1:0",
+        vec![],
+        forward(&[("web", 1)]),
+        vec![group("web", &[&a, &b])],
+    );
     cfg.target_groups[0].algorithm = "least_outstanding_requests".into();
     let (proxy, addr, _dir) = start(&cfg, Tuning::default()).await;
     eventually("both healthy", Duration::from_secs(5), async || {
@@ -68,29 +90,50 @@ async fn draining_target_finishes_in_flight_request_while_new_ones_go_elsewhere(
     // A slow request lands on some target; drain that one.
     let slow = tokio::spawn(async move { get(&client(), addr, "/slow?ms=1500", &[]).await });
     let mut busy_port = 0;
-    eventually("slow request in flight", Duration::from_secs(5), async || {
-        let r = proxy.report();
-        match r.target_health.iter().find(|t| t.in_flight == 1) {
-            Some(t) => {
-                busy_port = t.port;
-                true
+    eventually(
+        "slow request in flight",
+        Duration::from_secs(5),
+        async || {
+            let r = proxy.report();
+            match r.target_health.iter().find(|t| t.in_flight == 1) {
+                Some(t) => {
+                    busy_port = t.port;
+                    true
+                }
+                None => false,
             }
-            None => false,
-        }
-    })
+        },
+    )
     .await;
-    let (busy, other) = if busy_port == a.port() { (&a, &b) } else { (&b, &a) };
+    let (busy, other) = if busy_port == a.port() {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
     let mut next = cfg.clone();
     next.version = 2;
-    next.target_groups[0].targets.iter_mut().find(|t| t.port == busy.port()).unwrap().draining = true;
+    next.target_groups[0]
+        .targets
+        .iter_mut()
+        .find(|t| t.port == busy.port())
+        .unwrap()
+        .draining = true;
     proxy.apply(next).unwrap();
     assert_eq!(state_of(&proxy, busy.port()), ("draining".to_string(), 1));
     let cl = client();
     for _ in 0..10 {
-        assert_eq!(get(&cl, addr, "/", &[]).await.1, other.name, "new requests avoid the draining target");
+        assert_eq!(
+            get(&cl, addr, "/", &[]).await.1,
+            other.name,
+            "new requests avoid the draining target"
+        );
     }
     let (status, backend_name, _, _) = slow.await.unwrap();
-    assert_eq!((status, backend_name.as_str()), (200, busy.name), "in-flight request finished on the draining target");
+    assert_eq!(
+        (status, backend_name.as_str()),
+        (200, busy.name),
+        "in-flight request finished on the draining target"
+    );
     assert_eq!(state_of(&proxy, busy.port()), ("draining".to_string(), 0));
     proxy.shutdown().await;
 }
@@ -98,7 +141,13 @@ async fn draining_target_finishes_in_flight_request_while_new_ones_go_elsewhere(
 #[tokio::test]
 async fn killing_a_target_under_load_gives_zero_client_errors() {
     let (a, b) = (backend("a").await, backend("b").await);
-    let mut cfg = config(1, "127.0.0.1:0", vec![], forward(&[("web", 1)]), vec![group("web", &[&a, &b])]);
+    let mut cfg = config(
+        1,
+        "127.0.0.1:0",
+        vec![],
+        forward(&[("web", 1)]),
+        vec![group("web", &[&a, &b])],
+    );
     // Slow active checks: the passive check must do the work.
     cfg.target_groups[0].health_check.interval_seconds = 30.0;
     let (proxy, addr, _dir) = start(&cfg, Tuning::default()).await;
@@ -110,36 +159,56 @@ async fn killing_a_target_under_load_gives_zero_client_errors() {
         tasks.push(tokio::spawn(async move {
             let cl = client();
             for _ in 0..400 {
-                let req = Request::get(format!("http://{addr}/")).body(Full::new(Bytes::new())).unwrap();
+                let req = Request::get(format!("http://{addr}/"))
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
                 match cl.request(req).await {
                     Ok(resp) if resp.status() == StatusCode::OK => {
                         let _ = resp.into_body().collect().await;
                     }
-                    Ok(resp) => errors.lock().unwrap().push(format!("status {}", resp.status())),
+                    Ok(resp) => errors
+                        .lock()
+                        .unwrap()
+                        .push(format!("status {}", resp.status())),
                     Err(e) => errors.lock().unwrap().push(format!("error {e}")),
                 }
                 done.fetch_add(1, SeqCst);
             }
         }));
     }
-    eventually("load running", Duration::from_secs(10), async || done.load(SeqCst) >= 300).await;
+    eventually("load running", Duration::from_secs(10), async || {
+        done.load(SeqCst) >= 300
+    })
+    .await;
     a.kill();
     for t in tasks {
         t.await.unwrap();
     }
     assert_eq!(done.load(SeqCst), 1600);
     assert_eq!(*errors.lock().unwrap(), Vec::<String>::new());
-    assert_eq!(state_of(&proxy, a.port()).0, "unhealthy", "passive check took the dead target out");
+    assert_eq!(
+        state_of(&proxy, a.port()).0,
+        "unhealthy",
+        "passive check took the dead target out"
+    );
     proxy.shutdown().await;
 }
 
 #[tokio::test]
 async fn new_snapshot_applies_without_dropping_a_keep_alive_connection() {
     let (a, b) = (backend("a").await, backend("b").await);
-    let cfg = config(1, "127.0.0.1:0", vec![], forward(&[("one", 1)]), vec![group("one", &[&a]), group("two", &[&b])]);
+    let cfg = config(
+        1,
+        "127.0.0.1:0",
+        vec![],
+        forward(&[("one", 1)]),
+        vec![group("one", &[&a]), group("two", &[&b])],
+    );
     let (proxy, addr, _dir) = start(&cfg, Tuning::default()).await;
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let (status, body) = read_response(&mut s).await;
     assert!(status.contains("200") && body == "a", "{status} {body}");
     let mut next = cfg.clone();
@@ -149,9 +218,14 @@ async fn new_snapshot_applies_without_dropping_a_keep_alive_connection() {
     proxy.apply(next).unwrap();
     assert_eq!(proxy.listener_addr(LISTENER), Some(addr));
     assert_eq!(proxy.applied_version(), 2);
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let (status, body) = read_response(&mut s).await;
-    assert!(status.contains("200") && body == "b", "same connection, new routing: {status} {body}");
+    assert!(
+        status.contains("200") && body == "b",
+        "same connection, new routing: {status} {body}"
+    );
 
     // An invalid snapshot changes nothing.
     let mut bad = cfg.clone();
@@ -159,7 +233,9 @@ async fn new_snapshot_applies_without_dropping_a_keep_alive_connection() {
     bad.listeners[0].default_actions = vec![forward(&[("missing", 1)])];
     assert!(proxy.apply(bad).is_err());
     assert_eq!(proxy.applied_version(), 2);
-    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     assert_eq!(read_response(&mut s).await.1, "b");
     proxy.shutdown().await;
 }
@@ -172,8 +248,13 @@ struct FakeControlPlane {
     stop: watch::Sender<bool>,
 }
 
-async fn fake_control_plane(cfg: ProxyConfig, addr: Option<std::net::SocketAddr>) -> FakeControlPlane {
-    let listener = TcpListener::bind(addr.unwrap_or(([127, 0, 0, 1], 0).into())).await.unwrap();
+async fn fake_control_plane(
+    cfg: ProxyConfig,
+    addr: Option<std::net::SocketAddr>,
+) -> FakeControlPlane {
+    let listener = TcpListener::bind(addr.unwrap_or(([127, 0, 0, 1], 0).into()))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let (config, config_rx) = watch::channel(cfg);
     let (stop, stop_rx) = watch::channel(false);
@@ -186,15 +267,21 @@ async fn fake_control_plane(cfg: ProxyConfig, addr: Option<std::net::SocketAddr>
                 _ = stop_accept.changed() => return,
                 r = listener.accept() => r.unwrap(),
             };
-            let (config_rx, reports, mut stop_conn) = (config_rx.clone(), reports2.clone(), stop_rx.clone());
+            let (config_rx, reports, mut stop_conn) =
+                (config_rx.clone(), reports2.clone(), stop_rx.clone());
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
                     let (mut config_rx, reports) = (config_rx.clone(), reports.clone());
                     async move {
                         if req.uri().path() == "/proxy/v1/report" {
                             let body = req.into_body().collect().await.unwrap().to_bytes();
-                            reports.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
-                            return Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())));
+                            reports
+                                .lock()
+                                .unwrap()
+                                .push(serde_json::from_slice(&body).unwrap());
+                            return Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                                Bytes::new(),
+                            )));
                         }
                         let after: u64 = req
                             .uri()
@@ -220,7 +307,8 @@ async fn fake_control_plane(cfg: ProxyConfig, addr: Option<std::net::SocketAddr>
                         }
                     }
                 });
-                let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc);
                 tokio::select! {
                     _ = conn => {}
                     _ = stop_conn.changed() => {}
@@ -228,15 +316,31 @@ async fn fake_control_plane(cfg: ProxyConfig, addr: Option<std::net::SocketAddr>
             });
         }
     });
-    FakeControlPlane { addr, config, reports, stop }
+    FakeControlPlane {
+        addr,
+        config,
+        reports,
+        stop,
+    }
 }
 
 #[tokio::test]
 async fn keeps_serving_while_the_control_plane_is_away_and_after_a_restart() {
     let (a, b) = (backend("a").await, backend("b").await);
-    let free_port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let free_port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bind = format!("127.0.0.1:{free_port}");
-    let cfg = config(1, &bind, vec![], forward(&[("one", 1)]), vec![group("one", &[&a]), group("two", &[&b])]);
+    let cfg = config(
+        1,
+        &bind,
+        vec![],
+        forward(&[("one", 1)]),
+        vec![group("one", &[&a]), group("two", &[&b])],
+    );
     let cp = fake_control_plane(cfg.clone(), None).await;
     let state_dir = tempfile::tempdir().unwrap();
     let opts = ProxyOptions {
@@ -245,14 +349,24 @@ async fn keeps_serving_while_the_control_plane_is_away_and_after_a_restart() {
         state_dir: Some(state_dir.path().to_path_buf()),
         ..Default::default()
     };
-    let tuning = Tuning { report_interval: Duration::from_millis(100), ..Tuning::default() };
+    let tuning = Tuning {
+        report_interval: Duration::from_millis(100),
+        ..Tuning::default()
+    };
     let proxy = Proxy::start(opts.clone(), tuning.clone()).await.unwrap();
-    eventually("config v1 applied", Duration::from_secs(5), async || proxy.applied_version() == 1).await;
+    eventually("config v1 applied", Duration::from_secs(5), async || {
+        proxy.applied_version() == 1
+    })
+    .await;
     let addr = proxy.listener_addr(LISTENER).unwrap();
     let cl = client();
     assert_eq!(get(&cl, addr, "/", &[]).await.1, "a");
     eventually("a report arrives", Duration::from_secs(5), async || {
-        cp.reports.lock().unwrap().iter().any(|r| r.proxy_id == "p1" && r.config_version == 1 && !r.target_health.is_empty())
+        cp.reports
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.proxy_id == "p1" && r.config_version == 1 && !r.target_health.is_empty())
     })
     .await;
 
@@ -261,7 +375,10 @@ async fn keeps_serving_while_the_control_plane_is_away_and_after_a_restart() {
     v2.version = 2;
     v2.listeners[0].default_actions = vec![forward(&[("two", 1)])];
     cp.config.send(v2).unwrap();
-    eventually("config v2 applied", Duration::from_secs(5), async || proxy.applied_version() == 2).await;
+    eventually("config v2 applied", Duration::from_secs(5), async || {
+        proxy.applied_version() == 2
+    })
+    .await;
     assert_eq!(get(&cl, addr, "/", &[]).await.1, "b");
 
     // The control plane goes away: the proxy keeps serving.

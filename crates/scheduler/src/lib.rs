@@ -73,7 +73,10 @@ impl Backoff {
             let exp = (n - BACKOFF_AFTER_FAILURES).min(16);
             (BACKOFF_BASE_SECONDS * f64::from(1u32 << exp)).min(BACKOFF_MAX_SECONDS)
         };
-        Backoff { consecutive_failures: n, next_start_at: now + delay }
+        Backoff {
+            consecutive_failures: n,
+            next_start_at: now + delay,
+        }
     }
     /// The state after a task became healthy: throttling ends.
     pub fn after_success(self) -> Backoff {
@@ -148,7 +151,11 @@ pub fn decide(service: &ServiceView, now: f64) -> Decision {
 
     // Unhealthy tasks never count towards availability: replace them at once.
     let mut stopped: Vec<&str> = Vec::new();
-    for t in service.tasks.iter().filter(|t| t.phase == Phase::Running && t.health == Health::Unhealthy) {
+    for t in service
+        .tasks
+        .iter()
+        .filter(|t| t.phase == Phase::Running && t.health == Health::Unhealthy)
+    {
         decision.stop.push((t.id.clone(), StopReason::Unhealthy));
         stopped.push(&t.id);
     }
@@ -160,7 +167,11 @@ pub fn decide(service: &ServiceView, now: f64) -> Decision {
         .filter(|t| is_primary(t) && t.active() && !stopped.contains(&t.id.as_str()))
         .collect();
     if primary.len() as u32 > desired {
-        primary.sort_by(|a, b| a.healthy().cmp(&b.healthy()).then(b.created_at.total_cmp(&a.created_at)));
+        primary.sort_by(|a, b| {
+            a.healthy()
+                .cmp(&b.healthy())
+                .then(b.created_at.total_cmp(&a.created_at))
+        });
         let extra = primary.len() - desired as usize;
         for t in primary.drain(..extra) {
             decision.stop.push((t.id.clone(), StopReason::ScaleIn));
@@ -181,7 +192,11 @@ pub fn decide(service: &ServiceView, now: f64) -> Decision {
         .iter()
         .filter(|t| !is_primary(t) && t.active() && !stopped.contains(&t.id.as_str()))
         .collect();
-    old.sort_by(|a, b| a.healthy().cmp(&b.healthy()).then(a.created_at.total_cmp(&b.created_at)));
+    old.sort_by(|a, b| {
+        a.healthy()
+            .cmp(&b.healthy())
+            .then(a.created_at.total_cmp(&b.created_at))
+    });
     for t in old {
         let free = t.phase == Phase::Pending;
         if free || budget > 0 {

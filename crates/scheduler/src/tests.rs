@@ -3,7 +3,13 @@
 use super::*;
 
 fn task(id: &str, dep: &str, phase: Phase, health: Health) -> TaskView {
-    TaskView { id: id.into(), deployment_id: dep.into(), phase, health, created_at: id[1..].parse().unwrap_or(0.0) }
+    TaskView {
+        id: id.into(),
+        deployment_id: dep.into(),
+        phase,
+        health,
+        created_at: id[1..].parse().unwrap_or(0.0),
+    }
 }
 
 fn svc(desired: u32, min: u32, max: u32, tasks: Vec<TaskView>) -> ServiceView {
@@ -34,14 +40,39 @@ fn creates_desired_tasks_from_nothing() {
 
 #[test]
 fn steady_when_all_primary_tasks_are_healthy() {
-    let d = decide(&svc(2, 100, 200, vec![task("t1", "new", Running, Healthy), task("t2", "new", Running, Healthy)]), 0.0);
-    assert_eq!(d, Decision { steady: true, ..Decision::default() });
+    let d = decide(
+        &svc(
+            2,
+            100,
+            200,
+            vec![
+                task("t1", "new", Running, Healthy),
+                task("t2", "new", Running, Healthy),
+            ],
+        ),
+        0.0,
+    );
+    assert_eq!(
+        d,
+        Decision {
+            steady: true,
+            ..Decision::default()
+        }
+    );
 }
 
 #[test]
 fn replaces_stopped_and_unhealthy_tasks() {
     let d = decide(
-        &svc(2, 100, 200, vec![task("t1", "new", Stopped, Unknown), task("t2", "new", Running, Unhealthy)]),
+        &svc(
+            2,
+            100,
+            200,
+            vec![
+                task("t1", "new", Stopped, Unknown),
+                task("t2", "new", Running, Unhealthy),
+            ],
+        ),
         0.0,
     );
     assert_eq!(stops(&d), vec!["t2"]);
@@ -51,10 +82,15 @@ fn replaces_stopped_and_unhealthy_tasks() {
 
 #[test]
 fn rolling_100_200_starts_all_new_before_stopping_old() {
-    let old: Vec<_> = (1..=4).map(|i| task(&format!("o{i}"), "old", Running, Healthy)).collect();
+    let old: Vec<_> = (1..=4)
+        .map(|i| task(&format!("o{i}"), "old", Running, Healthy))
+        .collect();
     let d = decide(&svc(4, 100, 200, old.clone()), 0.0);
     assert_eq!(d.start, 4);
-    assert!(d.stop.is_empty(), "no old task may stop before new ones are healthy");
+    assert!(
+        d.stop.is_empty(),
+        "no old task may stop before new ones are healthy"
+    );
 
     // Two new ones healthy: exactly two old ones may go.
     let mut tasks = old;
@@ -70,7 +106,9 @@ fn rolling_100_200_starts_all_new_before_stopping_old() {
 
 #[test]
 fn rolling_50_100_stops_half_first() {
-    let old: Vec<_> = (1..=4).map(|i| task(&format!("o{i}"), "old", Running, Healthy)).collect();
+    let old: Vec<_> = (1..=4)
+        .map(|i| task(&format!("o{i}"), "old", Running, Healthy))
+        .collect();
     let d = decide(&svc(4, 50, 100, old), 0.0);
     assert_eq!(stops(&d).len(), 2);
     assert_eq!(d.start, 2, "the room freed by stopping is used at once");
@@ -78,18 +116,32 @@ fn rolling_50_100_stops_half_first() {
 
 #[test]
 fn desired_one_min_zero_max_100_stops_then_starts() {
-    let d = decide(&svc(1, 0, 100, vec![task("o1", "old", Running, Healthy)]), 0.0);
+    let d = decide(
+        &svc(1, 0, 100, vec![task("o1", "old", Running, Healthy)]),
+        0.0,
+    );
     assert_eq!(stops(&d), vec!["o1"]);
     assert_eq!(d.start, 1);
 }
 
 #[test]
 fn desired_one_min_100_max_200_starts_then_stops() {
-    let d = decide(&svc(1, 100, 200, vec![task("o1", "old", Running, Healthy)]), 0.0);
+    let d = decide(
+        &svc(1, 100, 200, vec![task("o1", "old", Running, Healthy)]),
+        0.0,
+    );
     assert!(d.stop.is_empty());
     assert_eq!(d.start, 1);
     let d = decide(
-        &svc(1, 100, 200, vec![task("o1", "old", Running, Healthy), task("n2", "new", Running, Healthy)]),
+        &svc(
+            1,
+            100,
+            200,
+            vec![
+                task("o1", "old", Running, Healthy),
+                task("n2", "new", Running, Healthy),
+            ],
+        ),
         0.0,
     );
     assert_eq!(stops(&d), vec!["o1"]);
@@ -97,7 +149,18 @@ fn desired_one_min_100_max_200_starts_then_stops() {
 
 #[test]
 fn min_100_max_100_cannot_make_room() {
-    let d = decide(&svc(2, 100, 100, vec![task("o1", "old", Running, Healthy), task("o2", "old", Running, Healthy)]), 0.0);
+    let d = decide(
+        &svc(
+            2,
+            100,
+            100,
+            vec![
+                task("o1", "old", Running, Healthy),
+                task("o2", "old", Running, Healthy),
+            ],
+        ),
+        0.0,
+    );
     assert!(d.stop.is_empty());
     assert_eq!(d.start, 0);
     assert!(!d.steady);
@@ -105,7 +168,10 @@ fn min_100_max_100_cannot_make_room() {
 
 #[test]
 fn old_pending_tasks_are_stopped_freely() {
-    let d = decide(&svc(1, 100, 200, vec![task("o1", "old", Pending, Unknown)]), 0.0);
+    let d = decide(
+        &svc(1, 100, 200, vec![task("o1", "old", Pending, Unknown)]),
+        0.0,
+    );
     assert_eq!(stops(&d), vec!["o1"]);
     assert_eq!(d.start, 1);
 }
@@ -117,7 +183,11 @@ fn scale_in_stops_unhealthy_then_newest() {
             1,
             100,
             200,
-            vec![task("t1", "new", Running, Healthy), task("t2", "new", Running, Healthy), task("t3", "new", Pending, Unknown)],
+            vec![
+                task("t1", "new", Running, Healthy),
+                task("t2", "new", Running, Healthy),
+                task("t3", "new", Pending, Unknown),
+            ],
         ),
         0.0,
     );
@@ -127,7 +197,10 @@ fn scale_in_stops_unhealthy_then_newest() {
 
 #[test]
 fn scale_to_zero_stops_everything() {
-    let d = decide(&svc(0, 100, 200, vec![task("t1", "new", Running, Healthy)]), 0.0);
+    let d = decide(
+        &svc(0, 100, 200, vec![task("t1", "new", Running, Healthy)]),
+        0.0,
+    );
     assert_eq!(stops(&d), vec!["t1"]);
     assert_eq!(d.start, 0);
 }
@@ -144,7 +217,10 @@ fn backoff_throttles_starts_and_grows_exponentially() {
         b = b.after_failure(100.0);
         delays.push(b.delay(100.0).unwrap());
     }
-    assert_eq!(delays, vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]);
+    assert_eq!(
+        delays,
+        vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    );
     let mut s = svc(2, 100, 200, vec![]);
     s.backoff = b;
     let d = decide(&s, 130.0);

@@ -31,7 +31,11 @@ struct AppState {
 
 /// The router of the control plane's address.
 pub fn router(cp: ControlPlane, endpoints: Endpoints) -> Router {
-    let state = AppState { cp, endpoints, started_at: berth_model::now() };
+    let state = AppState {
+        cp,
+        endpoints,
+        started_at: berth_model::now(),
+    };
     Router::new()
         .route("/", post(aws_entry))
         .route("/healthz", get(|| async { "ok" }))
@@ -68,11 +72,14 @@ pub async fn serve(
         shutdown.await;
         let _ = tx.send(true);
     });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = rx2.wait_for(|s| *s).await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = rx2.wait_for(|s| *s).await;
+    })
+    .await?;
     let _ = controllers.await;
     Ok(())
 }
@@ -88,9 +95,20 @@ fn json_response(api: JsonApi, result: Result<serde_json::Value, ApiError>) -> R
             strip_nulls(&mut v);
             (StatusCode::OK, v.to_string())
         }
-        Err(e) => (StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), error_body(e.code, &e.message)),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            error_body(e.code, &e.message),
+        ),
     };
-    (status, [("content-type", content_type(api)), ("x-amzn-requestid", rid.as_str())], body).into_response()
+    (
+        status,
+        [
+            ("content-type", content_type(api)),
+            ("x-amzn-requestid", rid.as_str()),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The SigV4 credential scope's service name (`.../<date>/<region>/<service>/aws4_request`).
@@ -104,7 +122,13 @@ fn signed_service(headers: &HeaderMap) -> Option<String> {
 async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let Some((api, op)) = parse_target(target) else {
-            return (StatusCode::BAD_REQUEST, error_body("UnknownOperationException", &format!("X-Amz-Target: unknown target {target:?}")))
+            return (
+                StatusCode::BAD_REQUEST,
+                error_body(
+                    "UnknownOperationException",
+                    &format!("X-Amz-Target: unknown target {target:?}"),
+                ),
+            )
                 .into_response();
         };
         let input: serde_json::Value = if body.is_empty() {
@@ -113,7 +137,12 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
             match serde_json::from_slice(&body) {
                 Ok(v) => v,
                 Err(e) => {
-                    return json_response(api, Err(ApiError::client(format!("request body: expected JSON, {e}"))));
+                    return json_response(
+                        api,
+                        Err(ApiError::client(format!(
+                            "request body: expected JSON, {e}"
+                        ))),
+                    );
                 }
             }
         };
@@ -132,8 +161,14 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
     // Query protocol: form body with Action and Version.
     let service = signed_service(&headers);
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let action = form.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.clone());
-    let version = form.iter().find(|(k, _)| k == "Version").map(|(_, v)| v.clone());
+    let action = form
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone());
+    let version = form
+        .iter()
+        .find(|(k, _)| k == "Version")
+        .map(|(_, v)| v.clone());
     match (action, version.as_deref(), service.as_deref()) {
         (Some(_), Some("2015-12-01"), _) | (Some(_), _, Some("elasticloadbalancing")) => {
             let cp = app.cp.clone();
@@ -213,7 +248,11 @@ fn poll_wait(q: &PollQuery) -> Duration {
 
 async fn agent_assignments(State(app): State<AppState>, Query(q): Query<PollQuery>) -> Response {
     let Some(node) = q.node.clone() else {
-        return (StatusCode::BAD_REQUEST, "node: expected the agent's node id").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "node: expected the agent's node id",
+        )
+            .into_response();
     };
     let after = q.after.unwrap_or(0);
     app.cp.wait_newer(after, poll_wait(&q)).await;
@@ -223,18 +262,33 @@ async fn agent_assignments(State(app): State<AppState>, Query(q): Query<PollQuer
 fn internal(result: Result<(), ApiError>) -> Response {
     match result {
         Ok(()) => Json(serde_json::json!({})).into_response(),
-        Err(e) => (StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), e.to_string()).into_response(),
+        Err(e) => (
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.to_string(),
+        )
+            .into_response(),
     }
 }
 
 async fn agent_report(State(app): State<AppState>, Json(report): Json<agent::Report>) -> Response {
     let cp = app.cp.clone();
-    internal(tokio::task::spawn_blocking(move || cp.apply_report(report)).await.unwrap_or_else(|e| Err(ApiError::server(e.to_string()))))
+    internal(
+        tokio::task::spawn_blocking(move || cp.apply_report(report))
+            .await
+            .unwrap_or_else(|e| Err(ApiError::server(e.to_string()))),
+    )
 }
 
-async fn agent_logs(State(app): State<AppState>, Json(shipment): Json<agent::LogShipment>) -> Response {
+async fn agent_logs(
+    State(app): State<AppState>,
+    Json(shipment): Json<agent::LogShipment>,
+) -> Response {
     let cp = app.cp.clone();
-    internal(tokio::task::spawn_blocking(move || cp.ship_logs(shipment)).await.unwrap_or_else(|e| Err(ApiError::server(e.to_string()))))
+    internal(
+        tokio::task::spawn_blocking(move || cp.ship_logs(shipment))
+            .await
+            .unwrap_or_else(|e| Err(ApiError::server(e.to_string()))),
+    )
 }
 
 async fn proxy_config(State(app): State<AppState>, Query(q): Query<PollQuery>) -> Response {
@@ -245,5 +299,9 @@ async fn proxy_config(State(app): State<AppState>, Query(q): Query<PollQuery>) -
 
 async fn proxy_report(State(app): State<AppState>, Json(report): Json<proxy::Report>) -> Response {
     let cp = app.cp.clone();
-    internal(tokio::task::spawn_blocking(move || cp.apply_proxy_report(report)).await.unwrap_or_else(|e| Err(ApiError::server(e.to_string()))))
+    internal(
+        tokio::task::spawn_blocking(move || cp.apply_proxy_report(report))
+            .await
+            .unwrap_or_else(|e| Err(ApiError::server(e.to_string()))),
+    )
 }

@@ -8,8 +8,15 @@ use std::sync::Mutex;
 /// One write in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Put { table: &'static str, key: String, value: Vec<u8> },
-    Delete { table: &'static str, key: String },
+    Put {
+        table: &'static str,
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: &'static str,
+        key: String,
+    },
 }
 
 /// Errors from the store.
@@ -43,8 +50,10 @@ fn table(name: &'static str) -> redb::TableDefinition<'static, &'static str, &'s
 impl RedbStore {
     /// Opens (or creates) the database file; recovers after a crash.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = redb::Database::create(path)
-            .map_err(|e| StoreError::Open { path: path.display().to_string(), message: e.to_string() })?;
+        let db = redb::Database::create(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         Ok(RedbStore { db })
     }
 }
@@ -52,7 +61,10 @@ impl RedbStore {
 impl Store for RedbStore {
     fn load(&self, name: &'static str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         use redb::{ReadableTable, TableError};
-        let tx = self.db.begin_read().map_err(|e| StoreError::Read(e.to_string()))?;
+        let tx = self
+            .db
+            .begin_read()
+            .map_err(|e| StoreError::Read(e.to_string()))?;
         let t = match tx.open_table(table(name)) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -71,9 +83,14 @@ impl Store for RedbStore {
         let tx = self.db.begin_write().map_err(|e| w(&e))?;
         for op in ops {
             match op {
-                Op::Put { table: name, key, value } => {
+                Op::Put {
+                    table: name,
+                    key,
+                    value,
+                } => {
                     let mut t = tx.open_table(table(name)).map_err(|e| w(&e))?;
-                    t.insert(key.as_str(), value.as_slice()).map_err(|e| w(&e))?;
+                    t.insert(key.as_str(), value.as_slice())
+                        .map_err(|e| w(&e))?;
                 }
                 Op::Delete { table: name, key } => {
                     let mut t = tx.open_table(table(name)).map_err(|e| w(&e))?;
@@ -94,7 +111,10 @@ pub struct MemoryStore {
 
 impl Store for MemoryStore {
     fn load(&self, table: &'static str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let tables = self.tables.lock().map_err(|e| StoreError::Read(e.to_string()))?;
+        let tables = self
+            .tables
+            .lock()
+            .map_err(|e| StoreError::Read(e.to_string()))?;
         Ok(tables
             .get(table)
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -102,11 +122,17 @@ impl Store for MemoryStore {
     }
 
     fn commit(&self, ops: &[Op]) -> Result<(), StoreError> {
-        let mut tables = self.tables.lock().map_err(|e| StoreError::Write(e.to_string()))?;
+        let mut tables = self
+            .tables
+            .lock()
+            .map_err(|e| StoreError::Write(e.to_string()))?;
         for op in ops {
             match op {
                 Op::Put { table, key, value } => {
-                    tables.entry(table).or_default().insert(key.clone(), value.clone());
+                    tables
+                        .entry(table)
+                        .or_default()
+                        .insert(key.clone(), value.clone());
                 }
                 Op::Delete { table, key } => {
                     tables.entry(table).or_default().remove(key);
@@ -125,17 +151,40 @@ mod tests {
         assert!(store.load("t").unwrap().is_empty());
         store
             .commit(&[
-                Op::Put { table: "t", key: "b".into(), value: b"2".to_vec() },
-                Op::Put { table: "t", key: "a".into(), value: b"1".to_vec() },
-                Op::Put { table: "u", key: "x".into(), value: b"9".to_vec() },
+                Op::Put {
+                    table: "t",
+                    key: "b".into(),
+                    value: b"2".to_vec(),
+                },
+                Op::Put {
+                    table: "t",
+                    key: "a".into(),
+                    value: b"1".to_vec(),
+                },
+                Op::Put {
+                    table: "u",
+                    key: "x".into(),
+                    value: b"9".to_vec(),
+                },
             ])
             .unwrap();
         assert_eq!(
             store.load("t").unwrap(),
-            vec![("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())]
+            vec![
+                ("a".to_string(), b"1".to_vec()),
+                ("b".to_string(), b"2".to_vec())
+            ]
         );
-        store.commit(&[Op::Delete { table: "t", key: "a".into() }]).unwrap();
-        assert_eq!(store.load("t").unwrap(), vec![("b".to_string(), b"2".to_vec())]);
+        store
+            .commit(&[Op::Delete {
+                table: "t",
+                key: "a".into(),
+            }])
+            .unwrap();
+        assert_eq!(
+            store.load("t").unwrap(),
+            vec![("b".to_string(), b"2".to_vec())]
+        );
         assert_eq!(store.load("u").unwrap().len(), 1);
     }
 

@@ -11,7 +11,11 @@ pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 /// A free loopback port (bound and released).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `f` until it returns Some or the deadline passes (then panics with `what`).
@@ -41,7 +45,13 @@ impl Cluster {
     pub fn start(proxy: bool) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
-        let mut c = Cluster { dir, addr, server: None, agent: None, proxy: None };
+        let mut c = Cluster {
+            dir,
+            addr,
+            server: None,
+            agent: None,
+            proxy: None,
+        };
         c.start_server();
         c.agent = Some(c.spawn("agent"));
         if proxy {
@@ -104,14 +114,27 @@ impl Cluster {
         let mut a = args.to_vec();
         a.extend(["--output", "json"]);
         let out = self.cli(&a);
-        assert!(out.status.success(), "berth {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("berth {args:?}: not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "berth {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     /// Calls an ECS operation over the wire protocol.
     pub fn ecs(&self, op: &str, body: Value) -> Result<Value, Value> {
         let client = reqwest::blocking_client();
-        client.post(&self.addr, &format!("AmazonEC2ContainerServiceV20141113.{op}"), body)
+        client.post(
+            &self.addr,
+            &format!("AmazonEC2ContainerServiceV20141113.{op}"),
+            body,
+        )
     }
 
     /// Writes a stack file into the state dir and returns its path.
@@ -128,34 +151,53 @@ impl Cluster {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|t| t["lastStatus"] == "RUNNING" && (!healthy || t["healthStatus"] == "HEALTHY"))
+            .filter(|t| {
+                t["lastStatus"] == "RUNNING" && (!healthy || t["healthStatus"] == "HEALTHY")
+            })
             .cloned()
             .collect()
     }
 
     pub fn wait_running(&self, service: &str, n: usize, healthy: bool) -> Vec<Value> {
-        eventually(&format!("{n} running tasks of {service}"), Duration::from_secs(30), || {
-            let t = self.running_tasks(service, healthy);
-            (t.len() == n).then_some(t)
-        })
+        eventually(
+            &format!("{n} running tasks of {service}"),
+            Duration::from_secs(30),
+            || {
+                let t = self.running_tasks(service, healthy);
+                (t.len() == n).then_some(t)
+            },
+        )
     }
 
     /// The host pid of a task's container process, from the agent's state.
     pub fn task_pid(&self, task_id: &str, container: &str) -> Option<i32> {
-        let p = self.dir.path().join("agent/tasks").join(task_id).join(container).join("child.pid");
+        let p = self
+            .dir
+            .path()
+            .join("agent/tasks")
+            .join(task_id)
+            .join(container)
+            .join("child.pid");
         std::fs::read_to_string(p).ok()?.trim().parse().ok()
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for c in [self.server.take(), self.agent.take(), self.proxy.take()].into_iter().flatten() {
+        for c in [self.server.take(), self.agent.take(), self.proxy.take()]
+            .into_iter()
+            .flatten()
+        {
             let mut c = c;
             let _ = c.kill();
             let _ = c.wait();
         }
         // Stop every task the agent started (their shims), so no test leaves processes behind.
-        let _ = Command::new(BERTH).arg("down").env("BERTH_STATE_DIR", self.dir.path()).env("BERTH_API_ADDR", &self.addr).output();
+        let _ = Command::new(BERTH)
+            .arg("down")
+            .env("BERTH_STATE_DIR", self.dir.path())
+            .env("BERTH_API_ADDR", &self.addr)
+            .output();
     }
 }
 
@@ -163,7 +205,9 @@ impl Drop for Cluster {
 pub fn processes_of_task(task_id: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) {
             let needle = format!("BERTH_TASK_ID={task_id}");
             if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
@@ -175,11 +219,22 @@ pub fn processes_of_task(task_id: &str) -> Vec<i32> {
 }
 
 pub fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
 }
 
 pub fn short(arn: &Value) -> String {
-    arn.as_str().unwrap().rsplit('/').next().unwrap().to_string()
+    arn.as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 pub fn examples_dir() -> &'static Path {
@@ -212,7 +267,11 @@ pub mod reqwest {
             let (head, body) = resp.split_once("\r\n\r\n").unwrap();
             let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
             let v: Value = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
-            if status == 200 { Ok(v) } else { Err(v) }
+            if status == 200 {
+                Ok(v)
+            } else {
+                Err(v)
+            }
         }
     }
 }

@@ -2,7 +2,10 @@
 
 use super::*;
 
-const TH: Thresholds = Thresholds { healthy: 3, unhealthy: 2 };
+const TH: Thresholds = Thresholds {
+    healthy: 3,
+    unhealthy: 2,
+};
 
 fn run(start: Health, outcomes: &[Outcome]) -> Vec<(State, Reason)> {
     let mut h = start;
@@ -20,35 +23,59 @@ fn state_machine_table() {
     use Outcome::*;
     use Reason as R;
     use State as S;
-    let healthy = Health { state: S::Healthy, reason: R::None, ok_streak: 5, fail_streak: 0 };
+    let healthy = Health {
+        state: S::Healthy,
+        reason: R::None,
+        ok_streak: 5,
+        fail_streak: 0,
+    };
     let table: Vec<(&str, Health, Vec<Outcome>, Vec<(State, Reason)>)> = vec![
         (
             "new target needs `healthy` successes",
             Health::REGISTERED,
             vec![Success, Success, Success],
-            vec![(S::Initial, R::InitialHealthChecking), (S::Initial, R::InitialHealthChecking), (S::Healthy, R::None)],
+            vec![
+                (S::Initial, R::InitialHealthChecking),
+                (S::Initial, R::InitialHealthChecking),
+                (S::Healthy, R::None),
+            ],
         ),
         (
             "new target failing becomes unhealthy",
             Health::REGISTERED,
             vec![Timeout, Timeout],
-            vec![(S::Initial, R::InitialHealthChecking), (S::Unhealthy, R::Timeout)],
+            vec![
+                (S::Initial, R::InitialHealthChecking),
+                (S::Unhealthy, R::Timeout),
+            ],
         ),
         (
             "healthy target tolerates one failure",
             healthy,
             vec![CodeMismatch, Success, CodeMismatch],
-            vec![(S::Healthy, R::None), (S::Healthy, R::None), (S::Healthy, R::None)],
+            vec![
+                (S::Healthy, R::None),
+                (S::Healthy, R::None),
+                (S::Healthy, R::None),
+            ],
         ),
         (
             "healthy target leaves after `unhealthy` failures",
             healthy,
             vec![CodeMismatch, CodeMismatch],
-            vec![(S::Healthy, R::None), (S::Unhealthy, R::ResponseCodeMismatch)],
+            vec![
+                (S::Healthy, R::None),
+                (S::Unhealthy, R::ResponseCodeMismatch),
+            ],
         ),
         (
             "unhealthy target comes back after `healthy` successes, streak resets on failure",
-            Health { state: S::Unhealthy, reason: R::Timeout, ok_streak: 0, fail_streak: 4 },
+            Health {
+                state: S::Unhealthy,
+                reason: R::Timeout,
+                ok_streak: 0,
+                fail_streak: 4,
+            },
             vec![Success, Success, Failed, Success, Success, Success],
             vec![
                 (S::Unhealthy, R::Timeout),
@@ -67,7 +94,12 @@ fn state_machine_table() {
 
 #[test]
 fn passive_failure_and_packing() {
-    let h = Health { state: State::Healthy, reason: Reason::None, ok_streak: 9, fail_streak: 0 };
+    let h = Health {
+        state: State::Healthy,
+        reason: Reason::None,
+        ok_streak: 9,
+        fail_streak: 0,
+    };
     let failed = mark_failed(h);
     assert_eq!(failed.state, State::Unhealthy);
     assert!(!failed.in_rotation());

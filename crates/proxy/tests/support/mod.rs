@@ -13,18 +13,24 @@ use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
-pub const LB: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/test/0123456789abcdef";
-pub const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener/app/test/0123456789abcdef/1";
+pub const LB: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/test/0123456789abcdef";
+pub const LISTENER: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:000000000000:listener/app/test/0123456789abcdef/1";
 
 pub fn tg_arn(name: &str) -> String {
-    format!("arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/{name}/0000000000000001")
+    format!(
+        "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/{name}/0000000000000001"
+    )
 }
 
 /// A backend answering with its name; `/slow?ms=N` waits, `/stream` sends a chunk and waits for
@@ -78,7 +84,9 @@ pub async fn backend(name: &'static str) -> Backend {
             let (hits, healthy, release) = (hits.clone(), healthy.clone(), release.clone());
             let mut stop_conn = stop_rx.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| serve(name, req, hits.clone(), healthy.clone(), release.clone()));
+                let svc = service_fn(move |req| {
+                    serve(name, req, hits.clone(), healthy.clone(), release.clone())
+                });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), svc)
                     .with_upgrades();
@@ -101,23 +109,35 @@ async fn serve(
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
     if path == "/health" {
-        let status = if healthy.load(SeqCst) { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
-        return Ok(Response::builder().status(status).body(full("health")).unwrap());
+        let status = if healthy.load(SeqCst) {
+            StatusCode::OK
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        return Ok(Response::builder()
+            .status(status)
+            .body(full("health"))
+            .unwrap());
     }
     hits.fetch_add(1, SeqCst);
     let resp = Response::builder().header("x-backend", name);
     match path.as_str() {
         "/slow" => {
-            let ms: u64 = req.uri().query().and_then(|q| q.strip_prefix("ms=")).and_then(|v| v.parse().ok()).unwrap_or(500);
+            let ms: u64 = req
+                .uri()
+                .query()
+                .and_then(|q| q.strip_prefix("ms="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(500);
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok(resp.body(full(name)).unwrap())
         }
         "/stream" => {
-            let (mut tx, body) = http_body_util::channel::Channel::<Bytes, hyper::Error>::new(2);
+            let (tx, body) = ChannelBody::new();
             tokio::spawn(async move {
-                let _ = tx.send_data(Bytes::from_static(b"first-chunk")).await;
+                let _ = tx.send(Bytes::from_static(b"first-chunk")).await;
                 release.notified().await;
-                let _ = tx.send_data(Bytes::from_static(b"second-chunk")).await;
+                let _ = tx.send(Bytes::from_static(b"second-chunk")).await;
             });
             Ok(resp.body(body.boxed()).unwrap())
         }
@@ -181,18 +201,37 @@ pub fn group(name: &str, backends: &[&Backend]) -> w::TargetGroup {
         stickiness_seconds: None,
         algorithm: "round_robin".into(),
         slow_start_seconds: 0.0,
-        targets: backends.iter().map(|b| w::Target { id: "127.0.0.1".into(), port: b.port(), draining: false }).collect(),
+        targets: backends
+            .iter()
+            .map(|b| w::Target {
+                id: "127.0.0.1".into(),
+                port: b.port(),
+                draining: false,
+            })
+            .collect(),
     }
 }
 
 pub fn forward(names: &[(&str, u32)]) -> w::Action {
     w::Action::Forward {
-        target_groups: names.iter().map(|(n, wt)| w::WeightedTargetGroup { arn: tg_arn(n), weight: *wt }).collect(),
+        target_groups: names
+            .iter()
+            .map(|(n, wt)| w::WeightedTargetGroup {
+                arn: tg_arn(n),
+                weight: *wt,
+            })
+            .collect(),
         stickiness_seconds: None,
     }
 }
 
-pub fn config(version: u64, bind: &str, rules: Vec<w::Rule>, default: w::Action, groups: Vec<w::TargetGroup>) -> ProxyConfig {
+pub fn config(
+    version: u64,
+    bind: &str,
+    rules: Vec<w::Rule>,
+    default: w::Action,
+    groups: Vec<w::TargetGroup>,
+) -> ProxyConfig {
     ProxyConfig {
         version,
         listeners: vec![w::Listener {
@@ -231,17 +270,33 @@ pub fn client() -> TestClient {
 }
 
 /// GET through the proxy; returns status, x-backend and body.
-pub async fn get(c: &TestClient, addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String, http::HeaderMap) {
+pub async fn get(
+    c: &TestClient,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String, String, http::HeaderMap) {
     let mut b = Request::get(format!("http://{addr}{path}"));
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    let resp = c.request(b.body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+    let resp = c
+        .request(b.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let backend = headers.get("x-backend").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let backend = headers
+        .get("x-backend")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, backend, String::from_utf8_lossy(&body).into_owned(), headers)
+    (
+        status,
+        backend,
+        String::from_utf8_lossy(&body).into_owned(),
+        headers,
+    )
 }
 
 /// Waits (bounded) until `f` is true.
@@ -261,8 +316,15 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let _ = s.write_all(bytes).await;
     let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap().unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_string()
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Reads one HTTP/1.1 response with Content-Length from a raw stream; returns (status line, body).
@@ -270,22 +332,56 @@ pub async fn read_response(s: &mut TcpStream) -> (String, String) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(n > 0, "connection closed");
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let len: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {
-                let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk)).await.unwrap().unwrap();
+                let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+                    .await
+                    .unwrap()
+                    .unwrap();
                 assert!(n > 0, "connection closed mid-body");
                 buf.extend_from_slice(&chunk[..n]);
             }
             let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
             return (head.lines().next().unwrap_or("").to_string(), body);
         }
+    }
+}
+
+/// A streaming body fed through a channel (data frames until the sender is dropped).
+pub struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl ChannelBody {
+    pub fn new() -> (tokio::sync::mpsc::Sender<Bytes>, ChannelBody) {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        (tx, ChannelBody(rx))
+    }
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        self.get_mut()
+            .0
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(Frame::data(b))))
     }
 }
