@@ -1,4 +1,5 @@
-//! A small blocking client of berth's API (the ECS and Logs wire protocols, plus status).
+//! A small blocking client of berth's API (the ECS and Logs wire protocols, the ELBv2 query
+//! protocol, plus status).
 
 use anyhow::{anyhow, Context};
 use serde_json::Value;
@@ -18,6 +19,14 @@ impl std::fmt::Display for Unreachable {
     }
 }
 impl std::error::Error for Unreachable {}
+
+/// The user the CLI reports as the actor of its changes.
+fn actor() -> String {
+    std::env::var("BERTH_ACTOR")
+        .or_else(|_| std::env::var("USER"))
+        .map(|u| format!("cli:{u}"))
+        .unwrap_or_else(|_| "cli".into())
+}
 
 /// An API client bound to one server.
 pub struct Client {
@@ -42,6 +51,7 @@ impl Client {
             .http
             .post(format!("{}/", self.base))
             .header("x-amz-target", target)
+            .header("x-berth-actor", actor())
             .header("content-type", "application/x-amz-json-1.1")
             .body(body.to_string());
         let resp = self
@@ -70,6 +80,25 @@ impl Client {
     /// Calls a CloudWatch Logs operation.
     pub fn logs(&self, op: &str, body: Value) -> anyhow::Result<Value> {
         self.post(&format!("Logs_20140328.{op}"), &body)
+    }
+
+    /// Calls an ELBv2 operation (query protocol: form body in, XML out); returns the response
+    /// document, or the error's `Code: Message`.
+    pub fn query(&self, action: &str, params: &[(String, String)]) -> anyhow::Result<crate::client_elb::XmlNode> {
+        let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", "2015-12-01")];
+        form.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let req = self.http.post(format!("{}/", self.base)).form(&form);
+        let resp = self.rt.block_on(async { req.send().await }).map_err(|_| Unreachable(self.base.clone()))?;
+        let status = resp.status();
+        let text = self.rt.block_on(async { resp.text().await }).context("reading the response")?;
+        let doc = crate::client_elb::XmlNode::parse(&text).with_context(|| format!("reading the {action} response"))?;
+        if !status.is_success() {
+            let error = doc.child("Error");
+            let code = error.and_then(|e| e.text_of("Code")).unwrap_or_else(|| "Error".to_string());
+            let msg = error.and_then(|e| e.text_of("Message")).unwrap_or(text);
+            return Err(anyhow!("{code}: {msg}"));
+        }
+        Ok(doc)
     }
 
     /// GETs a berth endpoint as JSON.

@@ -1,11 +1,14 @@
-//! `berth apply` and `berth diff`: load a stack file, compare it with the cluster, print the plan,
-//! and (for apply) carry it out through the ECS API.
+//! `berth apply` and `berth diff`: load a stack file, compare it with the cluster (ECS services
+//! and ELBv2 resources), print the plan, and (for apply) carry it out through the ECS and ELBv2
+//! APIs.
 
 use crate::client::Client;
 use crate::config::Global;
 use anyhow::{bail, Context};
-use berth_stack::{ChangeKind, CurrentService, Plan, Resource, Stack, STACK_TAG};
+use berth_elb::ElbState;
+use berth_stack::{ChangeKind, CurrentService, ElbRefs, Plan, Resource, Stack, STACK_TAG};
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The stack file named by `path`: a file, or `berth.yaml` in a directory (default: `.`).
@@ -84,7 +87,8 @@ pub fn apply(g: &Global, file: Option<PathBuf>, apply: bool) -> anyhow::Result<i
     let stack = load_stack(&path)?;
     let c = Client::new(g.api_url())?;
     let current = current_services(&c, &stack)?;
-    let plan = berth_stack::plan(&stack, &current);
+    let elb = crate::client_elb::current_elb(&c).context("reading the load balancers")?;
+    let plan = berth_stack::plan(&stack, &current, &elb);
     if g.json() {
         let mut v = plan_json(&plan);
         v["applied"] = json!(apply && !plan.changes.is_empty() && plan.conflicts.is_empty());
@@ -96,7 +100,7 @@ pub fn apply(g: &Global, file: Option<PathBuf>, apply: bool) -> anyhow::Result<i
         bail!("the plan has conflicts; nothing was applied");
     }
     if apply && !plan.changes.is_empty() {
-        apply_plan(&c, &stack, &plan)?;
+        apply_plan(&c, &stack, &plan, &elb)?;
         if !g.json() {
             println!("Applied.");
         }
@@ -104,16 +108,37 @@ pub fn apply(g: &Global, file: Option<PathBuf>, apply: bool) -> anyhow::Result<i
     Ok(0)
 }
 
-/// Carries out a plan through the API.
-pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan) -> anyhow::Result<()> {
+/// Carries out a plan through the API, in the plan's order: ELBv2 creations and updates, then
+/// each service (task definition, then service), then deletions. `elb` is the ELBv2 state the
+/// plan was made from.
+pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan, elb: &ElbState) -> anyhow::Result<()> {
     c.ecs("CreateCluster", json!({"clusterName": stack.cluster}))?;
-    for (name, spec) in &stack.services {
-        let service_changes: Vec<_> = plan
-            .changes
-            .iter()
-            .filter(|ch| &ch.service == name)
-            .collect();
-        if service_changes.is_empty() {
+    let mut refs = ElbRefs::from_state(elb);
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    for change in &plan.changes {
+        if let Some(op) = &change.elb {
+            crate::client_elb::apply_op(c, &stack.name, op, &mut refs).with_context(|| {
+                format!("{} {} {}", verb(change.kind), change.resource, change.name)
+            })?;
+            continue;
+        }
+        if change.kind == ChangeKind::Delete && change.resource == Resource::Service {
+            c.ecs(
+                "UpdateService",
+                json!({"cluster": stack.cluster, "service": change.name, "desiredCount": 0}),
+            )?;
+            c.ecs(
+                "DeleteService",
+                json!({"cluster": stack.cluster, "service": change.name, "force": true}),
+            )
+            .with_context(|| format!("deleting service {}", change.name))?;
+            continue;
+        }
+        let name = change.service.as_str();
+        let Some(spec) = stack.services.get(name) else {
+            continue;
+        };
+        if !done.insert(name) {
             continue;
         }
         let td_arn = if plan.registers_task_definition(name) {
@@ -140,16 +165,22 @@ pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan) -> anyhow::Result<()> 
         } else {
             spec.task_definition.family.clone()
         };
-        let svc_change = service_changes
+        let svc_change = plan
+            .changes
             .iter()
-            .find(|ch| ch.resource == Resource::Service);
+            .find(|ch| ch.service == name && ch.resource == Resource::Service);
+        let load_balancers: Vec<_> = spec
+            .load_balancers
+            .iter()
+            .map(|lb| lb.resolve(&|tg| refs.target_groups.get(tg).cloned()))
+            .collect();
         let mut body = json!({
             "cluster": stack.cluster,
             "desiredCount": spec.desired_count,
             "taskDefinition": td_arn,
             "healthCheckGracePeriodSeconds": spec.health_check_grace_period_seconds,
             "deploymentConfiguration": spec.deployment_configuration,
-            "loadBalancers": spec.load_balancers,
+            "loadBalancers": load_balancers,
         });
         match svc_change.map(|ch| ch.kind) {
             Some(ChangeKind::Create) => {
@@ -165,20 +196,13 @@ pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan) -> anyhow::Result<()> 
             }
         }
     }
-    for ch in plan
-        .changes
-        .iter()
-        .filter(|ch| ch.kind == ChangeKind::Delete && ch.resource == Resource::Service)
-    {
-        c.ecs(
-            "UpdateService",
-            json!({"cluster": stack.cluster, "service": ch.name, "desiredCount": 0}),
-        )?;
-        c.ecs(
-            "DeleteService",
-            json!({"cluster": stack.cluster, "service": ch.name, "force": true}),
-        )
-        .with_context(|| format!("deleting service {}", ch.name))?;
-    }
     Ok(())
+}
+
+fn verb(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Create => "creating",
+        ChangeKind::Update => "updating",
+        ChangeKind::Delete => "deleting",
+    }
 }

@@ -123,10 +123,7 @@ pub fn proxy(g: &Global, config: Option<PathBuf>) -> anyhow::Result<i32> {
         access_log: (!standalone).then(|| state_dir.join("proxy/access.log")),
         state_dir: (!standalone).then(|| state_dir.join("proxy")),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(berth_proxy::worker_threads())
-        .enable_all()
-        .build()?;
+    let rt = berth_proxy::runtime()?;
     rt.block_on(async move {
         berth_proxy::run(opts, termination())
             .await

@@ -1,7 +1,9 @@
 //! The `berth` binary: every component (server, agent, proxy) and the CLI, dispatched by subcommand.
 
 mod client;
+mod client_elb;
 mod cmd_apply;
+mod cmd_deploy;
 mod cmd_ecs;
 mod cmd_up;
 mod components;
@@ -98,6 +100,44 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Start a deployment of a service and (with --wait) wait until it is stable or failed.
+    #[command(after_help = "Examples:\n  berth deploy web --image registry.local/web:abc123 --wait\n  berth deploy web --env DEMO_VERSION=v2 --wait\n  berth deploy web --revision 3\n  berth deploy web --force\n\nWith --wait: exit 0 once the service is stable, 1 when the deployment failed or rolled back.")]
+    Deploy {
+        service: String,
+        /// New image for the container (registers a new task definition revision).
+        #[arg(long)]
+        image: Option<String>,
+        /// Container the --image/--env applies to (default: the first).
+        #[arg(long)]
+        container: Option<String>,
+        /// Set an environment variable (NAME=VALUE), registering a new revision.
+        #[arg(long = "env")]
+        env: Vec<String>,
+        /// Deploy this revision of the service's task definition family.
+        #[arg(long)]
+        revision: Option<u32>,
+        /// Replace every task with the same task definition.
+        #[arg(long)]
+        force: bool,
+        /// Wait for the service to be stable (exit 0) or the deployment to fail (exit 1).
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Roll a service back to its previous successful revision (or --to REVISION).
+    Rollback {
+        service: String,
+        #[arg(long)]
+        to: Option<u32>,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// A service's deployment history: who, what, when, outcome.
+    Deployments { service: String },
     /// Run the control plane (API, store, scheduler).
     Server,
     /// Run the node agent.
@@ -173,5 +213,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::StopTask { task, reason } => cmd_ecs::stop_task(&g, &task, reason),
         Command::TaskDefinitions { family } => cmd_ecs::task_definitions(&g, family),
         Command::Events { service, limit } => cmd_ecs::events(&g, &service, limit),
+        Command::Deploy { service, image, container, env, revision, force, wait, timeout } => cmd_deploy::deploy(
+            &g,
+            cmd_deploy::DeployArgs { service, image, container, revision, env, force, wait, timeout },
+        ),
+        Command::Rollback { service, to, wait, timeout } => cmd_deploy::rollback(&g, &service, to, wait, timeout),
+        Command::Deployments { service } => cmd_deploy::deployments(&g, &service),
     }
 }

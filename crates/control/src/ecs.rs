@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::state::{
-    service_key, td_key, ControlPlane, ServiceRecord, State, TaskRecord, CLUSTERS, SERVICES, TASKS,
+    service_key, td_key, ControlPlane, DeploymentHistory, ServiceRecord, State, TaskRecord, CLUSTERS, SERVICES, TASKS,
     TASK_DEFINITIONS,
 };
 use berth_model::arn::{name_of, task_definition_ref};
@@ -18,7 +18,12 @@ use serde_json::{json, Map, Value};
 const MAX_EVENTS: usize = 100;
 
 /// Runs one ECS operation by its name.
-pub fn call(cp: &ControlPlane, operation: &str, mut input: Value) -> Result<Value, ApiError> {
+pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, ApiError> {
+    call_as(cp, operation, input, "anonymous")
+}
+
+/// Runs one ECS operation on behalf of `actor` (recorded in deployment history).
+pub fn call_as(cp: &ControlPlane, operation: &str, mut input: Value, actor: &str) -> Result<Value, ApiError> {
     // JSON null means "not given", as AWS's services read it.
     strip_nulls(&mut input);
     let input = match input {
@@ -40,8 +45,8 @@ pub fn call(cp: &ControlPlane, operation: &str, mut input: Value) -> Result<Valu
         "ListTaskDefinitions" => list_task_definitions(cp, &input),
         "ListTaskDefinitionFamilies" => list_task_definition_families(cp, &input),
         "DeregisterTaskDefinition" => deregister_task_definition(cp, &input),
-        "CreateService" => create_service(cp, &input),
-        "UpdateService" => update_service(cp, &input),
+        "CreateService" => create_service(cp, &input, actor),
+        "UpdateService" => update_service(cp, &input, actor),
         "DescribeServices" => describe_services(cp, &input),
         "ListServices" => list_services(cp, &input),
         "DeleteService" => delete_service(cp, &input),
@@ -51,6 +56,8 @@ pub fn call(cp: &ControlPlane, operation: &str, mut input: Value) -> Result<Valu
         "DescribeTasks" => describe_tasks(cp, &input),
         "ListTagsForResource" => list_tags(cp, &input),
         "ListContainerInstances" => list_container_instances(cp, &input),
+        "ListServiceDeployments" => list_service_deployments(cp, &input),
+        "DescribeServiceDeployments" => describe_service_deployments(cp, &input),
         other => Err(ApiError::unknown_operation(other)),
     }
 }
@@ -457,7 +464,7 @@ fn deployment_id() -> String {
     format!("ecs-svc/{n:019}")
 }
 
-fn new_deployment(td_arn: &str, desired: u32, now: f64) -> Deployment {
+pub(crate) fn new_deployment(td_arn: &str, desired: u32, now: f64) -> Deployment {
     let id = deployment_id();
     Deployment {
         rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
@@ -512,6 +519,23 @@ fn check_load_balancers(
                 td.family_revision()
             )));
         };
+        if let Some(adv) = &lb.advanced_configuration {
+            if st.elb.target_group(&adv.alternate_target_group_arn).is_err() {
+                return Err(ApiError::invalid(format!(
+                    "loadBalancers[{i}].advancedConfiguration.alternateTargetGroupArn: no target group {:?}",
+                    adv.alternate_target_group_arn
+                )));
+            }
+            for (field, rule) in [("productionListenerRule", Some(&adv.production_listener_rule)), ("testListenerRule", adv.test_listener_rule.as_ref())] {
+                if let Some(rule) = rule {
+                    if st.elb.forward_weights(rule).is_none() {
+                        return Err(ApiError::invalid(format!(
+                            "loadBalancers[{i}].advancedConfiguration.{field}: expected a listener rule (or listener) ARN with a forward action, found {rule:?}"
+                        )));
+                    }
+                }
+            }
+        }
         let port = lb.container_port.unwrap_or(0);
         if !c
             .port_mappings
@@ -526,7 +550,7 @@ fn check_load_balancers(
     Ok(())
 }
 
-fn create_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+fn create_service(cp: &ControlPlane, input: &Map<String, Value>, actor: &str) -> Result<Value, ApiError> {
     let name = req_str(input, "serviceName")?;
     if !berth_model::ecs::valid_name(&name, 255) {
         return Err(ApiError::invalid(format!(
@@ -619,6 +643,15 @@ fn create_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
             steady: false,
             throttle_reported: false,
             next_event: 0,
+            history: vec![history_entry(&service.deployments[0], actor, "create", None)],
+            last_completed_task_definition: None,
+            shift: None,
+            deployment_target_groups: lbs
+                .iter()
+                .find(|l| l.advanced_configuration.is_some())
+                .and_then(|l| l.target_group_arn.clone())
+                .map(|tg| [(service.deployments[0].id.clone(), tg)].into_iter().collect())
+                .unwrap_or_default(),
         };
         st.services.insert(key.clone(), rec);
         st.touch(SERVICES, &key);
@@ -654,7 +687,7 @@ fn find_service<'a>(
         .ok_or_else(|| ApiError::service_not_found(name_of(service)))
 }
 
-fn update_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+fn update_service(cp: &ControlPlane, input: &Map<String, Value>, actor: &str) -> Result<Value, ApiError> {
     let service_ref = req_str(input, "service")?;
     let desired = opt_u32(input, "desiredCount")?;
     let td_ref = opt_str(input, "taskDefinition")?;
@@ -718,23 +751,49 @@ fn update_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
         let td_changed = new_td
             .as_ref()
             .is_some_and(|td| td.task_definition_arn != rec.service.task_definition);
+        let mut rollback_shift = false;
+        let mut adopt: Option<(String, String)> = None;
         if td_changed || force {
             let arn = new_td
                 .map(|t| t.task_definition_arn)
                 .unwrap_or_else(|| rec.service.task_definition.clone());
-            for d in rec.service.deployments.iter_mut() {
-                if d.status == "PRIMARY" {
-                    d.status = "ACTIVE".into();
-                    d.updated_at = t;
+            let trigger = if td_changed { "taskDefinition" } else { "forceNewDeployment" };
+            let rollback_of = input.get("berthRollbackOf").and_then(Value::as_str).map(str::to_string);
+            let trigger = if rollback_of.is_some() { "rollback" } else { trigger };
+            if let Some(shift) = &rec.shift {
+                if arn == shift.blue_task_definition {
+                    // Going back to the old version during a traffic shift: switch traffic at once.
+                    rollback_shift = true;
+                } else {
+                    return Err(ApiError::invalid(format!(
+                        "taskDefinition: a {} deployment ({}) is in progress; wait for it or roll it back first",
+                        rec.service.deployment_configuration.strategy(),
+                        shift.green
+                    )));
                 }
+            } else if crate::shift::shifting_lb(rec).is_some() {
+                crate::shift::begin(rec, &arn, actor, trigger, t)?;
+            } else {
+                for d in rec.service.deployments.iter_mut() {
+                    if d.status == "PRIMARY" {
+                        d.status = "ACTIVE".into();
+                        d.updated_at = t;
+                    }
+                }
+                let dep = new_deployment(&arn, rec.service.desired_count, t);
+                supersede_history(rec, &dep.id, t);
+                rec.history.insert(0, history_entry(&dep, actor, trigger, rollback_of.clone()));
+                rec.history.truncate(crate::state::MAX_HISTORY);
+                if rollback_of.is_some() {
+                    adopt = Some((arn.clone(), dep.id.clone()));
+                }
+                rec.service.task_definition = arn;
+                rec.service.deployments.insert(0, dep);
+                rec.steady = false;
+                // A new deployment gets a fresh start: earlier failures don't throttle it.
+                rec.backoff_failures = 0;
+                rec.backoff_until = 0.0;
             }
-            let dep = new_deployment(&arn, rec.service.desired_count, t);
-            rec.service.task_definition = arn;
-            rec.service.deployments.insert(0, dep);
-            rec.steady = false;
-            // A new deployment gets a fresh start: earlier failures don't throttle it.
-            rec.backoff_failures = 0;
-            rec.backoff_until = 0.0;
         }
         let desired_now = rec.service.desired_count;
         if let Some(primary) = rec
@@ -749,8 +808,18 @@ fn update_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
             }
         }
         rec.steady = rec.steady && desired.is_none();
-        let out = rec.service.clone();
+        let mut out = rec.service.clone();
         st.touch(SERVICES, &key);
+        if let (Some((td, dep)), Some(owned)) = (adopt, st.services.get(&key).cloned()) {
+            crate::reconcile::adopt_tasks(st, &owned, &td, &dep);
+        }
+        if rollback_shift {
+            if let Some(mut owned) = st.services.remove(&key) {
+                crate::shift::rollback(st, &mut owned, &format!("rolled back by {actor}"), t);
+                out = owned.service.clone();
+                st.services.insert(key.clone(), owned);
+            }
+        }
         Ok(json!({ "service": out }))
     })
 }
@@ -828,6 +897,99 @@ fn delete_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
         let out = rec.service.clone();
         st.touch(SERVICES, &key);
         Ok(json!({ "service": out }))
+    })
+}
+
+/// A history entry for a new deployment.
+pub(crate) fn history_entry(dep: &Deployment, actor: &str, trigger: &str, rollback_of: Option<String>) -> DeploymentHistory {
+    DeploymentHistory {
+        id: dep.id.clone(),
+        task_definition: dep.task_definition.clone(),
+        status: "IN_PROGRESS".into(),
+        status_reason: None,
+        created_at: dep.created_at,
+        finished_at: None,
+        started_by: actor.to_string(),
+        trigger: trigger.to_string(),
+        rollback_of,
+    }
+}
+
+/// Deployments still in progress when a newer one starts are STOPPED by it.
+pub(crate) fn supersede_history(rec: &mut ServiceRecord, new_id: &str, t: f64) {
+    for h in rec.history.iter_mut().filter(|h| h.finished_at.is_none()) {
+        h.status = "STOPPED".into();
+        h.status_reason = Some(format!("Replaced by deployment {new_id}."));
+        h.finished_at = Some(t);
+    }
+}
+
+fn deployment_view(cp: &ControlPlane, rec: &ServiceRecord, h: &DeploymentHistory, brief: bool) -> Value {
+    let arn = format!(
+        "arn:aws:ecs:{}:{}:service-deployment/{}/{}/{}",
+        cp.arns().region,
+        cp.arns().account,
+        rec.cluster,
+        rec.service.service_name,
+        h.id.trim_start_matches("ecs-svc/")
+    );
+    let mut v = json!({
+        "serviceDeploymentArn": arn,
+        "serviceArn": rec.service.service_arn,
+        "clusterArn": rec.service.cluster_arn,
+        "createdAt": h.created_at,
+        "startedAt": h.created_at,
+        "finishedAt": h.finished_at,
+        "status": h.status,
+        "statusReason": h.status_reason,
+        "targetServiceRevisionArn": h.task_definition,
+        // berth's own fields (AWS clients ignore them): the deployment id, who and what.
+        "deploymentId": h.id,
+        "taskDefinition": h.task_definition,
+        "startedBy": h.started_by,
+        "trigger": h.trigger,
+        "rollbackOf": h.rollback_of,
+    });
+    if !brief {
+        v["deploymentConfiguration"] = to_value(&rec.service.deployment_configuration);
+        v["deploymentCircuitBreaker"] = json!({"status": if rec.service.deployment_configuration.deployment_circuit_breaker.as_ref().is_some_and(|c| c.enable) { "MONITORING" } else { "DISABLED" }});
+    }
+    v
+}
+
+fn list_service_deployments(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let service = req_str(input, "service")?;
+    let statuses = str_list(input, "status")?;
+    let list = cp.read(|st| {
+        let cluster = cluster_name(st, input)?;
+        let rec = find_service(st, &cluster, &service)?;
+        Ok::<_, ApiError>(
+            rec.history
+                .iter()
+                .filter(|h| statuses.is_empty() || statuses.contains(&h.status))
+                .map(|h| deployment_view(cp, rec, h, true))
+                .collect::<Vec<_>>(),
+        )
+    })?;
+    Ok(json!({ "serviceDeployments": list }))
+}
+
+fn describe_service_deployments(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+    let arns = str_list(input, "serviceDeploymentArns")?;
+    cp.read(|st| {
+        let mut found = Vec::new();
+        let mut failures = Vec::new();
+        for arn in &arns {
+            let id = arn.rsplit('/').next().unwrap_or_default();
+            let hit = st.services.values().find_map(|rec| {
+                rec.history.iter().find(|h| h.id.trim_start_matches("ecs-svc/") == id).map(|h| deployment_view(cp, rec, h, false))
+            });
+            match hit {
+                Some(v) => found.push(v),
+                None => failures.push(json!({"arn": arn, "reason": "MISSING"})),
+            }
+        }
+        Ok(json!({ "serviceDeployments": found, "failures": failures }))
     })
 }
 

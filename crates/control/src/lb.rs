@@ -42,6 +42,7 @@ impl ControlPlane {
             let p = st.proxies.entry(report.proxy_id.clone()).or_default();
             p.last_seen = berth_model::now();
             p.config_version = report.config_version;
+            st.traffic.record(&report.metrics);
             st.elb.apply_health_report(&report.target_health)
         });
         if changed {

@@ -9,6 +9,8 @@ pub mod logs;
 pub mod logs_api;
 mod nodes;
 mod reconcile;
+mod shift;
+pub mod traffic;
 pub mod state;
 
 pub use error::ApiError;

@@ -191,9 +191,8 @@ fn register_running_tasks(st: &mut State) {
             .unwrap_or_else(|| "127.0.0.1".into());
         let mut targets = Vec::new();
         for lb in &s.service.load_balancers {
-            let (Some(tg), Some(name), Some(port)) =
-                (&lb.target_group_arn, &lb.container_name, lb.container_port)
-            else {
+            let tg = crate::shift::target_group_for(s, lb, rec.deployment_id.as_deref());
+            let (Some(tg), Some(name), Some(port)) = (&tg, &lb.container_name, lb.container_port) else {
                 continue;
             };
             let binding = rec
@@ -338,13 +337,6 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         }
     }
 
-    let primary = rec
-        .service
-        .deployments
-        .iter()
-        .find(|d| d.status == "PRIMARY")
-        .map(|d| d.id.clone())
-        .unwrap_or_default();
     let views: Vec<TaskView> = task_ids
         .iter()
         .filter_map(|id| st.tasks.get(id))
@@ -356,18 +348,78 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
             created_at: r.task.created_at,
         })
         .collect();
+    // A traffic-shifting deployment moves along before the tasks are scheduled.
+    if let Some(shift) = rec.shift.clone() {
+        let green_ready = views
+            .iter()
+            .filter(|v| v.deployment_id == shift.green && v.phase == Phase::Running && v.health == Health::Healthy)
+            .count() as u32
+            >= rec.service.desired_count;
+        let blue_active = views
+            .iter()
+            .filter(|v| v.deployment_id == shift.blue && v.phase != Phase::Stopped)
+            .count();
+        crate::shift::advance(st, &mut rec, green_ready, blue_active, t);
+    }
+    let primary = rec
+        .service
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY")
+        .map(|d| d.id.clone())
+        .unwrap_or_default();
     let view = ServiceView {
         desired_count: rec.service.desired_count,
-        minimum_healthy_percent: rec
-            .service
-            .deployment_configuration
-            .minimum_healthy_percent(),
+        minimum_healthy_percent: rec.service.deployment_configuration.minimum_healthy_percent(),
         maximum_percent: rec.service.deployment_configuration.maximum_percent(),
         primary_deployment: primary.clone(),
-        tasks: views,
+        tasks: views.clone(),
         backoff,
     };
-    let decision = decide(&view, t);
+    // Starts per deployment: (deployment id, task definition, count).
+    let mut starts: Vec<(String, String, u32)> = Vec::new();
+    let mut decision = match rec.shift.clone() {
+        None => {
+            let d = decide(&view, t);
+            starts.push((primary.clone(), rec.service.task_definition.clone(), d.start));
+            d
+        }
+        Some(shift) => {
+            // Green and blue are scheduled as two task sets; anything else is stopped.
+            let set = |dep: &str, desired: u32| ServiceView {
+                desired_count: desired,
+                minimum_healthy_percent: 100,
+                maximum_percent: 200,
+                primary_deployment: dep.to_string(),
+                tasks: views.iter().filter(|v| v.deployment_id == dep).cloned().collect(),
+                backoff,
+            };
+            let green = decide(&set(&shift.green, rec.service.desired_count), t);
+            let blue = decide(&set(&shift.blue, crate::shift::blue_desired(&shift, rec.service.desired_count)), t);
+            starts.push((shift.green.clone(), rec.service.task_definition.clone(), green.start));
+            starts.push((shift.blue.clone(), shift.blue_task_definition.clone(), blue.start));
+            let mut stop = green.stop;
+            stop.extend(blue.stop);
+            for v in views.iter().filter(|v| v.deployment_id != shift.green && v.deployment_id != shift.blue) {
+                if matches!(v.phase, Phase::Pending | Phase::Running) {
+                    stop.push((v.id.clone(), StopReason::Replaced));
+                }
+            }
+            berth_scheduler::Decision { start: green.start + blue.start, stop, throttled_for: green.throttled_for, steady: false }
+        }
+    };
+
+    // A deployment the circuit breaker failed (without rollback) starts no more tasks.
+    let primary_failed = rec
+        .service
+        .deployments
+        .iter()
+        .any(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("FAILED"));
+    if primary_failed {
+        decision.start = 0;
+        decision.throttled_for = None;
+        starts.clear();
+    }
 
     let mut stopped_ids = Vec::new();
     for (id, why) in &decision.stop {
@@ -421,37 +473,21 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         );
     }
 
-    if decision.start > 0 {
-        let td = crate::ecs::find_task_definition(st, &rec.service.task_definition);
-        match td {
+    let mut started = Vec::new();
+    for (dep, td_arn, n) in starts.iter().filter(|s| s.2 > 0) {
+        match crate::ecs::find_task_definition(st, td_arn) {
             Ok(td) => {
-                let mut started = Vec::new();
-                for _ in 0..decision.start {
-                    let task = new_task(
-                        st,
-                        cp,
-                        &rec.cluster,
-                        &td,
-                        Some(&name),
-                        Some(&primary),
-                        Some(primary.clone()),
-                        format!("service:{name}"),
-                        vec![],
-                    );
+                for _ in 0..*n {
+                    let task = new_task(st, cp, &rec.cluster, &td, Some(&name), Some(dep), Some(dep.clone()), format!("service:{name}"), vec![]);
                     started.push(format!("(task {})", task.id));
                 }
-                push_event(
-                    &mut rec,
-                    format!(
-                        "(service {name}) has started {} tasks: {}.",
-                        started.len(),
-                        started.join(" ")
-                    ),
-                );
-                rec.throttle_reported = false;
             }
             Err(e) => tracing::warn!(service = %name, error = %e, "cannot start tasks"),
         }
+    }
+    if !started.is_empty() {
+        push_event(&mut rec, format!("(service {name}) has started {} tasks: {}.", started.len(), started.join(" ")));
+        rec.throttle_reported = false;
     }
     if let Some(wait) = decision.throttled_for {
         if !rec.throttle_reported {
@@ -465,6 +501,8 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
             rec.throttle_reported = true;
         }
     }
+
+    circuit_breaker(st, &mut rec, &name, t);
 
     // Counts per deployment, rollout state, and retirement of drained deployments.
     let tasks: Vec<&crate::state::TaskRecord> =
@@ -519,16 +557,31 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
                 d.rollout_state_reason = Some(format!("ECS deployment {} completed.", d.id));
                 d.updated_at = t;
                 let id = d.id.clone();
+                let td = d.task_definition.clone();
                 push_event(
                     &mut rec,
                     format!("(service {name}) (deployment {id}) deployment completed."),
                 );
+                rec.last_completed_task_definition = Some(td);
+                let mut rolled_back = None;
+                if let Some(h) = rec.history.iter_mut().find(|h| h.id == id) {
+                    h.status = "SUCCESSFUL".into();
+                    h.finished_at = Some(t);
+                    rolled_back = h.rollback_of.clone();
+                }
+                if let Some(old) = rolled_back {
+                    if let Some(h) = rec.history.iter_mut().find(|h| h.id == old && h.status == "ROLLBACK_IN_PROGRESS") {
+                        h.status = "ROLLBACK_SUCCESSFUL".into();
+                        h.finished_at = Some(t);
+                    }
+                }
             }
         }
-        push_event(
-            &mut rec,
-            format!("(service {name}) has reached a steady state."),
-        );
+        push_event(&mut rec, format!("(service {name}) has reached a steady state."));
+        for h in rec.history.iter_mut().filter(|h| h.status == "ROLLBACK_IN_PROGRESS") {
+            h.status = "ROLLBACK_SUCCESSFUL".into();
+            h.finished_at = Some(t);
+        }
     }
     rec.steady = decision.steady;
     if rec.service.status == "DRAINING"
@@ -549,5 +602,94 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
     if changed {
         st.services.insert(key.to_string(), rec);
         st.touch(SERVICES, key);
+    }
+}
+
+/// ECS's deployment circuit breaker: the primary deployment fails once its failed tasks reach
+/// half the desired count (rounded up, at least 3, at most 200); with rollback the service goes
+/// back to the task definition of the last completed deployment.
+fn circuit_breaker(st: &mut State, rec: &mut ServiceRecord, name: &str, t: f64) {
+    let cb = rec.service.deployment_configuration.deployment_circuit_breaker.clone().unwrap_or_default();
+    if !cb.enable {
+        return;
+    }
+    let threshold = failure_threshold(rec.service.desired_count);
+    let Some(d) = rec
+        .service
+        .deployments
+        .iter_mut()
+        .find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+    else {
+        return;
+    };
+    if d.failed_tasks < threshold {
+        return;
+    }
+    let failed_id = d.id.clone();
+    let failed_td = d.task_definition.clone();
+    let reason = format!(
+        "ECS deployment circuit breaker: {} tasks failed to start or failed their health checks (threshold {threshold}).",
+        d.failed_tasks
+    );
+    d.rollout_state = Some("FAILED".into());
+    d.rollout_state_reason = Some(reason.clone());
+    d.updated_at = t;
+    push_event(rec, format!("(service {name}) (deployment {failed_id}) deployment failed: {reason}"));
+    let target = rec.last_completed_task_definition.clone().filter(|td| *td != failed_td);
+    let rollback = cb.rollback && target.is_some();
+    if let Some(h) = rec.history.iter_mut().find(|h| h.id == failed_id) {
+        h.status = if rollback { "ROLLBACK_IN_PROGRESS" } else { "STOPPED" }.into();
+        h.status_reason = Some(reason);
+        if !rollback {
+            h.finished_at = Some(t);
+        }
+    }
+    if let (true, Some(td)) = (rollback, target) {
+        for d in rec.service.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+            d.status = "ACTIVE".into();
+        }
+        let dep = crate::ecs::new_deployment(&td, rec.service.desired_count, t);
+        push_event(rec, format!("(service {name}) rolling back to deployment {} ({}).", dep.id, td));
+        rec.history.insert(0, crate::ecs::history_entry(&dep, "berth", "circuit breaker", Some(failed_id)));
+        rec.history.truncate(crate::state::MAX_HISTORY);
+        adopt_tasks(st, rec, &td, &dep.id);
+        rec.service.task_definition = td;
+        rec.service.deployments.insert(0, dep);
+        rec.steady = false;
+        rec.backoff_failures = 0;
+        rec.backoff_until = 0.0;
+    }
+}
+
+/// A rollback adopts the running tasks of older deployments that run the task definition it goes
+/// back to: they keep running (nothing restarts) and count for the new deployment at once.
+pub(crate) fn adopt_tasks(st: &mut State, rec: &ServiceRecord, task_definition: &str, deployment: &str) {
+    let ids: Vec<String> = st
+        .tasks
+        .values()
+        .filter(|r| r.cluster == rec.cluster && r.service.as_deref() == Some(rec.service.service_name.as_str()))
+        .filter(|r| r.task.task_definition_arn == task_definition && r.task.desired_status == task_status::RUNNING)
+        .map(|r| r.id.clone())
+        .collect();
+    for id in ids {
+        if let Some(r) = st.tasks.get_mut(&id) {
+            r.deployment_id = Some(deployment.to_string());
+            st.touch(TASKS, &id);
+        }
+    }
+}
+
+/// The circuit breaker's failure threshold for a desired count.
+pub fn failure_threshold(desired: u32) -> u32 {
+    desired.div_ceil(2).clamp(3, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn circuit_breaker_threshold_follows_ecs() {
+        for (desired, want) in [(0, 3), (1, 3), (4, 3), (6, 3), (7, 4), (10, 5), (1000, 200)] {
+            assert_eq!(super::failure_threshold(desired), want, "desired {desired}");
+        }
     }
 }

@@ -50,7 +50,64 @@ pub struct ServiceRecord {
     pub throttle_reported: bool,
     #[serde(default)]
     pub next_event: u64,
+    /// Every deployment of the service, newest first (berth keeps the history ECS only summarises).
+    #[serde(default)]
+    pub history: Vec<DeploymentHistory>,
+    /// Task definition of the last deployment that completed: where a rollback goes.
+    #[serde(default)]
+    pub last_completed_task_definition: Option<String>,
+    /// The traffic-shifting (blue/green, linear, canary) deployment in progress.
+    #[serde(default)]
+    pub shift: Option<TrafficShift>,
+    /// Target group each deployment's tasks register in (traffic-shifting services).
+    #[serde(default)]
+    pub deployment_target_groups: BTreeMap<String, String>,
 }
+
+/// State of a traffic-shifting deployment: green is the new task set, blue the old one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TrafficShift {
+    pub green: String,
+    pub blue: String,
+    pub green_tg: String,
+    pub blue_tg: String,
+    pub blue_task_definition: String,
+    pub production_rule: String,
+    pub test_rule: Option<String>,
+    /// ECS lifecycle stage: SCALE_UP, PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP.
+    pub stage: String,
+    pub stage_started_at: f64,
+    /// (percent to green, seconds to hold) per step; the last is 100%.
+    pub steps: Vec<(u32, f64)>,
+    pub step: usize,
+    pub step_started_at: f64,
+    pub bake_seconds: f64,
+    /// Blue's figures just before traffic started to move (the canary baseline).
+    pub baseline_requests: f64,
+    pub baseline_errors: f64,
+    pub baseline_p99: Option<f64>,
+}
+
+/// One deployment in a service's history (ListServiceDeployments' model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DeploymentHistory {
+    pub id: String,
+    pub task_definition: String,
+    /// PENDING, IN_PROGRESS, SUCCESSFUL, STOPPED, ROLLBACK_IN_PROGRESS, ROLLBACK_SUCCESSFUL, ROLLBACK_FAILED.
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub created_at: f64,
+    pub finished_at: Option<f64>,
+    /// Who asked for it (access key id or the CLI's user), or `berth` for automatic rollbacks.
+    pub started_by: String,
+    /// What started it: `taskDefinition`, `forceNewDeployment`, `rollback`, `circuit breaker`, `create`.
+    pub trigger: String,
+    /// For a rollback: the deployment it rolls back.
+    pub rollback_of: Option<String>,
+}
+
+/// Keep this many deployments in a service's history.
+pub const MAX_HISTORY: usize = 100;
 
 /// Task plus what the control plane needs to drive it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +159,8 @@ pub struct State {
     pub nodes: BTreeMap<String, NodeRecord>,
     /// Proxies seen (runtime only).
     pub proxies: BTreeMap<String, crate::lb::ProxyRecord>,
+    /// Per-target-group request figures from the proxies (runtime only).
+    pub traffic: crate::traffic::TrafficStats,
     pub(crate) dirty: BTreeSet<(&'static str, String)>,
     pub(crate) elb_dirty: bool,
 }

@@ -13,6 +13,7 @@ mod tags;
 mod target_groups;
 mod targets;
 pub mod types;
+mod weights;
 mod validate;
 
 pub use error::ElbError;

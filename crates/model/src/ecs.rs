@@ -428,6 +428,93 @@ pub struct LoadBalancer {
     pub container_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_port: Option<u16>,
+    /// Blue/green: the alternate target group and the listener rules traffic is shifted in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced_configuration: Option<AdvancedConfiguration>,
+}
+
+/// `loadBalancers[].advancedConfiguration` (ECS blue/green deployments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvancedConfiguration {
+    #[serde(default)]
+    pub alternate_target_group_arn: String,
+    /// Rule ARN (or listener ARN for its default rule) whose forward action is shifted.
+    #[serde(default)]
+    pub production_listener_rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_listener_rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+/// `deploymentConfiguration.canaryConfiguration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryConfiguration {
+    #[serde(default)]
+    pub canary_percent: f64,
+    /// Minutes; fractional in berth.
+    #[serde(default)]
+    pub canary_bake_time_in_minutes: f64,
+}
+
+/// `deploymentConfiguration.linearConfiguration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct LinearConfiguration {
+    #[serde(default)]
+    pub step_percent: f64,
+    /// Minutes; fractional in berth.
+    #[serde(default)]
+    pub step_bake_time_in_minutes: f64,
+}
+
+/// `deploymentConfiguration.alarms`: a deployment fails when one of these alarms is in ALARM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentAlarms {
+    #[serde(default)]
+    pub alarm_names: Vec<String>,
+    #[serde(default)]
+    pub enable: bool,
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+/// berth's automated canary analysis thresholds (`deploymentConfiguration.canaryAnalysis`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryAnalysis {
+    /// Largest allowed excess of the new set's 5xx rate over the old set's, in percentage points.
+    #[serde(default = "default_max_error_points")]
+    pub max_error_rate_increase_percent: f64,
+    /// Largest allowed excess of the new set's p99 latency over the old set's, in milliseconds.
+    #[serde(default = "default_max_p99_increase")]
+    pub max_p99_latency_increase_ms: f64,
+    /// The new set needs this many requests in a step before it is judged.
+    #[serde(default = "default_min_requests")]
+    pub min_requests: u64,
+}
+
+fn default_max_error_points() -> f64 {
+    1.0
+}
+fn default_max_p99_increase() -> f64 {
+    250.0
+}
+fn default_min_requests() -> u64 {
+    20
+}
+
+impl Default for CanaryAnalysis {
+    fn default() -> Self {
+        CanaryAnalysis {
+            max_error_rate_increase_percent: default_max_error_points(),
+            max_p99_latency_increase_ms: default_max_p99_increase(),
+            min_requests: default_min_requests(),
+        }
+    }
 }
 
 /// `deploymentCircuitBreaker`.
@@ -450,6 +537,21 @@ pub struct DeploymentConfiguration {
     pub maximum_percent: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_healthy_percent: Option<u32>,
+    /// `ROLLING` (default), `BLUE_GREEN`, `LINEAR` or `CANARY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<String>,
+    /// Minutes the new version takes all traffic while the old one is kept for an instant
+    /// rollback; fractional in berth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bake_time_in_minutes: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_configuration: Option<CanaryConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_configuration: Option<LinearConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<DeploymentAlarms>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_analysis: Option<CanaryAnalysis>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -460,6 +562,42 @@ impl DeploymentConfiguration {
     }
     pub fn minimum_healthy_percent(&self) -> u32 {
         self.minimum_healthy_percent.unwrap_or(100)
+    }
+    /// The deployment strategy, `ROLLING` unless set.
+    pub fn strategy(&self) -> &str {
+        self.strategy.as_deref().unwrap_or("ROLLING")
+    }
+    /// Traffic steps of a shifting strategy: (percent to the new version, seconds to hold it).
+    /// The last step is always 100%; the bake time follows it.
+    pub fn traffic_steps(&self) -> Vec<(u32, f64)> {
+        match self.strategy() {
+            "CANARY" => {
+                let c = self.canary_configuration.clone().unwrap_or(CanaryConfiguration { canary_percent: 10.0, canary_bake_time_in_minutes: 1.0 });
+                let p = c.canary_percent.clamp(0.1, 100.0).round().max(1.0) as u32;
+                vec![(p.min(100), c.canary_bake_time_in_minutes.max(0.0) * 60.0), (100, 0.0)]
+            }
+            "LINEAR" => {
+                let l = self.linear_configuration.clone().unwrap_or(LinearConfiguration { step_percent: 10.0, step_bake_time_in_minutes: 1.0 });
+                let step = l.step_percent.clamp(1.0, 100.0);
+                let mut out = Vec::new();
+                let mut p = step;
+                while p < 100.0 - 1e-9 {
+                    out.push((p.round() as u32, l.step_bake_time_in_minutes.max(0.0) * 60.0));
+                    p += step;
+                }
+                out.push((100, 0.0));
+                out
+            }
+            _ => vec![(100, 0.0)],
+        }
+    }
+    /// Seconds of bake time after all traffic shifted.
+    pub fn bake_seconds(&self) -> f64 {
+        self.bake_time_in_minutes.unwrap_or(0.0).max(0.0) * 60.0
+    }
+    /// Whether this strategy shifts traffic between two target groups.
+    pub fn shifts_traffic(&self) -> bool {
+        matches!(self.strategy(), "BLUE_GREEN" | "LINEAR" | "CANARY")
     }
 }
 
@@ -670,6 +808,22 @@ mod tests {
             out["containerDefinitions"][0]["healthCheck"]["interval"],
             0.2
         );
+    }
+
+    #[test]
+    fn traffic_steps_follow_the_strategy() {
+        let dc = |v: Value| -> DeploymentConfiguration { serde_json::from_value(v).unwrap() };
+        assert_eq!(dc(serde_json::json!({})).traffic_steps(), vec![(100, 0.0)]);
+        assert_eq!(dc(serde_json::json!({"strategy": "BLUE_GREEN"})).traffic_steps(), vec![(100, 0.0)]);
+        assert_eq!(
+            dc(serde_json::json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10, "canaryBakeTimeInMinutes": 0.5}})).traffic_steps(),
+            vec![(10, 30.0), (100, 0.0)]
+        );
+        assert_eq!(
+            dc(serde_json::json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 25, "stepBakeTimeInMinutes": 0.1}})).traffic_steps(),
+            vec![(25, 6.0), (50, 6.0), (75, 6.0), (100, 0.0)]
+        );
+        assert_eq!(dc(serde_json::json!({"bakeTimeInMinutes": 0.05})).bake_seconds(), 3.0);
     }
 
     #[test]

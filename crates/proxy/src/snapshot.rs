@@ -48,11 +48,14 @@ pub struct Snapshot {
     pub lbs: Vec<Arc<LoadBalancer>>,
 }
 
+/// A group's metrics, round-robin position and health check, carried across snapshots.
+type GroupState = (Arc<GroupMetrics>, Arc<AtomicUsize>, Arc<HealthCheck>);
+
 /// Run-time state carried from one snapshot to the next.
 #[derive(Debug, Default)]
 pub struct Carry {
     targets: HashMap<(String, String, u16), Arc<Target>>,
-    group_state: HashMap<String, (Arc<GroupMetrics>, Arc<AtomicUsize>, Arc<HealthCheck>)>,
+    group_state: HashMap<String, GroupState>,
     lbs: HashMap<String, Arc<LbMetrics>>,
 }
 
@@ -93,7 +96,7 @@ fn compile_health_check(
             hc.path
         ));
     }
-    if hc.enabled && !(hc.interval_seconds > 0.0) {
+    if hc.enabled && hc.interval_seconds.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         errors.push(format!(
             "{path}.interval_seconds: expected > 0, found {}",
             hc.interval_seconds

@@ -1,6 +1,8 @@
 //! In-process proxy tests of target lifecycle and configuration: health checks, draining, task
 //! death under load, snapshot swaps on open connections, and a control plane that goes away.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use berth_model::protocol::proxy::{ProxyConfig, Report};

@@ -111,6 +111,20 @@ fn json_response(api: JsonApi, result: Result<serde_json::Value, ApiError>) -> R
         .into_response()
 }
 
+/// Who makes a request: the SigV4 access key id, else the `x-berth-actor` header the berth CLI
+/// sends, else `anonymous`.
+fn actor(headers: &HeaderMap) -> String {
+    let from_sigv4 = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .map(str::to_string);
+    from_sigv4
+        .or_else(|| headers.get("x-berth-actor").and_then(|v| v.to_str().ok()).map(str::to_string))
+        .unwrap_or_else(|| "anonymous".into())
+}
+
 /// The SigV4 credential scope's service name (`.../<date>/<region>/<service>/aws4_request`).
 fn signed_service(headers: &HeaderMap) -> Option<String> {
     let auth = headers.get("authorization")?.to_str().ok()?;
@@ -148,9 +162,10 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         };
         let op = op.to_string();
         let cp = app.cp.clone();
+        let actor = actor(&headers);
         // Operations write to the store (fsync) under a lock: keep them off the async workers.
         let result = tokio::task::spawn_blocking(move || match api {
-            JsonApi::Ecs => berth_control::ecs::call(&cp, &op, input),
+            JsonApi::Ecs => berth_control::ecs::call_as(&cp, &op, input, &actor),
             JsonApi::Logs => berth_control::logs_api::call(&cp, &op, input),
             _ => Err(ApiError::unknown_operation(&op)),
         })

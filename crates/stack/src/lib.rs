@@ -1,13 +1,20 @@
 //! berth's declarative stack file (`berth.yaml`): parsing, validation with every error's field
-//! path, and the plan that turns the file plus the cluster's current services into changes.
+//! path, and the plan that turns the file plus the cluster's current services and ELBv2
+//! resources into changes.
 //! Pure logic; the only IO is reading the stack file and the task definition files it names.
 
+pub mod elb;
 mod parse;
 mod plan;
 mod spec;
 
+pub use elb::{
+    ActionSpec, ConditionsSpec, ForwardSpec, HealthCheckSpec, ListenerSpec, LoadBalancerSpec,
+    RuleSpec, TargetGroupSpec,
+};
+pub use plan::elb::{ElbOp, ElbRefs};
 pub use plan::{plan, Change, ChangeKind, CurrentService, Plan, Resource};
-pub use spec::{ServiceSpec, Stack, DEFAULT_CLUSTER, STACK_TAG};
+pub use spec::{ServiceLoadBalancer, ServiceSpec, Stack, DEFAULT_CLUSTER, STACK_TAG};
 
 use berth_model::FieldErrors;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,10 @@
 //! The file is walked as a `serde_json::Value` so that a wrong type (`desiredCount: two`) is an
 //! error with a path like any other, not a deserializer failure that stops at the first problem.
 
-use crate::spec::{default_family, ServiceSpec, Stack, DEFAULT_CLUSTER};
+mod elb;
+
+use crate::elb::TargetGroupSpec;
+use crate::spec::{default_family, ServiceLoadBalancer, ServiceSpec, Stack, DEFAULT_CLUSTER};
 use berth_model::ecs::{
     valid_name, DeploymentCircuitBreaker, DeploymentConfiguration, LoadBalancer, TaskDefinition,
 };
@@ -12,7 +15,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Keys allowed at the top of the stack file.
-pub(crate) const STACK_KEYS: &[&str] = &["name", "cluster", "services"];
+pub(crate) const STACK_KEYS: &[&str] = &[
+    "name",
+    "cluster",
+    "services",
+    "loadBalancers",
+    "targetGroups",
+];
 /// Keys allowed in a service.
 pub(crate) const SERVICE_KEYS: &[&str] = &[
     "desiredCount",
@@ -29,6 +38,7 @@ const DEPLOYMENT_CONFIGURATION_KEYS: &[&str] = &[
 ];
 const CIRCUIT_BREAKER_KEYS: &[&str] = &["enable", "rollback"];
 const LOAD_BALANCER_KEYS: &[&str] = &[
+    "targetGroup",
     "targetGroupArn",
     "loadBalancerName",
     "containerName",
@@ -83,13 +93,26 @@ pub(crate) fn stack_from_value(doc: &Value, base_dir: &Path) -> Result<Stack, Fi
             String::new()
         }
     };
+    let target_groups = match get(root, "targetGroups") {
+        None => BTreeMap::new(),
+        Some(v) => elb::target_groups(v, &mut errs),
+    };
+    let load_balancers = match get(root, "loadBalancers") {
+        None => BTreeMap::new(),
+        Some(v) => elb::load_balancers(v, &target_groups, &mut errs),
+    };
     let mut services = BTreeMap::new();
     match get(root, "services") {
         Some(Value::Object(map)) => {
             for (service_name, value) in map {
-                if let Some(spec) =
-                    service_from_value(&name, service_name, value, base_dir, &mut errs)
-                {
+                if let Some(spec) = service_from_value(
+                    &name,
+                    service_name,
+                    value,
+                    base_dir,
+                    &target_groups,
+                    &mut errs,
+                ) {
                     services.insert(service_name.clone(), spec);
                 }
             }
@@ -107,6 +130,8 @@ pub(crate) fn stack_from_value(doc: &Value, base_dir: &Path) -> Result<Stack, Fi
         name,
         cluster,
         services,
+        load_balancers,
+        target_groups,
     })
 }
 
@@ -124,6 +149,7 @@ fn service_from_value(
     name: &str,
     value: &Value,
     base_dir: &Path,
+    target_groups: &BTreeMap<String, TargetGroupSpec>,
     errs: &mut FieldErrors,
 ) -> Option<ServiceSpec> {
     let path = format!("services.{name}");
@@ -206,6 +232,7 @@ fn service_from_value(
             v,
             &format!("{path}.loadBalancers"),
             task_definition.as_ref(),
+            target_groups,
             errs,
         ),
     };
@@ -375,6 +402,7 @@ fn deployment_configuration(
         maximum_percent,
         minimum_healthy_percent,
         extra: Map::new(),
+        ..DeploymentConfiguration::default()
     })
 }
 
@@ -382,8 +410,9 @@ fn load_balancers(
     value: &Value,
     path: &str,
     task_definition: Option<&TaskDefinition>,
+    target_groups: &BTreeMap<String, TargetGroupSpec>,
     errs: &mut FieldErrors,
-) -> Vec<LoadBalancer> {
+) -> Vec<ServiceLoadBalancer> {
     let Some(list) = value.as_array() else {
         errs.push(
             path,
@@ -400,18 +429,39 @@ fn load_balancers(
         let Some(obj) = item.as_object() else {
             errs.push(
                 &lb_path,
-                format!("expected a mapping with targetGroupArn, containerName and containerPort, found {}", describe(item)),
+                format!("expected a mapping with targetGroup (or targetGroupArn), containerName and containerPort, found {}", describe(item)),
             );
             continue;
         };
         check_keys(obj, LOAD_BALANCER_KEYS, &lb_path, errs);
+        let target_group = string(obj, "targetGroup", &lb_path, errs);
         let target_group_arn = string(obj, "targetGroupArn", &lb_path, errs);
         let load_balancer_name = string(obj, "loadBalancerName", &lb_path, errs);
-        if get(obj, "targetGroupArn").is_none() && get(obj, "loadBalancerName").is_none() {
+        let n_targets = ["targetGroup", "targetGroupArn", "loadBalancerName"]
+            .iter()
+            .filter(|k| get(obj, k).is_some())
+            .count();
+        if n_targets == 0 {
             errs.push(
-                format!("{lb_path}.targetGroupArn"),
-                "expected a target group ARN (or a loadBalancerName), found nothing",
+                format!("{lb_path}.targetGroup"),
+                "expected a target group of the stack (or a targetGroupArn), found nothing",
             );
+        } else if n_targets > 1 {
+            errs.push(
+                &lb_path,
+                "expected one of targetGroup, targetGroupArn and loadBalancerName, found more than one",
+            );
+        }
+        if let Some(name) = &target_group {
+            if !target_groups.contains_key(name) {
+                errs.push(
+                    format!("{lb_path}.targetGroup"),
+                    format!(
+                        "expected the name of one of the stack's targetGroups ({}), found {name:?}",
+                        elb::names(target_groups)
+                    ),
+                );
+            }
         }
         let container_name = match get(obj, "containerName") {
             None => {
@@ -439,11 +489,15 @@ fn load_balancers(
         {
             check_target(td, name, port, &lb_path, errs);
         }
-        out.push(LoadBalancer {
-            target_group_arn,
-            load_balancer_name,
-            container_name,
-            container_port,
+        out.push(ServiceLoadBalancer {
+            target_group,
+            load_balancer: LoadBalancer {
+                target_group_arn,
+                load_balancer_name,
+                container_name,
+                container_port,
+                ..LoadBalancer::default()
+            },
         });
     }
     out

@@ -1,9 +1,15 @@
-//! The plan: which services and task definitions to create, update or delete so that the
-//! cluster matches the stack file. A function of (stack, current services); no IO.
+//! The plan: which services, task definitions and ELBv2 resources to create, update or delete
+//! so that the cluster matches the stack file. A function of (stack, current services, current
+//! ELBv2 state); no IO.
 
-use crate::spec::{ServiceSpec, Stack, STACK_TAG};
+pub(crate) mod elb;
+
+use crate::spec::{ServiceLoadBalancer, ServiceSpec, Stack, STACK_TAG};
+use berth_elb::ElbState;
 use berth_model::ecs::{DeploymentConfiguration, LoadBalancer, Service, TaskDefinition};
+use elb::ElbOp;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// A service as it runs now, as far as the plan needs to know.
@@ -67,14 +73,26 @@ pub enum Resource {
     Service,
     /// A task definition family; create and update both mean "register a new revision".
     TaskDefinition,
+    /// An ELBv2 target group, by name.
+    TargetGroup,
+    /// An ELBv2 application load balancer, by name.
+    LoadBalancer,
+    /// A listener, named `<load balancer>:<port>`.
+    Listener,
+    /// A listener rule, named `<load balancer>:<port>/<priority>`.
+    Rule,
 }
 
 impl Resource {
-    /// `service` or `task-definition`.
+    /// `service`, `task-definition`, `target-group`, `load-balancer`, `listener` or `rule`.
     pub fn as_str(self) -> &'static str {
         match self {
             Resource::Service => "service",
             Resource::TaskDefinition => "task-definition",
+            Resource::TargetGroup => "target-group",
+            Resource::LoadBalancer => "load-balancer",
+            Resource::Listener => "listener",
+            Resource::Rule => "rule",
         }
     }
 }
@@ -86,21 +104,25 @@ impl fmt::Display for Resource {
 }
 
 /// One change of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub kind: ChangeKind,
     pub resource: Resource,
-    /// Service name, or task definition family.
+    /// Service name, task definition family, or ELBv2 resource name (see [`Resource`]).
     pub name: String,
-    /// The stack service this change belongs to (equal to `name` for services).
+    /// The stack service this change belongs to (equal to `name` for services; empty for
+    /// ELBv2 resources).
     pub service: String,
     /// Human-readable lines such as `desiredCount: 2 -> 3`.
     pub details: Vec<String>,
+    /// For ELBv2 resources, the step that carries the change out.
+    pub elb: Option<ElbOp>,
 }
 
-/// Everything `berth apply` would do, in order: per service its task definition, then the
-/// service; deletions last.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Everything `berth apply` would do, in order: target groups, load balancers, listeners and
+/// rules; per service its task definition, then the service; then deletions in reverse order
+/// (services, rules, listeners, load balancers, target groups).
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
     pub changes: Vec<Change>,
     /// Services of the same name that belong to another stack; applying must refuse while any.
@@ -176,10 +198,24 @@ impl Plan {
 }
 
 /// Compares the stack with the services that run now (the cluster's ACTIVE services, each with
-/// its `berth:stack` tag). Services of this stack missing from the file are deleted; services of
-/// no stack with a name in the file are adopted; services of other stacks are left alone.
-pub fn plan(stack: &Stack, current: &[CurrentService]) -> Plan {
+/// its `berth:stack` tag) and the ELBv2 resources that exist now (`elb`: load balancers, target
+/// groups, listeners, rules, target group attributes and tags, as the Describe operations return
+/// them). Resources of this stack missing from the file are deleted; resources of no stack with
+/// a name in the file are adopted; resources of other stacks are left alone.
+pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
     let mut out = Plan::default();
+    let elb_plan = elb::plan_elb(stack, elb);
+    out.changes.extend(elb_plan.before);
+    out.conflicts.extend(elb_plan.conflicts);
+    let target_group_names: BTreeMap<&str, &str> = elb
+        .target_groups
+        .iter()
+        .map(|tg| (tg.arn.as_str(), tg.name.as_str()))
+        .collect();
+    let lbs = ServiceLoadBalancers {
+        stable: &elb_plan.stable_target_groups,
+        names: &target_group_names,
+    };
     for (name, spec) in &stack.services {
         let family = spec.task_definition.family.clone();
         let Some(cur) = current.iter().find(|c| &c.name == name) else {
@@ -195,12 +231,13 @@ pub fn plan(stack: &Stack, current: &[CurrentService]) -> Plan {
                 name: family.clone(),
                 service: name.clone(),
                 details: vec![format!("containers: {}", containers.join(", "))],
+                elb: None,
             });
             let mut details = vec![format!("desiredCount: {}", spec.desired_count)];
             if !spec.load_balancers.is_empty() {
                 details.push(format!(
                     "loadBalancers: {}",
-                    describe_load_balancers(&spec.load_balancers)
+                    lbs.describe(&lbs.resolve(&spec.load_balancers))
                 ));
             }
             out.changes.push(Change {
@@ -209,6 +246,7 @@ pub fn plan(stack: &Stack, current: &[CurrentService]) -> Plan {
                 name: name.clone(),
                 service: name.clone(),
                 details,
+                elb: None,
             });
             continue;
         };
@@ -234,13 +272,14 @@ pub fn plan(stack: &Stack, current: &[CurrentService]) -> Plan {
                 name: family,
                 service: name.clone(),
                 details: td_details,
+                elb: None,
             });
             details.push(format!(
                 "taskDefinition: {} -> new revision",
                 cur.task_definition.family_revision()
             ));
         }
-        details.extend(diff_service_settings(cur, spec));
+        details.extend(diff_service_settings(cur, spec, &lbs));
         if !details.is_empty() {
             out.changes.push(Change {
                 kind: ChangeKind::Update,
@@ -248,6 +287,7 @@ pub fn plan(stack: &Stack, current: &[CurrentService]) -> Plan {
                 name: name.clone(),
                 service: name.clone(),
                 details,
+                elb: None,
             });
         }
     }
@@ -266,14 +306,58 @@ pub fn plan(stack: &Stack, current: &[CurrentService]) -> Plan {
             name: c.name.clone(),
             service: c.name.clone(),
             details: Vec::new(),
+            elb: None,
         });
     }
+    out.changes.extend(elb_plan.after);
     out
+}
+
+/// Turns services' `targetGroup` names into ARNs, and ARNs into names for people.
+struct ServiceLoadBalancers<'a> {
+    /// Stack target groups that exist and keep their ARN through the plan.
+    stable: &'a BTreeMap<String, String>,
+    /// Target group names by ARN.
+    names: &'a BTreeMap<&'a str, &'a str>,
+}
+
+impl ServiceLoadBalancers<'_> {
+    /// ECS's entries, a target group the plan creates or replaces standing as `<name> (new)`.
+    fn resolve(&self, lbs: &[ServiceLoadBalancer]) -> Vec<LoadBalancer> {
+        lbs.iter()
+            .map(|lb| {
+                let mut out = lb.load_balancer.clone();
+                if let Some(name) = &lb.target_group {
+                    out.target_group_arn = Some(
+                        self.stable
+                            .get(name)
+                            .cloned()
+                            .unwrap_or_else(|| format!("{name} (new)")),
+                    );
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// `[container:port@target, ...]`, target groups by name where known.
+    fn describe(&self, lbs: &[LoadBalancer]) -> String {
+        describe_load_balancers(lbs, &|arn| {
+            self.names
+                .get(arn)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| arn.to_string())
+        })
+    }
 }
 
 /// Desired count, grace period, deployment configuration and load balancers, with ECS's
 /// defaults applied on both sides.
-fn diff_service_settings(cur: &CurrentService, spec: &ServiceSpec) -> Vec<String> {
+fn diff_service_settings(
+    cur: &CurrentService,
+    spec: &ServiceSpec,
+    lbs: &ServiceLoadBalancers<'_>,
+) -> Vec<String> {
     let mut out = Vec::new();
     if cur.desired_count != spec.desired_count {
         out.push(format!(
@@ -321,15 +405,12 @@ fn diff_service_settings(cur: &CurrentService, spec: &ServiceSpec) -> Vec<String
             out.push(format!("deploymentConfiguration.{field}: {a} -> {b}"));
         }
     }
-    let (old_lbs, new_lbs) = (
-        sorted_load_balancers(&cur.load_balancers),
-        sorted_load_balancers(&spec.load_balancers),
-    );
-    if old_lbs != new_lbs {
+    let wanted = lbs.resolve(&spec.load_balancers);
+    if sorted_load_balancers(&cur.load_balancers) != sorted_load_balancers(&wanted) {
         out.push(format!(
             "loadBalancers: {} -> {}",
-            describe_load_balancers(&cur.load_balancers),
-            describe_load_balancers(&spec.load_balancers)
+            lbs.describe(&cur.load_balancers),
+            lbs.describe(&wanted)
         ));
     }
     out
@@ -353,7 +434,7 @@ fn sorted_load_balancers(lbs: &[LoadBalancer]) -> Vec<LoadBalancerKey> {
     keys
 }
 
-fn describe_load_balancers(lbs: &[LoadBalancer]) -> String {
+fn describe_load_balancers(lbs: &[LoadBalancer], name_of: &dyn Fn(&str) -> String) -> String {
     if lbs.is_empty() {
         return "none".to_string();
     }
@@ -363,8 +444,9 @@ fn describe_load_balancers(lbs: &[LoadBalancer]) -> String {
             let target = lb
                 .target_group_arn
                 .as_deref()
-                .or(lb.load_balancer_name.as_deref())
-                .unwrap_or("?");
+                .map(name_of)
+                .or(lb.load_balancer_name.clone())
+                .unwrap_or_else(|| "?".to_string());
             format!(
                 "{}:{}@{target}",
                 lb.container_name.as_deref().unwrap_or("?"),

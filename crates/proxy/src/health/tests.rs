@@ -29,7 +29,8 @@ fn state_machine_table() {
         ok_streak: 5,
         fail_streak: 0,
     };
-    let table: Vec<(&str, Health, Vec<Outcome>, Vec<(State, Reason)>)> = vec![
+    type Case = (&'static str, Health, Vec<Outcome>, Vec<(State, Reason)>);
+    let table: Vec<Case> = vec![
         (
             "new target needs `healthy` successes",
             Health::REGISTERED,

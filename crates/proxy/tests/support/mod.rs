@@ -1,6 +1,6 @@
 //! Test support: tiny hyper backends on 127.0.0.1:0, config builders, and clients.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use berth_model::protocol::proxy::{self as w, ProxyConfig};
 use berth_proxy::{Proxy, ProxyOptions, Tuning};

@@ -70,7 +70,7 @@ fn good_file_parses_with_defaults_filled_in() {
         (Some(50), Some(200))
     );
     assert!(dc.deployment_circuit_breaker.as_ref().unwrap().rollback);
-    assert_eq!(web.load_balancers[0].container_port, Some(8080));
+    assert_eq!(web.load_balancers[0].load_balancer.container_port, Some(8080));
     let worker = &stack.services["worker"];
     assert_eq!(worker.desired_count, 1);
     assert_eq!(worker.task_definition.family, "custom-family");
@@ -169,7 +169,7 @@ services:
                 "container \"web\" (8080), found 9090",
             ),
             (
-                "services.web.loadBalancers[2].targetGroupArn",
+                "services.web.loadBalancers[2].targetGroup",
                 "found nothing",
             ),
             (

@@ -3,6 +3,7 @@
 
 use crate::plan::{diff_task_definitions, plan, ChangeKind, CurrentService, Resource};
 use crate::{parse, Stack};
+use berth_elb::ElbState;
 use berth_model::ecs::{DeploymentConfiguration, LoadBalancer, TaskDefinition};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -87,7 +88,12 @@ fn applied(stack: &Stack) -> Vec<CurrentService> {
                 .unwrap(),
                 ..Default::default()
             }),
-            load_balancers: spec.load_balancers.iter().rev().cloned().collect(),
+            load_balancers: spec
+                .load_balancers
+                .iter()
+                .rev()
+                .map(|l| l.load_balancer.clone())
+                .collect(),
             stack: Some(stack.name.clone()),
         })
         .collect()
@@ -185,7 +191,7 @@ fn plans() {
         let mut s = stack();
         let mut current = applied(&s);
         edit(&mut s, &mut current);
-        let p = plan(&s, &current);
+        let p = plan(&s, &current, &ElbState::default());
         assert_eq!(p.render(), *expected, "{what}");
         assert_eq!(p.is_empty(), *expected == "No changes.", "{what}");
     }
@@ -201,7 +207,7 @@ fn changes_are_structured_for_the_applier() {
         .task_definition
         .container_definitions[0]
         .command = vec!["other".into()];
-    let p = plan(&s, &current);
+    let p = plan(&s, &current, &ElbState::default());
     assert!(p.registers_task_definition("web"));
     assert_eq!(p.changes[0].resource, Resource::TaskDefinition);
     assert_eq!(p.changes[0].kind, ChangeKind::Update);
@@ -209,7 +215,7 @@ fn changes_are_structured_for_the_applier() {
     assert_eq!(p.changes[0].service, "web");
     assert_eq!(p.changes[1].resource, Resource::Service);
     assert_eq!(p.counts(), (0, 2, 0));
-    assert!(!plan(&stack(), &applied(&stack())).registers_task_definition("web"));
+    assert!(!plan(&stack(), &applied(&stack()), &ElbState::default()).registers_task_definition("web"));
 }
 
 /// Pairs that must compare equal (ECS defaults) or differ (real changes).
