@@ -29,6 +29,15 @@ pub struct StartRequest {
     pub dir: PathBuf,
     /// The container's environment (definition, overrides, PORT variables, BERTH_*), without PATH.
     pub env: Vec<(String, String)>,
+    /// The task's id (container ids and hostnames derive from it).
+    pub task_id: String,
+    /// Task-level `cpu` units and `memory` MiB.
+    pub task_cpu: Option<u32>,
+    pub task_memory: Option<u32>,
+    /// The task's own network (namespace and address); None = the host's network.
+    pub network: Option<crate::network::TaskNetwork>,
+    /// The pulled, unpacked image (runc containers).
+    pub image: Option<std::sync::Arc<crate::image::PreparedImage>>,
 }
 
 /// How to find a started container again, also after an agent restart (stored as `shim.json`).
@@ -63,6 +72,56 @@ pub trait Driver: Send + Sync {
     fn inspect(&self, handle: &RuntimeHandle) -> ContainerState;
     /// Finds the container recorded in `dir` (after an agent restart), if it was ever started.
     fn adopt(&self, dir: &Path) -> Option<RuntimeHandle>;
+    /// The container's resource usage now, if it runs and can be measured.
+    fn stats(&self, _handle: &RuntimeHandle) -> Option<crate::stats::Sample> {
+        None
+    }
+}
+
+/// The pid in `<dir>/child.pid`, written by the shim once the container's process runs.
+pub fn child_pid(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("child.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok())
+}
+
+/// Starts `<shim_exe> shim <args>` with a clean environment (`PATH` plus `env`), its stderr in
+/// `shim.log`, records it as `shim.json` and returns its handle.
+pub(crate) fn spawn_shim(
+    shim_exe: &Path,
+    args: &ShimArgs,
+    path: &str,
+    env: &[(String, String)],
+) -> Result<RuntimeHandle, StartError> {
+    let shim_log = std::fs::File::create(args.dir.join("shim.log"))
+        .map_err(|e| StartError::CannotStart(format!("shim log: {e}")))?;
+    let mut cmd = std::process::Command::new(shim_exe);
+    cmd.arg("shim")
+        .args(args.to_args())
+        .env_clear()
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(shim_log);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    let mut child = cmd.spawn().map_err(|e| {
+        StartError::CannotStart(format!("cannot run the shim {}: {e}", shim_exe.display()))
+    })?;
+    let shim_pid = child.id() as i32;
+    // Reap the shim when it exits; it outlives this agent when the agent stops first.
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    let shim_start_time = state::proc_start_time(shim_pid).unwrap_or(0);
+    let handle = RuntimeHandle {
+        dir: args.dir.clone(),
+        shim_pid,
+        shim_start_time,
+    };
+    if let Err(e) = state::write_json_atomic(&args.dir.join("shim.json"), &handle) {
+        tracing::warn!(dir = %args.dir.display(), error = %e, "cannot record the shim");
+    }
+    Ok(handle)
 }
 
 /// Runs `process://` images as local processes under a shim.
@@ -220,44 +279,14 @@ impl Driver for ProcessDriver {
             argv: command.argv,
             cwd,
             stop_timeout: def.stop_timeout().duration(),
+            runc: None,
         };
-        let shim_log = std::fs::File::create(request.dir.join("shim.log"))
-            .map_err(|e| StartError::CannotStart(format!("shim log: {e}")))?;
-        let mut cmd = std::process::Command::new(&self.shim_exe);
-        cmd.arg("shim")
-            .args(args.to_args())
-            .env_clear()
-            .env("PATH", &path)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(shim_log);
-        for key in INHERITED {
-            if let Ok(v) = std::env::var(key) {
-                cmd.env(key, v);
-            }
-        }
-        cmd.envs(request.env.iter().map(|(k, v)| (k, v)));
-        let mut child = cmd.spawn().map_err(|e| {
-            StartError::CannotStart(format!(
-                "cannot run the shim {}: {e}",
-                self.shim_exe.display()
-            ))
-        })?;
-        let shim_pid = child.id() as i32;
-        // Reap the shim when it exits; it outlives this agent when the agent stops first.
-        std::thread::spawn(move || {
-            let _ = child.wait();
-        });
-        let shim_start_time = state::proc_start_time(shim_pid).unwrap_or(0);
-        let handle = RuntimeHandle {
-            dir: request.dir.clone(),
-            shim_pid,
-            shim_start_time,
-        };
-        if let Err(e) = state::write_json_atomic(&request.dir.join("shim.json"), &handle) {
-            tracing::warn!(dir = %request.dir.display(), error = %e, "cannot record the shim");
-        }
-        Ok(handle)
+        let mut env: Vec<(String, String)> = INHERITED
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+            .collect();
+        env.extend(request.env.iter().cloned());
+        spawn_shim(&self.shim_exe, &args, &path, &env)
     }
 
     fn stop(&self, handle: &RuntimeHandle) {
@@ -278,9 +307,7 @@ impl Driver for ProcessDriver {
                 tracing::warn!(path = %exit_path.display(), error = %e, "unreadable exit record")
             }
         }
-        let child_pid = std::fs::read_to_string(handle.dir.join("child.pid"))
-            .ok()
-            .and_then(|s| s.trim().parse::<i32>().ok());
+        let child_pid = child_pid(&handle.dir);
         let shim_alive = handle.shim_start_time != 0
             && state::process_matches(handle.shim_pid, handle.shim_start_time);
         if shim_alive {
@@ -301,7 +328,14 @@ impl Driver for ProcessDriver {
         handle.dir = dir.to_path_buf();
         Some(handle)
     }
+
+    fn stats(&self, handle: &RuntimeHandle) -> Option<crate::stats::Sample> {
+        // The shim makes the child a process group leader; its group is the container.
+        crate::stats::process_group_sample(child_pid(&handle.dir)?)
+    }
 }
+
+pub mod runc;
 
 /// How long a started container may stay `Starting` before it counts as failed to start.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);

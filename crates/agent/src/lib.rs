@@ -6,8 +6,9 @@
 //! - **Image**: `process://<exe>` runs a local executable. `<exe>` is an absolute path, a path
 //!   relative to `workingDirectory`, or a name looked up on `PATH`; the name `berth` is the berth
 //!   binary itself ([`AgentConfig::shim_exe`], by default the running executable). `process://`
-//!   without an exe takes it from `command[0]`. Any other image needs a container driver (runc),
-//!   which this agent does not have yet: such tasks stop with `CannotPullContainerError`.
+//!   without an exe takes it from `command[0]`. Any other image (`host:port/repo:tag` or
+//!   `host:port/repo@sha256:…` in a berth registry) runs under the runc driver (see below); an
+//!   agent without runc (or not root) stops such tasks with `CannotPullContainerError` saying why.
 //! - **argv**: `entryPoint ++ command` when `entryPoint` is set (`entryPoint[0]` replaces the
 //!   image's exe), else `[exe] ++ command`.
 //! - **Environment**: only `PATH` (the berth binary's directory first, then the agent's `PATH`),
@@ -21,6 +22,20 @@
 //!   stdout/stderr lines are shipped to the task's log group (not at all when it has none) as
 //!   stream `ecs/<container>/<task-id>`.
 //!
+//! # The runc driver contract
+//! - **Image**: pulled over the OCI distribution API (plain http), digests verified, into
+//!   `<state_dir>/images/blobs`; layers unpacked once into `<state_dir>/images/layers/<diff id>`;
+//!   each container gets an overlay (or copied) rootfs in its directory.
+//! - **argv/env/user/cwd**: Docker's merge of the image config and the definition (see
+//!   `driver::runc::spec`); env = image Env, then the same variables as a process container.
+//! - **Limits**: `cpu` → shares and a CFS quota (units/1024 cores), `memory` → hard limit,
+//!   `memoryReservation` → soft limit, `ulimits` → rlimits; task-level values when the container
+//!   sets none. Docker's default capabilities without NET_RAW, no new privileges.
+//! - **Network**: awsvpc-like unless `networkMode` is `host`: a namespace per task on the `berth0`
+//!   bridge with an address from 10.88.0.0/16; bindings report `<task ip>:<containerPort>`.
+//! - **Lifecycle**: the shim runs `runc create/start` and reaps init; OOM kills are reported as
+//!   `OutOfMemoryError: Container killed due to memory usage`.
+//!
 //! # Files
 //! `<state_dir>/tasks/<task_id>/task.json` (the assignment), `status.json` (last report) and
 //! `<container>/` with `shim.json`, `child.pid`, `log.jsonl`, `log.offset`, `exit.json`.
@@ -28,11 +43,15 @@
 pub mod client;
 pub mod driver;
 pub mod health;
+pub mod image;
 pub mod logs;
+pub mod network;
 pub mod ports;
 pub mod report;
 pub mod shim;
+mod shim_runc;
 pub mod state;
+pub mod stats;
 pub mod task;
 
 pub use shim::{shim_main, ShimArgs};
@@ -125,10 +144,19 @@ pub async fn run(
         source,
     })?;
     let client = ControlPlane::new(&config.server_url, &config.node_id)?;
+    let runc_driver = driver::runc::RuncDriver::detect(&config.shim_exe, &config.state_dir)
+        .map(Arc::new);
+    if let Err(reason) = &runc_driver {
+        tracing::info!(%reason, "no runc driver: only process:// images can run");
+    }
     let shared = Arc::new(Shared {
         process_driver: Arc::new(driver::ProcessDriver {
             shim_exe: config.shim_exe.clone(),
         }),
+        runc_driver,
+        addresses: Arc::new(network::IpAllocator::load(
+            config.state_dir.join("network/ips.json"),
+        )),
         ports: Arc::new(ports::PortAllocator::default()),
         host_ip: config.host_ip.clone(),
         board: Arc::new(ReportBoard::default()),
@@ -350,6 +378,10 @@ fn remove_finished(
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&task_id);
             shared.board.remove(&m.task_arn);
+            // A container rootfs still mounted would be emptied through the mount.
+            for name in run_containers(&m.dir) {
+                image::release_rootfs(&m.dir.join(name));
+            }
             if let Err(error) = std::fs::remove_dir_all(&m.dir) {
                 tracing::warn!(task = %task_id, %error, "cannot remove the task directory");
             }

@@ -30,6 +30,15 @@ pub struct ShimArgs {
     pub cwd: Option<PathBuf>,
     /// SIGTERM-to-SIGKILL grace.
     pub stop_timeout: Duration,
+    /// Run a runc container instead of `exe` (which is then the runc binary; argv may be empty).
+    pub runc: Option<RuncTarget>,
+}
+
+/// The runc container a shim runs: `runc create` of the bundle, `runc start`, wait, `runc delete`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuncTarget {
+    pub bundle: PathBuf,
+    pub id: String,
 }
 
 /// Bad shim arguments.
@@ -50,6 +59,7 @@ impl ShimArgs {
     pub fn parse(args: Vec<String>) -> Result<ShimArgs, ShimError> {
         let mut it = args.into_iter();
         let (mut dir, mut exe, mut cwd, mut stop_timeout) = (None, None, None, None);
+        let (mut bundle, mut id) = (None, None);
         let mut argv = Vec::new();
         while let Some(arg) = it.next() {
             let mut value = |name: &'static str| it.next().ok_or(ShimError::MissingValue(name));
@@ -57,6 +67,8 @@ impl ShimArgs {
                 "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
                 "--exe" => exe = Some(PathBuf::from(value("--exe")?)),
                 "--cwd" => cwd = Some(PathBuf::from(value("--cwd")?)),
+                "--runc-bundle" => bundle = Some(PathBuf::from(value("--runc-bundle")?)),
+                "--runc-id" => id = Some(value("--runc-id")?),
                 "--stop-timeout" => {
                     let v = value("--stop-timeout")?;
                     let secs: f64 = v.parse().map_err(|_| ShimError::BadTimeout(v.clone()))?;
@@ -72,7 +84,13 @@ impl ShimArgs {
                 _ => return Err(ShimError::Unknown(arg)),
             }
         }
-        if argv.is_empty() {
+        let runc = match (bundle, id) {
+            (Some(bundle), Some(id)) => Some(RuncTarget { bundle, id }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ShimError::Missing("--runc-id")),
+            (None, Some(_)) => return Err(ShimError::Missing("--runc-bundle")),
+        };
+        if argv.is_empty() && runc.is_none() {
             return Err(ShimError::Missing("argv after --"));
         }
         Ok(ShimArgs {
@@ -81,6 +99,7 @@ impl ShimArgs {
             argv,
             cwd,
             stop_timeout: stop_timeout.unwrap_or(Duration::from_secs(30)),
+            runc,
         })
     }
 
@@ -98,6 +117,12 @@ impl ShimArgs {
             out.push("--cwd".into());
             out.push(cwd.display().to_string());
         }
+        if let Some(r) = &self.runc {
+            out.push("--runc-bundle".into());
+            out.push(r.bundle.display().to_string());
+            out.push("--runc-id".into());
+            out.push(r.id.clone());
+        }
         out.push("--".into());
         out.extend(self.argv.iter().cloned());
         out
@@ -113,7 +138,11 @@ pub fn shim_main(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    match run_shim(&args) {
+    let result = match &args.runc {
+        Some(target) => crate::shim_runc::run(&args, target),
+        None => run_shim(&args),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("shim: {e}");
@@ -227,12 +256,13 @@ fn run_shim(args: &ShimArgs) -> std::io::Result<()> {
         signal: status.signal(),
         start_error: None,
         finished_at_ms: state::now_ms(),
+        oom_killed: false,
     };
     state::write_json_atomic(&args.dir.join("exit.json"), &rec)
 }
 
 /// Completes when any of the signal streams receives a signal.
-async fn futures_select_any(signals: &mut [Stream]) {
+pub(crate) async fn futures_select_any(signals: &mut [Stream]) {
     std::future::poll_fn(|cx| {
         for s in signals.iter_mut() {
             if s.poll_recv(cx).is_ready() {
@@ -244,7 +274,7 @@ async fn futures_select_any(signals: &mut [Stream]) {
     .await
 }
 
-fn spawn_reader(
+pub(crate) fn spawn_reader(
     stream: impl Read + Send + 'static,
     name: &'static str,
     log: Arc<Mutex<std::fs::File>>,
@@ -297,6 +327,7 @@ mod tests {
             argv: strings(&["sh", "-c", "echo --dir"]),
             cwd: Some("/tmp".into()),
             stop_timeout: Duration::from_millis(2500),
+            runc: None,
         };
         assert_eq!(ShimArgs::parse(a.to_args()).unwrap(), a);
         let b = ShimArgs {
@@ -305,6 +336,15 @@ mod tests {
             ..a
         };
         assert_eq!(ShimArgs::parse(b.to_args()).unwrap(), b);
+        let c = ShimArgs {
+            argv: vec![],
+            runc: Some(RuncTarget {
+                bundle: "/s/t/c".into(),
+                id: "berth-t-c".into(),
+            }),
+            ..b
+        };
+        assert_eq!(ShimArgs::parse(c.to_args()).unwrap(), c);
     }
 
     #[test]
@@ -317,6 +357,10 @@ mod tests {
         assert_eq!(p(&["--exe", "/x", "--", "x"]), ShimError::Missing("--dir"));
         assert_eq!(p(&["--bogus"]), ShimError::Unknown("--bogus".into()));
         assert_eq!(p(&["--dir"]), ShimError::MissingValue("--dir"));
+        assert_eq!(
+            p(&["--dir", "/d", "--exe", "/x", "--runc-id", "i"]),
+            ShimError::Missing("--runc-bundle")
+        );
         assert_eq!(
             p(&["--stop-timeout", "-1"]),
             ShimError::BadTimeout("-1".into())

@@ -78,6 +78,9 @@ pub struct ExitRecord {
     pub start_error: Option<String>,
     /// Milliseconds since the epoch.
     pub finished_at_ms: i64,
+    /// The memory cgroup's OOM killer struck the container (runc containers only).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 #[cfg(test)]

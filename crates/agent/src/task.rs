@@ -4,13 +4,17 @@
 use crate::driver::{
     ContainerState, Driver, RuntimeHandle, StartError, StartRequest, START_TIMEOUT,
 };
+use crate::driver::runc::{RuncDriver, OOM_REASON};
 use crate::health::{task_health, CheckCommand, HealthStatus, HealthTracker};
+use crate::image::PreparedImage;
+use crate::network::{IpAllocator, TaskNetwork};
 use crate::ports::PortAllocator;
 use crate::report::ReportBoard;
 use crate::state;
 use berth_model::ecs::{stop_code, task_status, ContainerDefinition, NetworkBinding};
 use berth_model::protocol::agent::{ContainerReport, TaskAssignment, TaskReport};
 use berth_model::Timestamp;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,9 +31,16 @@ pub enum Desired {
     Stopped,
 }
 
+/// How often container resource usage is sampled.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
 /// What every task of one agent shares.
 pub struct Shared {
     pub process_driver: Arc<dyn Driver>,
+    /// The runc driver, or why this agent has none.
+    pub runc_driver: Result<Arc<RuncDriver>, String>,
+    /// Task addresses (10.88.0.0/16).
+    pub addresses: Arc<IpAllocator>,
     pub ports: Arc<PortAllocator>,
     pub host_ip: String,
     pub board: Arc<ReportBoard>,
@@ -38,14 +49,24 @@ pub struct Shared {
 impl Shared {
     fn driver_for(&self, image: &str) -> Result<&dyn Driver, StartError> {
         if image.starts_with(crate::driver::PROCESS_SCHEME) {
-            Ok(self.process_driver.as_ref())
-        } else {
-            Err(StartError::CannotPull(format!(
-                "image {image} needs the container driver (runc), which this agent does not have"
-            )))
+            return Ok(self.process_driver.as_ref());
+        }
+        match &self.runc_driver {
+            Ok(d) => Ok(d.as_ref()),
+            Err(why) => Err(StartError::CannotPull(format!(
+                "image {image} needs the container driver (runc), which this agent does not have: {why}"
+            ))),
         }
     }
 }
+
+/// Whether an image runs under the runc driver.
+fn is_container_image(image: &str) -> bool {
+    !image.starts_with(crate::driver::PROCESS_SCHEME)
+}
+
+/// What the prepare step yields: pulled images by reference, and the task's network if made.
+type Prepared = (HashMap<String, Arc<PreparedImage>>, Option<TaskNetwork>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -84,6 +105,7 @@ struct ContainerRun {
     bindings: Vec<NetworkBinding>,
     health: Option<HealthRun>,
     stop_sent: bool,
+    stats: Option<crate::stats::Sample>,
 }
 
 impl ContainerRun {
@@ -110,6 +132,13 @@ pub struct TaskRun {
     containers: Vec<ContainerRun>,
     ports_ready: bool,
     last_report: Option<TaskReport>,
+    last_persisted: Option<TaskReport>,
+    /// Images pulled and network made (runc tasks); the job doing it while not.
+    prepared: bool,
+    prepare: Option<JoinHandle<Result<Prepared, String>>>,
+    images: HashMap<String, Arc<PreparedImage>>,
+    /// The task's own network (awsvpc-like), recorded as `network.json`.
+    network: Option<TaskNetwork>,
 }
 
 /// Task ids become directory names, so only plain names are accepted.
@@ -146,6 +175,7 @@ impl TaskRun {
                 bindings: Vec::new(),
                 health: None,
                 stop_sent: false,
+                stats: None,
             })
             .collect();
         TaskRun {
@@ -162,6 +192,11 @@ impl TaskRun {
             containers,
             ports_ready: false,
             last_report: None,
+            last_persisted: None,
+            prepared: false,
+            prepare: None,
+            images: HashMap::new(),
+            network: None,
         }
     }
 
@@ -173,6 +208,9 @@ impl TaskRun {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "task.json missing")
             })?;
         let mut run = Self::fresh(assignment, dir.to_path_buf());
+        run.network = state::read_json::<TaskNetwork>(&dir.join("network.json"))
+            .ok()
+            .flatten();
         let Some(report) = state::read_json::<TaskReport>(&dir.join("status.json"))? else {
             return Ok(run);
         };
@@ -199,9 +237,11 @@ impl TaskRun {
             c.bindings = rep.network_bindings.clone();
             c.pid = rep.runtime_id.as_deref().and_then(|p| p.parse().ok());
             c.ever_started = rep.last_status != task_status::PENDING;
-            shared
-                .ports
-                .reserve(&c.bindings.iter().map(|b| b.host_port).collect::<Vec<_>>());
+            if run.network.is_none() {
+                shared
+                    .ports
+                    .reserve(&c.bindings.iter().map(|b| b.host_port).collect::<Vec<_>>());
+            }
             if rep.last_status == task_status::STOPPED {
                 c.state = CState::Stopped;
                 continue;
@@ -236,6 +276,7 @@ impl TaskRun {
         }
         if run.phase == Phase::Stopped {
             release_ports(&run, shared);
+            release_network(&run, shared);
         }
         Ok(run)
     }
@@ -306,7 +347,11 @@ impl TaskRun {
                     } else {
                         c.ever_started = true;
                         c.exit_code = rec.exit_code;
+                        if rec.oom_killed {
+                            c.reason = Some(OOM_REASON.to_string());
+                        }
                     }
+                    c.stats = None;
                     abort_check(c);
                     tracing::info!(task = %self.assignment.task_id, container = %c.def.name, exit_code = ?c.exit_code, reason = ?c.reason, "container stopped");
                 }
@@ -335,18 +380,31 @@ impl TaskRun {
         if let Some(reason) = self.start_failure() {
             return self.begin_stop(Some(stop_code::TASK_FAILED_TO_START), Some(reason));
         }
-        if self
+        if let Some(c) = self
             .containers
             .iter()
-            .any(|c| c.def.is_essential() && c.state == CState::Stopped)
+            .find(|c| c.def.is_essential() && c.state == CState::Stopped)
         {
+            let reason = match c.reason.as_deref() {
+                Some(OOM_REASON) => OOM_REASON,
+                _ => "Essential container in task exited",
+            };
             return self.begin_stop(
                 Some(stop_code::ESSENTIAL_CONTAINER_EXITED),
-                Some("Essential container in task exited".into()),
+                Some(reason.into()),
             );
         }
         if self.desired == Desired::Stopped {
             return self.begin_stop(None, None);
+        }
+        if !self.prepared {
+            match self.poll_prepare(shared) {
+                None => return,
+                Some(Err(reason)) => {
+                    return self.begin_stop(Some(stop_code::TASK_FAILED_TO_START), Some(reason))
+                }
+                Some(Ok(())) => {}
+            }
         }
         if !self.ports_ready {
             if let Err(reason) = self.allocate_ports(shared) {
@@ -403,7 +461,118 @@ impl TaskRun {
             .cloned()
     }
 
+    /// Whether the task runs containers (runc) in a network of its own (not `networkMode: host`).
+    fn wants_own_network(&self) -> bool {
+        self.assignment.task_definition.network_mode.as_deref() != Some("host")
+            && self
+                .containers
+                .iter()
+                .any(|c| is_container_image(&c.def.image))
+    }
+
+    /// Pulls the task's images and makes its network in the background; `None` while that runs.
+    fn poll_prepare(&mut self, shared: &Shared) -> Option<Result<(), String>> {
+        let Ok(runc) = &shared.runc_driver else {
+            // Containers that need runc fail with a clear reason when they start.
+            self.prepared = true;
+            return Some(Ok(()));
+        };
+        let Some(job) = &self.prepare else {
+            let mut refs: Vec<String> = self
+                .containers
+                .iter()
+                .filter(|c| c.state == CState::Pending && is_container_image(&c.def.image))
+                .map(|c| c.def.image.clone())
+                .collect();
+            refs.dedup();
+            let need_network = self.wants_own_network() && self.network.is_none();
+            if refs.is_empty() && !need_network {
+                self.prepared = true;
+                return Some(Ok(()));
+            }
+            self.pull_started_at.get_or_insert_with(berth_model::now);
+            let images = runc.images.clone();
+            let addresses = shared.addresses.clone();
+            let task_id = self.assignment.task_id.clone();
+            self.prepare = Some(tokio::spawn(async move {
+                let mut pulled = HashMap::new();
+                for r in refs {
+                    if pulled.contains_key(&r) {
+                        continue;
+                    }
+                    let image = images
+                        .ensure(&r)
+                        .await
+                        .map_err(|e| format!("CannotPullContainerError: image {r}: {e}"))?;
+                    pulled.insert(r, image);
+                }
+                let network = if need_network {
+                    let made = tokio::task::spawn_blocking(move || {
+                        let ip = addresses.allocate(&task_id)?;
+                        let net = crate::network::task_names(&task_id, ip);
+                        crate::network::setup_task(&net)?;
+                        Ok::<_, crate::network::NetworkError>(net)
+                    })
+                    .await
+                    .map_err(|e| format!("ResourceInitializationError: {e}"))?;
+                    Some(made.map_err(|e| format!("ResourceInitializationError: {e}"))?)
+                } else {
+                    None
+                };
+                Ok((pulled, network))
+            }));
+            return None;
+        };
+        if !job.is_finished() {
+            return None;
+        }
+        let job = self.prepare.take()?;
+        let result = futures_now(job);
+        self.pull_stopped_at = Some(berth_model::now());
+        self.prepared = true;
+        match result {
+            Ok((images, network)) => {
+                self.images = images;
+                if let Some(net) = network {
+                    if let Err(error) = state::write_json_atomic(&self.dir.join("network.json"), &net) {
+                        tracing::warn!(task = %self.assignment.task_id, %error, "cannot record the task network");
+                    }
+                    tracing::info!(task = %self.assignment.task_id, ip = %net.ip, netns = %net.netns, "task network ready");
+                    self.network = Some(net);
+                }
+                Some(Ok(()))
+            }
+            Err(reason) => {
+                if reason.starts_with("CannotPullContainerError") {
+                    for c in &mut self.containers {
+                        if c.state == CState::Pending && is_container_image(&c.def.image) && reason.contains(&format!("image {}:", c.def.image)) {
+                            c.reason = Some(reason.clone());
+                        }
+                    }
+                }
+                tracing::warn!(task = %self.assignment.task_id, %reason, "task cannot be prepared");
+                Some(Err(reason))
+            }
+        }
+    }
+
     fn allocate_ports(&mut self, shared: &Shared) -> Result<(), String> {
+        if let Some(net) = &self.network {
+            // The task has its own address: a port is reached there, at the container port.
+            for c in &mut self.containers {
+                for pm in &c.def.port_mappings {
+                    if let Some(cp) = pm.container_port {
+                        c.bindings.push(NetworkBinding {
+                            bind_ip: net.ip.to_string(),
+                            container_port: cp,
+                            host_port: cp,
+                            protocol: pm.protocol.clone().unwrap_or_else(|| "tcp".into()),
+                        });
+                    }
+                }
+            }
+            return Ok(());
+        }
         let wanted: Vec<(usize, u16, u16)> = self
             .containers
             .iter()
@@ -479,10 +648,16 @@ impl TaskRun {
             self.pull_started_at = Some(berth_model::now());
             self.pull_stopped_at = self.pull_started_at;
         }
+        let container = is_container_image(&c.def.image);
         let request = StartRequest {
             definition: c.def.clone(),
             dir: c.dir.clone(),
             env: container_env(&self.assignment, &c.def, &c.bindings),
+            task_id: self.assignment.task_id.clone(),
+            task_cpu: self.assignment.task_definition.cpu_units(),
+            task_memory: self.assignment.task_definition.memory_mib(),
+            network: self.network.clone().filter(|_| container),
+            image: self.images.get(&c.def.image).cloned(),
         };
         let handle = driver.start(&request)?;
         tracing::info!(task = %self.assignment.task_id, container = %c.def.name, shim_pid = handle.shim_pid, "container starting");
@@ -513,6 +688,7 @@ impl TaskRun {
                 abort_check(c);
             }
             release_ports(self, shared);
+            release_network(self, shared);
             tracing::info!(task = %self.assignment.task_id, "task stopped");
         }
     }
@@ -574,6 +750,15 @@ impl TaskRun {
                 health_status: Some(c.health_status().as_str().to_string()),
                 network_bindings: c.bindings.clone(),
                 runtime_id: c.pid.map(|p| p.to_string()),
+                cpu_seconds_total: c.stats.map(|s| s.cpu_seconds_total),
+                memory_bytes: c.stats.map(|s| s.memory_bytes),
+                cpu_limit_units: Some(c.def.cpu)
+                    .filter(|u| *u > 0)
+                    .or(self.assignment.task_definition.cpu_units()),
+                memory_limit_mib: c
+                    .def
+                    .memory
+                    .or(self.assignment.task_definition.memory_mib()),
             })
             .collect();
         let health: Vec<(bool, bool, HealthStatus)> = self
@@ -614,14 +799,36 @@ impl TaskRun {
         }
     }
 
-    /// Publishes the report (and records it on disk) when it changed.
+    /// Samples the resource usage of running containers.
+    fn sample_stats(&mut self, shared: &Shared) {
+        for c in &mut self.containers {
+            c.stats = match (&c.handle, c.state) {
+                (Some(handle), CState::Running) => shared
+                    .driver_for(&c.def.image)
+                    .ok()
+                    .and_then(|d| d.stats(handle)),
+                _ => None,
+            };
+        }
+    }
+
+    /// Publishes the report when it changed, and records it on disk when more than the usage
+    /// figures changed.
     fn publish(&mut self, shared: &Shared) {
         let report = self.report();
         if self.last_report.as_ref() == Some(&report) {
             return;
         }
-        if let Err(error) = state::write_json_atomic(&self.dir.join("status.json"), &report) {
-            tracing::warn!(task = %self.assignment.task_id, %error, "cannot record task status");
+        let mut durable = report.clone();
+        for c in &mut durable.containers {
+            c.cpu_seconds_total = None;
+            c.memory_bytes = None;
+        }
+        if self.last_persisted.as_ref() != Some(&durable) {
+            if let Err(error) = state::write_json_atomic(&self.dir.join("status.json"), &report) {
+                tracing::warn!(task = %self.assignment.task_id, %error, "cannot record task status");
+            }
+            self.last_persisted = Some(durable);
         }
         shared.board.publish(report.clone());
         self.last_report = Some(report);
@@ -642,7 +849,44 @@ fn abort_check(c: &mut ContainerRun) {
     }
 }
 
+/// Removes the task's network namespace and frees its address (in the background).
+fn release_network(run: &TaskRun, shared: &Shared) {
+    let Some(net) = run.network.clone() else {
+        return;
+    };
+    let addresses = shared.addresses.clone();
+    let task_id = run.assignment.task_id.clone();
+    let record = run.dir.join("network.json");
+    let work = move || {
+        crate::network::teardown_task(&net);
+        addresses.release(&task_id);
+        let _ = std::fs::remove_file(record);
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn_blocking(work);
+        }
+        Err(_) => work(),
+    }
+}
+
+/// The output of a finished join handle, without waiting.
+fn futures_now<T>(job: JoinHandle<Result<T, String>>) -> Result<T, String> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut job = std::pin::pin!(job);
+    match std::future::Future::poll(job.as_mut(), &mut cx) {
+        std::task::Poll::Ready(Ok(r)) => r,
+        std::task::Poll::Ready(Err(e)) => Err(format!("the prepare job failed: {e}")),
+        std::task::Poll::Pending => Err("the prepare job did not finish".into()),
+    }
+}
+
 fn release_ports(run: &TaskRun, shared: &Shared) {
+    if run.network.is_some() {
+        // Bindings at the task's own address take no host ports.
+        return;
+    }
     let ports: Vec<u16> = run
         .containers
         .iter()
@@ -732,6 +976,8 @@ pub async fn supervise(
     let (health_tx, mut health_rx) = mpsc::unbounded_channel();
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stats_tick = tokio::time::interval(STATS_EVERY);
+    stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut desired_open = true;
     loop {
         run.desired = *desired.borrow_and_update();
@@ -742,12 +988,16 @@ pub async fn supervise(
         }
         tokio::select! {
             _ = tick.tick() => {}
+            _ = stats_tick.tick() => run.sample_stats(&shared),
             Some((i, ok)) = health_rx.recv() => run.health_result(i, ok),
             r = desired.changed(), if desired_open => desired_open = r.is_ok(),
             _ = shutdown.changed() => break,
         }
     }
     run.abort_checks();
+    if let Some(job) = run.prepare.take() {
+        job.abort();
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 
+#[path = "agent/runc.rs"]
+mod runc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("shim") {
@@ -57,6 +60,30 @@ fn main() {
         }),
         ("exit_while_agent_is_down_is_reported_after_restart", || {
             Box::pin(exit_while_agent_is_down_is_reported_after_restart())
+        }),
+        ("process_tasks_report_usage", || {
+            Box::pin(process_tasks_report_usage())
+        }),
+        ("runc_task_logs_has_its_own_address_and_cleans_up", || {
+            Box::pin(runc::task_logs_has_its_own_address_and_cleans_up())
+        }),
+        ("runc_memory_limit_oom_kills_with_the_ecs_reason", || {
+            Box::pin(runc::memory_limit_oom_kills_with_the_ecs_reason())
+        }),
+        ("runc_cpu_limit_caps_a_busy_loop", || {
+            Box::pin(runc::cpu_limit_caps_a_busy_loop())
+        }),
+        ("runc_stop_sends_sigterm_then_sigkill", || {
+            Box::pin(runc::stop_sends_sigterm_then_sigkill())
+        }),
+        ("runc_restarted_agent_adopts_the_container", || {
+            Box::pin(runc::restarted_agent_adopts_the_container())
+        }),
+        ("runc_readonly_root_tmp_and_user", || {
+            Box::pin(runc::readonly_root_tmp_and_user())
+        }),
+        ("runc_host_network_mode_uses_host_ports", || {
+            Box::pin(runc::host_network_mode_uses_host_ports())
         }),
     ];
     let mut failed = Vec::new();
@@ -102,15 +129,15 @@ fn main() {
 // ---- fake control plane ----
 
 #[derive(Default)]
-struct Recorded {
+pub(crate) struct Recorded {
     reports: Vec<Report>,
-    latest: BTreeMap<String, TaskReport>,
-    logs: Vec<LogShipment>,
+    pub(crate) latest: BTreeMap<String, TaskReport>,
+    pub(crate) logs: Vec<LogShipment>,
 }
 
-struct Fake {
+pub(crate) struct Fake {
     assignments: watch::Sender<Assignments>,
-    recorded: Mutex<Recorded>,
+    pub(crate) recorded: Mutex<Recorded>,
 }
 
 async fn assignments(
@@ -138,16 +165,16 @@ async fn logs(State(fake): State<Arc<Fake>>, Json(s): Json<LogShipment>) {
     fake.recorded.lock().unwrap().logs.push(s);
 }
 
-struct Harness {
-    fake: Arc<Fake>,
+pub(crate) struct Harness {
+    pub(crate) fake: Arc<Fake>,
     url: String,
     server: Option<tokio::task::JoinHandle<()>>,
-    state: tempfile::TempDir,
+    pub(crate) state: tempfile::TempDir,
     agent: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
 impl Harness {
-    async fn new() -> Harness {
+    pub(crate) async fn new() -> Harness {
         let (tx, _) = watch::channel(Assignments::default());
         let fake = Arc::new(Fake {
             assignments: tx,
@@ -165,7 +192,7 @@ impl Harness {
         }
     }
 
-    fn start_agent(&mut self) {
+    pub(crate) fn start_agent(&mut self) {
         let mut config = AgentConfig::new("node-1", &self.url, self.state.path().join("agent"));
         config.shim_exe = std::env::current_exe().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -179,7 +206,7 @@ impl Harness {
         self.agent = Some((tx, join));
     }
 
-    async fn stop_agent(&mut self) {
+    pub(crate) async fn stop_agent(&mut self) {
         let (tx, join) = self.agent.take().expect("agent running");
         tx.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), join)
@@ -188,18 +215,18 @@ impl Harness {
             .unwrap();
     }
 
-    fn set_tasks(&self, tasks: Vec<TaskAssignment>) {
+    pub(crate) fn set_tasks(&self, tasks: Vec<TaskAssignment>) {
         self.fake.assignments.send_modify(|a| {
             a.version += 1;
             a.tasks = tasks;
         });
     }
 
-    fn task_dir(&self, task_id: &str) -> PathBuf {
+    pub(crate) fn task_dir(&self, task_id: &str) -> PathBuf {
         self.state.path().join("agent/tasks").join(task_id)
     }
 
-    async fn wait_task(
+    pub(crate) async fn wait_task(
         &self,
         arn: &str,
         what: &str,
@@ -222,7 +249,7 @@ impl Harness {
     }
 
     /// Removes every task and waits until they are STOPPED, so no test leaves processes behind.
-    async fn stop_all(&self, arns: &[&str]) {
+    pub(crate) async fn stop_all(&self, arns: &[&str]) {
         self.set_tasks(vec![]);
         for arn in arns {
             self.wait_task(arn, "STOPPED after removal", |t| t.last_status == "STOPPED")
@@ -242,7 +269,7 @@ fn serve(listener: tokio::net::TcpListener, fake: Arc<Fake>) -> tokio::task::Joi
     })
 }
 
-fn task(id: &str, containers: Vec<ContainerDefinition>) -> TaskAssignment {
+pub(crate) fn task(id: &str, containers: Vec<ContainerDefinition>) -> TaskAssignment {
     TaskAssignment {
         task_arn: format!("arn:aws:ecs:local:000000000000:task/default/{id}"),
         task_id: id.into(),
@@ -259,7 +286,7 @@ fn task(id: &str, containers: Vec<ContainerDefinition>) -> TaskAssignment {
     }
 }
 
-fn sh(name: &str, script: &str) -> ContainerDefinition {
+pub(crate) fn sh(name: &str, script: &str) -> ContainerDefinition {
     ContainerDefinition {
         name: name.into(),
         image: "process:///bin/sh".into(),
@@ -269,7 +296,7 @@ fn sh(name: &str, script: &str) -> ContainerDefinition {
     }
 }
 
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
             !s.rsplit(')')
@@ -305,7 +332,7 @@ fn group_members(pgid: i32) -> Vec<i32> {
     out
 }
 
-fn child_pid(report: &TaskReport) -> i32 {
+pub(crate) fn child_pid(report: &TaskReport) -> i32 {
     report.containers[0]
         .runtime_id
         .as_deref()
@@ -690,5 +717,26 @@ async fn exit_while_agent_is_down_is_reported_after_restart() {
         Some(137),
         "the exit the shim recorded"
     );
+    h.stop_agent().await;
+}
+
+async fn process_tasks_report_usage() {
+    let mut h = Harness::new().await;
+    h.start_agent();
+    let mut app = sh("app", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 30");
+    app.cpu = 128;
+    app.memory = Some(64);
+    let t = task("t-usage", vec![app]);
+    let arn = t.task_arn.clone();
+    h.set_tasks(vec![t]);
+    let r = h
+        .wait_task(&arn, "usage figures", |t| {
+            t.containers[0].memory_bytes.is_some_and(|m| m > 0)
+                && t.containers[0].cpu_seconds_total.is_some_and(|c| c > 0.0)
+        })
+        .await;
+    assert_eq!(r.containers[0].cpu_limit_units, Some(128));
+    assert_eq!(r.containers[0].memory_limit_mib, Some(64));
+    h.stop_all(&[&arn]).await;
     h.stop_agent().await;
 }

@@ -43,7 +43,11 @@ fn now() -> f64 {
 fn request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("berth-cw-{:x}-{}", (now() * 1000.0) as u64, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "berth-cw-{:x}-{}",
+        (now() * 1000.0) as u64,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn error_value(e: &ops::ApiError) -> Value {
@@ -62,7 +66,11 @@ pub fn handle_cbor(cw: &CloudWatch, op: &str, body: &[u8]) -> Response {
         .and_then(|input| ops::call(cw, op, &input, now()));
     match result {
         Ok(out) => (200, CBOR_CONTENT_TYPE, codec::value_to_cbor(&strip(out))),
-        Err(e) => (e.status, CBOR_CONTENT_TYPE, codec::value_to_cbor(&error_value(&e))),
+        Err(e) => (
+            e.status,
+            CBOR_CONTENT_TYPE,
+            codec::value_to_cbor(&error_value(&e)),
+        ),
     }
 }
 
@@ -71,12 +79,20 @@ pub fn handle_json(cw: &CloudWatch, op: &str, body: &[u8]) -> Response {
     let input = if body.iter().all(u8::is_ascii_whitespace) {
         Ok(Value::Object(Default::default()))
     } else {
-        serde_json::from_slice::<Value>(body)
-            .map_err(|e| ops::ApiError::client("SerializationException", format!("the body is not JSON: {e}")))
+        serde_json::from_slice::<Value>(body).map_err(|e| {
+            ops::ApiError::client(
+                "SerializationException",
+                format!("the body is not JSON: {e}"),
+            )
+        })
     };
     match input.and_then(|input| ops::call(cw, op, &input, now())) {
         Ok(out) => (200, JSON_CONTENT_TYPE, strip(out).to_string().into_bytes()),
-        Err(e) => (e.status, JSON_CONTENT_TYPE, error_value(&e).to_string().into_bytes()),
+        Err(e) => (
+            e.status,
+            JSON_CONTENT_TYPE,
+            error_value(&e).to_string().into_bytes(),
+        ),
     }
 }
 
@@ -87,7 +103,11 @@ pub fn handle_query(cw: &CloudWatch, form_body: &[u8]) -> Response {
         .map_err(|m| ops::ApiError::client("MissingAction", m))
         .and_then(|(action, input)| ops::call(cw, &action, &input, now()).map(|out| (action, out)));
     match result {
-        Ok((action, out)) => (200, XML_CONTENT_TYPE, codec::xml_response(&action, &strip(out), &rid).into_bytes()),
+        Ok((action, out)) => (
+            200,
+            XML_CONTENT_TYPE,
+            codec::xml_response(&action, &strip(out), &rid).into_bytes(),
+        ),
         Err(e) => (
             e.status,
             XML_CONTENT_TYPE,

@@ -60,12 +60,15 @@ pub fn server(g: &Global) -> anyhow::Result<i32> {
         arns,
         listen_host: std::env::var("BERTH_LISTEN_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
     };
+    let arns = config.arns.clone();
     let cp = berth_control::ControlPlane::open(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("binding the API address {addr}"))?;
         let local = listener.local_addr()?;
+        let registry = berth_registry::Registry::open(state_dir.join("registry"), arns, local.to_string())
+            .map_err(|e| anyhow::anyhow!("opening the image registry: {e}"))?;
         write_atomic(&state_dir.join("run/api.addr"), &local.to_string())?;
         write_atomic(
             &state_dir.join("run/server.pid"),
@@ -76,7 +79,10 @@ pub fn server(g: &Global) -> anyhow::Result<i32> {
             api: format!("http://{local}"),
             dashboard: String::new(),
         };
-        berth_server::serve(cp, listener, endpoints, termination()).await?;
+        let cloudwatch = berth_metrics::CloudWatch::open(state_dir.join("cloudwatch"), berth_metrics::Retention::default())
+            .map_err(|e| anyhow::anyhow!("opening the metrics store: {e}"))?;
+        let backends = berth_server::Backends { registry: Some(registry), cloudwatch: Some(cloudwatch) };
+        berth_server::serve(cp, backends, listener, endpoints, termination()).await?;
         tracing::info!("berth server stopped");
         Ok(0)
     })
@@ -159,4 +165,42 @@ pub fn probe(url: &str, timeout: f64) -> anyhow::Result<i32> {
             Ok(1)
         }
     }
+}
+
+/// `berth image build`: builds an OCI image and (with --tag) pushes it.
+pub fn image_build(a: crate::ImageBuildArgs) -> anyhow::Result<i32> {
+    use berth_registry::{AddFile, Base, BuildOptions, ImageConfig};
+    let add = a.add.iter().map(|s| AddFile::parse(s)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let opts = BuildOptions {
+        base: Base::parse(&a.from),
+        add,
+        config: ImageConfig {
+            entrypoint: (!a.entrypoint.is_empty()).then(|| a.entrypoint.clone()),
+            cmd: (!a.cmd.is_empty()).then(|| a.cmd.clone()),
+            env: a.env.clone(),
+            user: a.user.clone(),
+            working_dir: a.workdir.clone(),
+            exposed_ports: a.expose.clone(),
+            labels: Default::default(),
+        },
+        push: a.tag.clone(),
+        layout: a.layout.clone(),
+    };
+    let built = berth_registry::build_image(opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = serde_json::json!({
+        "manifestDigest": built.manifest_digest.to_string(),
+        "configDigest": built.config_digest.to_string(),
+        "layers": built.layers.len(),
+        "pushed": built.pushed,
+        "layout": built.layout,
+    });
+    if a.json {
+        crate::output::json(&out);
+    } else {
+        println!("built {}", built.manifest_digest);
+        if let Some(p) = &built.pushed {
+            println!("pushed {p}");
+        }
+    }
+    Ok(0)
 }

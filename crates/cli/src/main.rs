@@ -138,6 +138,9 @@ enum Command {
     },
     /// A service's deployment history: who, what, when, outcome.
     Deployments { service: String },
+    /// Build OCI images without a Docker engine.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Run the control plane (API, store, scheduler).
     Server,
     /// Run the node agent.
@@ -168,6 +171,48 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ImageCommand {
+    /// Build an image from a base (rootfs dir, tarball or `scratch`) plus files, and push it.
+    #[command(after_help = "Examples:\n  berth image build --from rootfs/ --add app:/usr/local/bin/app --entrypoint /usr/local/bin/app --tag 127.0.0.1:7878/web:$(git rev-parse --short HEAD)\n  berth image build --from scratch --add ./static:/bin/hello --cmd /bin/hello --tag 127.0.0.1:7878/hello:latest")]
+    Build(ImageBuildArgs),
+}
+
+/// Options of `berth image build`.
+#[derive(clap::Args)]
+pub struct ImageBuildArgs {
+    /// Base: a root filesystem directory, a tarball, or `scratch`.
+    #[arg(long, default_value = "scratch")]
+    pub from: String,
+    /// Add a file or directory: SRC:DEST (repeatable).
+    #[arg(long)]
+    pub add: Vec<String>,
+    /// One ENTRYPOINT argument (repeat for more).
+    #[arg(long, allow_hyphen_values = true)]
+    pub entrypoint: Vec<String>,
+    /// One CMD argument (repeat for more).
+    #[arg(long, allow_hyphen_values = true)]
+    pub cmd: Vec<String>,
+    /// Environment variable KEY=value (repeatable).
+    #[arg(long)]
+    pub env: Vec<String>,
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub workdir: Option<String>,
+    /// Exposed port, e.g. 8080/tcp (repeatable).
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Push to host:port/repo:tag (plain HTTP).
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Also write the OCI image layout to this directory.
+    #[arg(long)]
+    pub layout: Option<PathBuf>,
+    #[arg(skip)]
+    pub json: bool,
+}
+
 fn main() {
     let cli = Cli::parse();
     let code = match run(cli) {
@@ -192,6 +237,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Shim { args } => Ok(berth_agent::shim_main(args)),
         Command::Server => components::server(&g),
+        Command::Image(ImageCommand::Build(mut a)) => {
+            a.json = g.json();
+            components::image_build(a)
+        }
         Command::Agent { node_id } => components::agent(&g, node_id),
         Command::Proxy { config } => components::proxy(&g, config),
         Command::DemoApp => components::demo_app(),

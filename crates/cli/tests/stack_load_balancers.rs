@@ -94,7 +94,14 @@ fn apply_creates_the_load_balancer_and_routes_by_path_then_plans_nothing() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|ch| format!("{} {} {}", ch["action"], ch["resource"].as_str().unwrap(), ch["name"].as_str().unwrap()))
+        .map(|ch| {
+            format!(
+                "{} {} {}",
+                ch["action"],
+                ch["resource"].as_str().unwrap(),
+                ch["name"].as_str().unwrap()
+            )
+        })
         .collect();
     for expected in [
         "\"create\" target-group api",
@@ -105,7 +112,10 @@ fn apply_creates_the_load_balancer_and_routes_by_path_then_plans_nothing() {
         "\"create\" service api",
         "\"create\" service frontend",
     ] {
-        assert!(resources.iter().any(|r| r == expected), "diff lacks {expected}: {resources:?}");
+        assert!(
+            resources.iter().any(|r| r == expected),
+            "diff lacks {expected}: {resources:?}"
+        );
     }
     assert_eq!(diff["applied"], false);
 
@@ -119,13 +129,17 @@ fn apply_creates_the_load_balancer_and_routes_by_path_then_plans_nothing() {
     c.wait_running("frontend", 1, false);
     c.wait_running("api", 1, false);
 
-    let api = eventually("/api/x answered by the api service", Duration::from_secs(30), || {
-        served_by(port, "/api/x").filter(|n| n == "api")
-    });
+    let api = eventually(
+        "/api/x answered by the api service",
+        Duration::from_secs(30),
+        || served_by(port, "/api/x").filter(|n| n == "api"),
+    );
     assert_eq!(api, "api");
-    let front = eventually("/ answered by the frontend service", Duration::from_secs(30), || {
-        served_by(port, "/").filter(|n| n == "frontend")
-    });
+    let front = eventually(
+        "/ answered by the frontend service",
+        Duration::from_secs(30),
+        || served_by(port, "/").filter(|n| n == "frontend"),
+    );
     assert_eq!(front, "frontend");
     for _ in 0..5 {
         assert_eq!(served_by(port, "/api/y").as_deref(), Some("api"));
@@ -134,8 +148,15 @@ fn apply_creates_the_load_balancer_and_routes_by_path_then_plans_nothing() {
 
     let again = c.cli(&["apply", path]);
     let stdout = String::from_utf8_lossy(&again.stdout);
-    assert!(again.status.success(), "re-apply failed: {}", String::from_utf8_lossy(&again.stderr));
-    assert!(stdout.contains("No changes."), "re-apply planned changes:\n{stdout}");
+    assert!(
+        again.status.success(),
+        "re-apply failed: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        stdout.contains("No changes."),
+        "re-apply planned changes:\n{stdout}"
+    );
 
     // Dropping the rule is planned as exactly that, and applied: /api/x goes to the frontend.
     let without_rule = stack(port).replace(
@@ -147,9 +168,18 @@ fn apply_creates_the_load_balancer_and_routes_by_path_then_plans_nothing() {
     let path2 = path2.to_str().unwrap();
     let out = c.cli(&["apply", path2]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "apply without the rule failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("- rule lbt:{port}/10")), "plan:\n{stdout}");
-    eventually("/api/x answered by the frontend", Duration::from_secs(30), || {
-        served_by(port, "/api/x").filter(|n| n == "frontend")
-    });
+    assert!(
+        out.status.success(),
+        "apply without the rule failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("- rule lbt:{port}/10")),
+        "plan:\n{stdout}"
+    );
+    eventually(
+        "/api/x answered by the frontend",
+        Duration::from_secs(30),
+        || served_by(port, "/api/x").filter(|n| n == "frontend"),
+    );
 }

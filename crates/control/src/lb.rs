@@ -45,6 +45,7 @@ impl ControlPlane {
             st.traffic.record(&report.metrics);
             st.elb.apply_health_report(&report.target_health)
         });
+        self.record_proxy_metrics(&report.metrics);
         if changed {
             self.bump();
         }

@@ -12,6 +12,7 @@ mod reconcile;
 mod shift;
 pub mod traffic;
 pub mod state;
+pub mod telemetry;
 
 pub use error::ApiError;
 pub use state::{ControlConfig, ControlPlane};

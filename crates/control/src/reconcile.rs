@@ -17,7 +17,13 @@ impl ControlPlane {
     /// Runs the controllers until `shutdown` resolves.
     pub async fn run_controllers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut last_metrics = 0i64;
         loop {
+            let second = berth_model::now().floor() as i64;
+            if second != last_metrics {
+                last_metrics = second;
+                self.record_service_metrics();
+            }
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = self.inner.kick.notified() => {}
@@ -202,7 +208,12 @@ fn register_running_tasks(st: &mut State) {
                 .find(|c| &c.name == name)
                 .and_then(|c| c.network_bindings.iter().find(|b| b.container_port == port));
             if let Some(b) = binding {
-                targets.push((tg.clone(), ip.clone(), b.host_port));
+                // A task with its own address (awsvpc-like) is reached at its binding's IP.
+                let ip = match b.bind_ip.as_str() {
+                    "" | "0.0.0.0" => ip.clone(),
+                    own => own.to_string(),
+                };
+                targets.push((tg.clone(), ip, b.host_port));
             }
         }
         if !targets.is_empty() {

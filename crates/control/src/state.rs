@@ -161,6 +161,8 @@ pub struct State {
     pub proxies: BTreeMap<String, crate::lb::ProxyRecord>,
     /// Per-target-group request figures from the proxies (runtime only).
     pub traffic: crate::traffic::TrafficStats,
+    /// Latest resource usage per task id (runtime only).
+    pub usage: BTreeMap<String, crate::telemetry::TaskUsage>,
     pub(crate) dirty: BTreeSet<(&'static str, String)>,
     pub(crate) elb_dirty: bool,
 }
@@ -248,6 +250,8 @@ pub(crate) struct Inner {
     pub(crate) logs: LogStore,
     /// Wakes the reconcile loop early.
     pub(crate) kick: tokio::sync::Notify,
+    /// Where metrics go, once attached.
+    pub(crate) metrics: std::sync::OnceLock<berth_metrics::MetricStore>,
 }
 
 /// The control plane; cheap to clone.
@@ -283,6 +287,7 @@ impl ControlPlane {
                 version: watch::channel(1).0,
                 logs,
                 kick: tokio::sync::Notify::new(),
+                metrics: std::sync::OnceLock::new(),
             }),
         };
         // A fresh cluster store gets the `default` cluster, as the ECS console makes one.

@@ -45,7 +45,9 @@ pub fn validate(name: &str, body: &str) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
     if name.is_empty()
         || name.len() > 255
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         errors.push(format!(
             "DashboardName: 1 to 255 of A-Z a-z 0-9 - _ was expected, found '{name}'"
@@ -53,19 +55,26 @@ pub fn validate(name: &str, body: &str) -> Result<(), Vec<String>> {
     }
     match serde_json::from_str::<serde_json::Value>(body) {
         Err(e) => errors.push(format!("DashboardBody: JSON was expected: {e}")),
-        Ok(v) => match v.get("widgets") {
-            Some(serde_json::Value::Array(widgets)) => {
-                for (i, w) in widgets.iter().enumerate() {
-                    if !w.is_object() {
-                        errors.push(format!("DashboardBody.widgets[{i}]: an object was expected"));
-                    } else if !w.get("type").is_some_and(|t| t.is_string()) {
-                        errors.push(format!("DashboardBody.widgets[{i}].type: a string was expected, found none"));
+        Ok(v) => {
+            match v.get("widgets") {
+                Some(serde_json::Value::Array(widgets)) => {
+                    for (i, w) in widgets.iter().enumerate() {
+                        if !w.is_object() {
+                            errors.push(format!(
+                                "DashboardBody.widgets[{i}]: an object was expected"
+                            ));
+                        } else if !w.get("type").is_some_and(|t| t.is_string()) {
+                            errors.push(format!("DashboardBody.widgets[{i}].type: a string was expected, found none"));
+                        }
                     }
                 }
+                Some(_) => errors.push("DashboardBody.widgets: an array was expected".into()),
+                None => errors.push(
+                    "DashboardBody: an object with a widgets array was expected, found no widgets"
+                        .into(),
+                ),
             }
-            Some(_) => errors.push("DashboardBody.widgets: an array was expected".into()),
-            None => errors.push("DashboardBody: an object with a widgets array was expected, found no widgets".into()),
-        },
+        }
     }
     if errors.is_empty() {
         Ok(())
@@ -169,14 +178,25 @@ mod tests {
         d.put("main", body, 5.0).unwrap();
         let bad = d.put("bad name", "{\"nope\":1}", 5.0).unwrap_err();
         let text = bad.to_string();
-        assert!(text.contains("DashboardName") && text.contains("widgets"), "{text}");
-        assert!(matches!(d.put("x", "not json", 1.0), Err(DashboardError::Invalid(_))));
-        assert!(matches!(d.put("x", r#"{"widgets":[1]}"#, 1.0), Err(DashboardError::Invalid(_))));
+        assert!(
+            text.contains("DashboardName") && text.contains("widgets"),
+            "{text}"
+        );
+        assert!(matches!(
+            d.put("x", "not json", 1.0),
+            Err(DashboardError::Invalid(_))
+        ));
+        assert!(matches!(
+            d.put("x", r#"{"widgets":[1]}"#, 1.0),
+            Err(DashboardError::Invalid(_))
+        ));
         let d = Dashboards::open(&path).unwrap();
         assert_eq!(d.get("main").unwrap().body, body);
         assert_eq!(d.list(Some("ma")).len(), 1);
         assert_eq!(d.list(Some("zz")).len(), 0);
-        assert!(matches!(d.delete(&["main".into(), "ghost".into()]), Err(DashboardError::NotFound(n)) if n == "ghost"));
+        assert!(
+            matches!(d.delete(&["main".into(), "ghost".into()]), Err(DashboardError::NotFound(n)) if n == "ghost")
+        );
         d.delete(&["main".into()]).unwrap();
         assert!(matches!(d.get("main"), Err(DashboardError::NotFound(_))));
     }

@@ -294,7 +294,12 @@ mod tests {
         for v in 1..=10_000 {
             b.add_value(f64::from(v), 1.0);
         }
-        for (p, exact) in [(50.0, 5000.0), (90.0, 9000.0), (99.0, 9900.0), (99.9, 9990.0)] {
+        for (p, exact) in [
+            (50.0, 5000.0),
+            (90.0, 9000.0),
+            (99.0, 9900.0),
+            (99.9, 9990.0),
+        ] {
             let got = b.statistic(Statistic::Percentile(p));
             let err = (got - exact).abs() / exact;
             assert!(err <= 0.0101, "p{p}: got {got}, exact {exact}, error {err}");
@@ -318,14 +323,24 @@ mod tests {
         assert_eq!(keys, sorted);
         assert_eq!(keys.len(), 6);
         let p0 = h.percentile(1.0).unwrap_or(0.0);
-        assert!((p0 + 1000.0).abs() / 1000.0 < 0.01, "lowest is about -1000, got {p0}");
+        assert!(
+            (p0 + 1000.0).abs() / 1000.0 < 0.01,
+            "lowest is about -1000, got {p0}"
+        );
         let top = h.percentile(100.0).unwrap_or(0.0);
-        assert!((top - 1e12).abs() / 1e12 < 0.01, "highest is about 1e12, got {top}");
+        assert!(
+            (top - 1e12).abs() / 1e12 < 0.01,
+            "highest is about 1e12, got {top}"
+        );
     }
 
     #[test]
     fn merge_equals_adding_everything_to_one() {
-        let (mut a, mut b, mut all) = (Histogram::default(), Histogram::default(), Histogram::default());
+        let (mut a, mut b, mut all) = (
+            Histogram::default(),
+            Histogram::default(),
+            Histogram::default(),
+        );
         for v in 0..500 {
             let x = f64::from(v) * 1.7;
             if v % 3 == 0 {

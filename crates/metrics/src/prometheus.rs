@@ -35,10 +35,12 @@ pub fn label_name(name: &str) -> String {
     let mut out = String::new();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_ascii_uppercase() {
-            let prev_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
             let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
-            if !out.is_empty() && !out.ends_with('_') && (prev_lower || (prev_upper && next_lower)) {
+            if !out.is_empty() && !out.ends_with('_') && (prev_lower || (prev_upper && next_lower))
+            {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());
@@ -55,7 +57,9 @@ pub fn label_name(name: &str) -> String {
 }
 
 fn escape_label_value(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Renders (metric, bucket start in seconds, value) triples grouped by family.
@@ -67,7 +71,13 @@ pub fn render(current: &[(&MetricId, i64, f64)]) -> String {
             let labels: Vec<String> = id
                 .dimensions
                 .iter()
-                .map(|d| format!("{}=\"{}\"", label_name(&d.name), escape_label_value(&d.value)))
+                .map(|d| {
+                    format!(
+                        "{}=\"{}\"",
+                        label_name(&d.name),
+                        escape_label_value(&d.value)
+                    )
+                })
                 .collect();
             let _ = write!(line, "{{{}}}", labels.join(","));
         }
@@ -95,7 +105,10 @@ mod tests {
 
     #[test]
     fn names_map_as_documented() {
-        assert_eq!(family_name("AWS/ECS", "CPUUtilization"), "aws_ecs_cpuutilization");
+        assert_eq!(
+            family_name("AWS/ECS", "CPUUtilization"),
+            "aws_ecs_cpuutilization"
+        );
         assert_eq!(family_name("My App", "9 lives"), "my_app_9_lives");
         assert_eq!(label_name("ClusterName"), "cluster_name");
         assert_eq!(label_name("DBInstanceIdentifier"), "db_instance_identifier");
@@ -105,8 +118,16 @@ mod tests {
 
     #[test]
     fn render_groups_families_and_escapes_values() {
-        let a = MetricId::new("AWS/ECS", "CPUUtilization", vec![Dimension::new("ClusterName", "a\"b")]);
-        let b = MetricId::new("AWS/ECS", "CPUUtilization", vec![Dimension::new("ClusterName", "c")]);
+        let a = MetricId::new(
+            "AWS/ECS",
+            "CPUUtilization",
+            vec![Dimension::new("ClusterName", "a\"b")],
+        );
+        let b = MetricId::new(
+            "AWS/ECS",
+            "CPUUtilization",
+            vec![Dimension::new("ClusterName", "c")],
+        );
         let text = render(&[(&a, 10, 1.5), (&b, 11, 2.0)]);
         assert_eq!(
             text,

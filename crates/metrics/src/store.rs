@@ -19,6 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const SERIES: TableDefinition<u32, &str> = TableDefinition::new("series");
 const BUCKETS: TableDefinition<(u32, u8, i64), &[u8]> = TableDefinition::new("buckets");
 
+/// (series id, tier, bucket start): a bucket's key on disk.
+type BucketKey = (u32, u8, i64);
+
 /// How often dirty buckets are written.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// How often expired buckets are dropped.
@@ -129,7 +132,7 @@ impl Inner {
                     Some((sid, json.to_string()))
                 })
                 .collect();
-            let buckets: Vec<((u32, u8, i64), Vec<u8>)> = dirty
+            let buckets: Vec<(BucketKey, Vec<u8>)> = dirty
                 .into_iter()
                 .filter_map(|(sid, tier, ts)| {
                     let b = st.series.get(sid as usize)?.tiers[tier as usize].get(&ts)?;
@@ -152,7 +155,7 @@ impl Inner {
     fn write_to_disk(
         &self,
         series: &[(u32, String)],
-        buckets: &[((u32, u8, i64), Vec<u8>)],
+        buckets: &[(BucketKey, Vec<u8>)],
         expired: &[(u32, u8, i64)],
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(StoreError::db)?;
@@ -166,8 +169,10 @@ impl Inner {
                 t.insert(key, bytes.as_slice()).map_err(StoreError::db)?;
             }
             for (sid, tier, cutoff) in expired {
-                t.retain_in((*sid, *tier, i64::MIN)..(*sid, *tier, *cutoff), |_, _| false)
-                    .map_err(StoreError::db)?;
+                t.retain_in((*sid, *tier, i64::MIN)..(*sid, *tier, *cutoff), |_, _| {
+                    false
+                })
+                .map_err(StoreError::db)?;
             }
         }
         txn.commit().map_err(StoreError::db)
@@ -200,7 +205,7 @@ fn run_background(inner: Arc<Inner>, stop: Arc<AtomicBool>) {
             slept += Duration::from_millis(50);
         }
         ticks = ticks.wrapping_add(1);
-        if ticks % COMPACT_EVERY_TICKS == 0 {
+        if ticks.is_multiple_of(COMPACT_EVERY_TICKS) {
             inner.compact(now_seconds());
         }
         if let Err(error) = inner.flush() {
@@ -351,11 +356,9 @@ impl MetricStore {
         }
         let first = q.start - q.start.rem_euclid(res);
         let range = series.tiers[tier].range(first..q.end);
-        let unit = series.unit.clone();
         let want_hist = q.statistics.iter().any(Statistic::is_percentile);
-        let values_of = |b: &Bucket| -> Vec<f64> {
-            q.statistics.iter().map(|s| b.statistic(*s)).collect()
-        };
+        let values_of =
+            |b: &Bucket| -> Vec<f64> { q.statistics.iter().map(|s| b.statistic(*s)).collect() };
         let mut out = Vec::new();
         if q.period == res {
             for (ts, b) in range {
@@ -363,7 +366,6 @@ impl MetricStore {
                 out.push(Datapoint {
                     timestamp: ts,
                     values: values_of(b),
-                    unit: unit.clone(),
                 });
             }
             return Ok(out);
@@ -384,7 +386,6 @@ impl MetricStore {
                         out.push(Datapoint {
                             timestamp: p,
                             values: values_of(&acc),
-                            unit: unit.clone(),
                         });
                     }
                     current = Some((period_start, b.clone()));
@@ -395,7 +396,6 @@ impl MetricStore {
             out.push(Datapoint {
                 timestamp: p,
                 values: values_of(&acc),
-                unit: unit.clone(),
             });
         }
         Ok(out)
@@ -407,13 +407,18 @@ impl MetricStore {
         let mut out: Vec<MetricId> = st
             .series
             .iter()
-            .filter(|s| filter.namespace.as_ref().is_none_or(|n| *n == s.id.namespace))
+            .filter(|s| {
+                filter
+                    .namespace
+                    .as_ref()
+                    .is_none_or(|n| *n == s.id.namespace)
+            })
             .filter(|s| filter.name.as_ref().is_none_or(|n| *n == s.id.name))
             .filter(|s| {
                 filter.dimensions.iter().all(|(name, value)| {
-                    s.id.dimensions.iter().any(|d| {
-                        d.name == *name && value.as_ref().is_none_or(|v| *v == d.value)
-                    })
+                    s.id.dimensions
+                        .iter()
+                        .any(|d| d.name == *name && value.as_ref().is_none_or(|v| *v == d.value))
                 })
             })
             .filter(|s| s.has_data_since(filter.active_since.unwrap_or(i64::MIN)))
@@ -423,7 +428,7 @@ impl MetricStore {
         out
     }
 
-    /// The unit a metric was last stored with.
+    /// The unit a metric was last stored with (datapoints carry no unit of their own).
     pub fn unit(&self, id: &MetricId) -> Option<String> {
         let st = self.inner.read();
         st.index

@@ -171,8 +171,6 @@ pub struct Datapoint {
     pub timestamp: i64,
     /// One value per statistic asked for, in the same order.
     pub values: Vec<f64>,
-    /// The metric's unit.
-    pub unit: Option<String>,
 }
 
 /// How long each resolution is kept, in seconds.

@@ -48,6 +48,18 @@ pub mod agent {
         pub health_status: Option<String>,
         pub network_bindings: Vec<NetworkBinding>,
         pub runtime_id: Option<String>,
+        /// CPU time the container used so far, in seconds (cgroup cpuacct or /proc).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cpu_seconds_total: Option<f64>,
+        /// Memory the container uses now, in bytes (cgroup usage or the process tree's RSS).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory_bytes: Option<u64>,
+        /// The CPU units the container is limited to (container or task `cpu`), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub cpu_limit_units: Option<u32>,
+        /// The memory limit in MiB (container or task `memory`), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub memory_limit_mib: Option<u32>,
     }
 
     /// The state of one task on the node.

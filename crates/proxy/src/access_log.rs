@@ -3,38 +3,48 @@
 //! appends buffered lines to the file.
 
 use crate::forward::Conn;
-use crate::routing::RequestView;
-use crate::snapshot::Listener;
-use http::{header, Request, Response};
+use crate::routing::strip_port;
+use crate::snapshot::{Listener, LoadBalancer};
+use crate::targets::{Group, Target};
+use http::uri::PathAndQuery;
+use http::{header, HeaderValue, Method, Request, Response, Version};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// One request's log fields.
+/// One request's log fields. The request path only clones reference-counted handles into it;
+/// the writer thread formats the line.
 #[derive(Debug, Clone)]
 pub struct Record {
     pub time: SystemTime,
-    pub elb: String,
+    pub lb: Arc<LoadBalancer>,
     pub client: SocketAddr,
-    pub target: Option<String>,
+    pub target: Option<Arc<Target>>,
     pub request_time: Duration,
     pub target_time: Option<Duration>,
     pub elb_status: u16,
     pub target_status: Option<u16>,
     pub received_bytes: u64,
     pub sent_bytes: u64,
-    pub request_line: String,
-    pub user_agent: String,
-    pub target_group_arn: Option<String>,
-    pub trace_id: String,
-    pub domain: String,
+    pub method: Method,
+    /// The listener's `http` / `https` and port (request line).
+    pub protocol: &'static str,
+    pub port: u16,
+    /// Host header (or the URI's authority), port included.
+    pub host: Option<HeaderValue>,
+    pub path_and_query: Option<PathAndQuery>,
+    pub version: Version,
+    pub user_agent: Option<HeaderValue>,
+    pub target_group: Option<Arc<Group>>,
+    pub trace_id: Option<HeaderValue>,
     pub rule_priority: Option<u32>,
     pub action: &'static str,
-    pub redirect_url: Option<String>,
+    pub redirect_url: Option<HeaderValue>,
     pub error_reason: Option<&'static str>,
 }
 
@@ -45,54 +55,45 @@ fn content_length(h: &http::HeaderMap) -> u64 {
         .unwrap_or(0)
 }
 
+/// A header value as text for the log (`-` when absent or not visible ASCII).
+fn text(v: &Option<HeaderValue>) -> &str {
+    v.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-")
+}
+
 impl Record {
     /// Starts a record when a request arrives.
     pub(crate) fn start<B>(
         req: &Request<B>,
-        view: &RequestView<'_>,
         conn: &Conn,
         l: &Listener,
         priority: Option<u32>,
     ) -> Record {
-        let host = view.host.unwrap_or("-");
-        let request_line = format!(
-            "{} {}://{}:{}{} {:?}",
-            req.method(),
-            l.protocol,
-            host,
-            l.port,
+        let headers = req.headers();
+        let host = headers.get(header::HOST).cloned().or_else(|| {
             req.uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/"),
-            req.version()
-        );
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
         Record {
             time: SystemTime::now(),
-            elb: l.lb.dimension.clone(),
+            lb: l.lb.clone(),
             client: conn.peer,
             target: None,
             request_time: Duration::ZERO,
             target_time: None,
             elb_status: 0,
             target_status: None,
-            received_bytes: content_length(req.headers()),
+            received_bytes: content_length(headers),
             sent_bytes: 0,
-            request_line,
-            user_agent: req
-                .headers()
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_string(),
-            target_group_arn: None,
-            trace_id: req
-                .headers()
-                .get("x-amzn-trace-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_string(),
-            domain: host.to_string(),
+            method: req.method().clone(),
+            protocol: l.protocol,
+            port: l.port,
+            host,
+            path_and_query: req.uri().path_and_query().cloned(),
+            version: req.version(),
+            user_agent: headers.get(header::USER_AGENT).cloned(),
+            target_group: None,
+            trace_id: headers.get("x-amzn-trace-id").cloned(),
             rule_priority: priority,
             action: "forward",
             redirect_url: None,
@@ -116,29 +117,52 @@ impl Record {
                 .unwrap_or_else(|| "-1".into())
         };
         let time = rfc3339(self.time);
+        let domain = self
+            .host
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(strip_port)
+            .unwrap_or("-");
+        let request_line = format!(
+            "{} {}://{}:{}{} {:?}",
+            self.method,
+            self.protocol,
+            domain,
+            self.port,
+            self.path_and_query
+                .as_ref()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
+            self.version
+        );
+        let target = self.target.as_ref().map(|t| t.label()).unwrap_or("-");
+        let target_status = self
+            .target_status
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "-".into());
         let _ = write!(
             s,
             "http {time} {} {} {} {:.3} {} 0.000 {} {} {} {} \"{}\" \"{}\" - - {} \"{}\" \"{}\" \"-\" {} {time} \"{}\" \"{}\" \"{}\" \"{}\" \"{}\" \"-\" \"-\"",
-            self.elb,
+            self.lb.dimension,
             self.client,
-            self.target.as_deref().unwrap_or("-"),
+            target,
             self.request_time.as_secs_f64(),
             opt_secs(self.target_time),
             self.elb_status,
-            self.target_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            target_status,
             self.received_bytes,
             self.sent_bytes,
-            self.request_line.replace('"', "%22"),
-            self.user_agent.replace('"', "%22"),
-            self.target_group_arn.as_deref().unwrap_or("-"),
-            self.trace_id,
-            self.domain.replace('"', "%22"),
+            request_line.replace('"', "%22"),
+            text(&self.user_agent).replace('"', "%22"),
+            self.target_group.as_ref().map(|g| g.arn.as_str()).unwrap_or("-"),
+            text(&self.trace_id),
+            domain.replace('"', "%22"),
             self.rule_priority.map(|p| p.to_string()).unwrap_or_else(|| "0".into()),
             self.action,
-            self.redirect_url.as_deref().unwrap_or("-"),
+            text(&self.redirect_url),
             self.error_reason.unwrap_or("-"),
-            self.target.as_deref().unwrap_or("-"),
-            self.target_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            target,
+            target_status,
         );
         s
     }

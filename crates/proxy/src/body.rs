@@ -1,6 +1,7 @@
 //! Body types of the data path: what the proxy sends to targets and to clients. Both stream
 //! frame by frame; nothing buffers a whole body.
 
+use crate::pool::Sender;
 use crate::targets::InFlight;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -51,6 +52,18 @@ pub struct RespBody {
     kind: Kind,
     /// Keeps the target's in-flight count until the body is done (or dropped).
     guard: Option<InFlight>,
+    /// The target connection, back to the target's pool once the body has ended.
+    checkin: Option<Checkin>,
+}
+
+/// A target connection to return to its pool when the response it carries ends.
+#[derive(Debug)]
+pub(crate) struct Checkin {
+    pub sender: Sender,
+    /// Idle connections kept per target.
+    pub max_idle: usize,
+    /// The request had no body, so the connection is free once the response has ended.
+    pub bodiless: bool,
 }
 
 #[derive(Debug)]
@@ -66,14 +79,38 @@ impl RespBody {
         RespBody {
             kind: Kind::Full((!b.is_empty()).then_some(b)),
             guard: None,
+            checkin: None,
         }
     }
 
-    /// A target's body, streamed, counting as in flight until done.
-    pub fn stream(b: Incoming, guard: InFlight) -> RespBody {
+    /// A target's body, streamed, counting as in flight until done; its connection goes back to
+    /// the target's pool when the body ends.
+    pub(crate) fn stream(b: Incoming, guard: InFlight, checkin: Option<Checkin>) -> RespBody {
         RespBody {
             kind: Kind::Stream(b),
             guard: Some(guard),
+            checkin,
+        }
+    }
+
+    /// The body has ended: the target connection goes back to its pool, the request stops
+    /// counting as in flight.
+    fn ended(&mut self) {
+        if let (Some(c), Some(guard)) = (self.checkin.take(), &self.guard) {
+            // A request body may still be streaming; then the connection is not free yet.
+            if c.bodiless || c.sender.is_ready() {
+                guard.target().pool.checkin(c.sender, c.max_idle);
+            }
+        }
+        self.guard = None;
+    }
+}
+
+impl Drop for RespBody {
+    fn drop(&mut self) {
+        // The server stops polling once `is_end_stream` says the body is complete.
+        if self.checkin.is_some() && self.is_end_stream() {
+            self.ended();
         }
     }
 }
@@ -91,8 +128,14 @@ impl Body for RespBody {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Kind::Stream(b) => Pin::new(b).poll_frame(cx),
         };
-        if let Poll::Ready(None) | Poll::Ready(Some(Err(_))) = out {
-            this.guard = None;
+        match &out {
+            Poll::Ready(None) => this.ended(),
+            Poll::Ready(Some(Err(_))) => {
+                // The connection is broken: it closes when its sender is dropped.
+                this.checkin = None;
+                this.guard = None;
+            }
+            _ => {}
         }
         out
     }

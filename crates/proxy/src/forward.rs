@@ -3,16 +3,17 @@
 //! first could not be reached), streaming both bodies and counting metrics.
 
 use crate::access_log::Record;
-use crate::body::{ReqBody, RespBody};
+use crate::body::{Checkin, ReqBody, RespBody};
+use crate::pool;
 use crate::health::mark_failed;
 use crate::routing::{Action, Fixed, Forward, Redirect, RedirectInput, RequestView, TARGET_COOKIE};
 use crate::server::Shared;
 use crate::snapshot::Listener;
-use crate::targets::{cookie, parse_key, InFlight, Target};
+use crate::targets::{cookie, parse_key, InFlight};
 use arc_swap::ArcSwap;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{PathAndQuery, Scheme, Uri};
+use http::uri::{PathAndQuery, Uri};
 use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
@@ -53,17 +54,13 @@ pub(crate) async fn handle(
         .shared
         .access_log
         .as_ref()
-        .map(|_| Record::start(&req, &view, &conn, &listener, priority));
+        .map(|_| Record::start(&req, &conn, &listener, priority));
     let resp = match action {
         Action::Fixed(f) => fixed(f),
         Action::Redirect(r) => {
             let resp = redirect(r, &view, &listener);
             if let Some(log) = &mut log {
-                log.redirect_url = resp
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
+                log.redirect_url = resp.headers().get(header::LOCATION).cloned();
             }
             resp
         }
@@ -130,6 +127,28 @@ pub(crate) fn elb_response(l: &Listener, status: StatusCode) -> Response<RespBod
     resp
 }
 
+/// A bodiless, idempotent request, kept so it can go to another target when the first one
+/// closed or reset the connection without answering.
+struct Replay {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl Replay {
+    fn request(self) -> Request<ReqBody> {
+        let mut req = Request::new(ReqBody::Empty);
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
+        *req.headers_mut() = self.headers;
+        req
+    }
+}
+
+/// How often a request the target never received (its pooled connection was closing) is sent
+/// again on another connection to the same target.
+const MAX_UNSENT_RETRIES: u32 = 3;
+
 async fn forward(
     conn: &Conn,
     listener: &Listener,
@@ -141,7 +160,7 @@ async fn forward(
         return elb_response(listener, StatusCode::SERVICE_UNAVAILABLE);
     };
     if let Some(log) = log {
-        log.target_group_arn = Some(group.arn.clone());
+        log.target_group = Some(group.clone());
     }
     let sticky = group
         .stickiness
@@ -157,7 +176,7 @@ async fn forward(
 
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let replayable = !upgrade && req.body().is_end_stream();
+    let bodiless = !upgrade && req.body().is_end_stream();
     let (mut parts, body) = req.into_parts();
     let upgrade_value = if upgrade {
         parts.headers.get(header::UPGRADE).cloned()
@@ -176,42 +195,65 @@ async fn forward(
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, v);
     }
-    if let Some(log) = log {
-        log.trace_id = parts
+    if !parts.headers.contains_key(header::HOST) {
+        parts
             .headers
-            .get(X_AMZN_TRACE_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_string();
+            .insert(header::HOST, target.host_header.clone());
     }
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    if let Some(log) = log {
+        log.trace_id = parts.headers.get(X_AMZN_TRACE_ID).cloned();
+    }
+    origin_form(&mut parts.uri);
     parts.version = Version::HTTP_11;
     parts.extensions = http::Extensions::new();
-    let method = parts.method.clone();
-    // Kept only when the request can be replayed on another target (no body).
-    let mut backup = replayable.then(|| parts.headers.clone());
-    let Ok(uri) = target_uri(&target, path_and_query.clone()) else {
-        return elb_response(listener, StatusCode::BAD_GATEWAY);
-    };
-    parts.uri = uri;
+    // Only a request that can be replayed keeps a copy of its head.
+    let mut replay = (bodiless && is_idempotent(&parts.method)).then(|| Replay {
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+    });
     let mut out = Request::from_parts(
         parts,
-        if replayable {
+        if bodiless {
             ReqBody::Empty
         } else {
             ReqBody::Stream(body)
         },
     );
+    // Whether the request already moved to a second target (it does so at most once).
+    let mut moved_on = false;
+    let mut unsent_retries = 0;
 
     loop {
         let guard = InFlight::new(target.clone());
+        let shared = &conn.shared;
+        let mut sender =
+            match pool::connection(&shared.connector, &target, shared.pool_idle_timeout).await {
+                Ok((sender, _reused)) => sender,
+                Err(e) => {
+                    drop(guard);
+                    // Passive health check: out of rotation until active checks bring it back.
+                    target.update_health(mark_failed);
+                    tracing::debug!(target = target.label(), error = %e, "target refused the connection");
+                    // Nothing was sent yet: any request may go to another target.
+                    if !moved_on {
+                        if let Some((i, t)) = group.pick(None, Some(&target)) {
+                            moved_on = true;
+                            index = i;
+                            target = t.clone();
+                            continue;
+                        }
+                    }
+                    if let Some(log) = log {
+                        log.target = Some(target.clone());
+                        log.error_reason = Some("TargetConnectionError");
+                    }
+                    return elb_response(listener, StatusCode::BAD_GATEWAY);
+                }
+            };
         let sent = Instant::now();
         let result =
-            tokio::time::timeout(group.response_timeout, conn.shared.client.request(out)).await;
+            tokio::time::timeout(group.response_timeout, sender.try_send_request(out)).await;
         let err = match result {
             Ok(Ok(mut resp)) => {
                 let target_time = sent.elapsed();
@@ -223,7 +265,7 @@ async fn forward(
                 lbm.codes.record(status.as_u16());
                 lbm.response_time.record(target_time);
                 if let Some(log) = log {
-                    log.target = Some(target.label().to_string());
+                    log.target = Some(target.clone());
                     log.target_status = Some(status.as_u16());
                     log.target_time = Some(target_time);
                 }
@@ -254,55 +296,49 @@ async fn forward(
                 if let Some(c) = group.sticky_cookies.get(index) {
                     parts.headers.append(header::SET_COOKIE, c.clone());
                 }
-                return Response::from_parts(parts, RespBody::stream(body, guard));
+                let checkin = Checkin {
+                    sender,
+                    max_idle: shared.max_idle_per_target,
+                    bodiless,
+                };
+                return Response::from_parts(parts, RespBody::stream(body, guard, Some(checkin)));
             }
-            Ok(Err(e)) => e,
+            Ok(Err(mut e)) => match e.take_message() {
+                // Never written: the pooled connection was closing. Another connection to the
+                // same target gets it.
+                Some(req) if unsent_retries < MAX_UNSENT_RETRIES => {
+                    unsent_retries += 1;
+                    out = req;
+                    continue;
+                }
+                _ => e.into_error(),
+            },
             Err(_elapsed) => {
                 if let Some(log) = log {
-                    log.target = Some(target.label().to_string());
+                    log.target = Some(target.clone());
                     log.error_reason = Some("TargetResponseTimeout");
                 }
                 return elb_response(listener, StatusCode::GATEWAY_TIMEOUT);
             }
         };
         drop(guard);
-        let refused = err.is_connect();
-        if refused {
-            // Passive health check: out of rotation until active checks bring it back.
-            target.update_health(mark_failed);
-            tracing::debug!(target = target.label(), error = %err, "target refused the connection");
-        }
-        let retry = match &backup {
-            Some(_) => refused || (is_idempotent(&method) && not_answered(&err)),
-            None => false,
+        let next = match &replay {
+            Some(_) if !moved_on && not_answered(&err) => group.pick(None, Some(&target)),
+            _ => None,
         };
-        let next = if retry {
-            group.pick(None, Some(&target))
-        } else {
-            None
-        };
-        match (next, backup.take()) {
-            (Some((i, t)), Some(headers)) => {
+        match (next, replay.take()) {
+            (Some((i, t)), Some(r)) => {
+                tracing::debug!(target = target.label(), error = %err, "target did not answer; trying another");
+                moved_on = true;
                 index = i;
                 target = t.clone();
-                let Ok(uri) = target_uri(&target, path_and_query.clone()) else {
-                    return elb_response(listener, StatusCode::BAD_GATEWAY);
-                };
-                let mut again = Request::new(ReqBody::Empty);
-                *again.method_mut() = method.clone();
-                *again.uri_mut() = uri;
-                *again.headers_mut() = headers;
-                out = again;
+                out = r.request();
             }
             _ => {
                 tracing::debug!(target = target.label(), error = %err, "forwarding failed");
                 if let Some(log) = log {
-                    log.target = Some(target.label().to_string());
-                    log.error_reason = Some(if refused {
-                        "TargetConnectionError"
-                    } else {
-                        "TargetResponseError"
-                    });
+                    log.target = Some(target.clone());
+                    log.error_reason = Some("TargetResponseError");
                 }
                 return elb_response(listener, StatusCode::BAD_GATEWAY);
             }
@@ -310,12 +346,16 @@ async fn forward(
     }
 }
 
-fn target_uri(t: &Target, pq: PathAndQuery) -> Result<Uri, http::uri::InvalidUriParts> {
-    let mut p = http::uri::Parts::default();
-    p.scheme = Some(Scheme::HTTP);
-    p.authority = Some(t.authority.clone());
-    p.path_and_query = Some(pq);
-    Uri::from_parts(p)
+/// Reduces an absolute-form or HTTP/2 URI to the origin form (`/path?query`) sent to targets.
+fn origin_form(uri: &mut Uri) {
+    if uri.scheme().is_none() && uri.authority().is_none() {
+        return;
+    }
+    let pq = uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *uri = Uri::from(pq);
 }
 
 fn is_idempotent(m: &Method) -> bool {

@@ -9,6 +9,7 @@ mod control;
 mod forward;
 pub mod health;
 pub mod metrics;
+mod pool;
 mod rand;
 pub mod routing;
 mod server;
@@ -126,6 +127,22 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
+/// Closes idle target connections past the pool's idle timeout, every few seconds, until the
+/// proxy stops. (Checkouts also skip stale ones; this frees those of targets nobody asks for.)
+async fn pool_sweep_loop(proxy: Proxy, mut stop: watch::Receiver<bool>) {
+    let period = server::POOL_IDLE_TIMEOUT / 8;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => return,
+        }
+        let snap = proxy.inner.snapshot.load_full();
+        for t in snap.groups.iter().flat_map(|g| g.targets.iter()) {
+            t.pool.evict(server::POOL_IDLE_TIMEOUT);
+        }
+    }
+}
+
 /// Runs the proxy until `shutdown` completes, then closes listeners and lets in-flight requests
 /// finish (bounded).
 pub async fn run(
@@ -224,6 +241,10 @@ impl Proxy {
                 }
             }
         }
+        tokio::spawn(pool_sweep_loop(
+            proxy.clone(),
+            proxy.inner.stop.subscribe(),
+        ));
         if let Some(cp) = &opts.control_plane {
             let base = cp.trim_end_matches('/').to_string();
             tokio::spawn(control::config_loop(
@@ -453,6 +474,10 @@ impl Proxy {
         let deadline = Instant::now() + self.inner.tuning.drain_timeout;
         while self.inner.shared.open_connections.load(Relaxed) > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let snap = self.inner.snapshot.load_full();
+        for t in snap.groups.iter().flat_map(|g| g.targets.iter()) {
+            t.pool.evict(Duration::ZERO);
         }
     }
 }

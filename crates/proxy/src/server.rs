@@ -2,14 +2,12 @@
 //! with upgrades, the listener's idle timeout, and graceful close when a listener is removed.
 
 use crate::access_log::AccessLog;
-use crate::body::ReqBody;
 use crate::forward::{handle, Conn};
+use crate::pool::Connector;
 use crate::snapshot::Listener;
 use arc_swap::ArcSwap;
 use http::HeaderValue;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use std::io;
@@ -23,10 +21,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
+/// Idle target connections are closed after this (below common keep-alive timeouts, 60 s and
+/// more, so the proxy closes first and never sends on a connection the target is closing).
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(55);
+
 /// State shared by every connection.
 pub(crate) struct Shared {
-    /// Pooled keep-alive client to targets.
-    pub client: Client<HttpConnector, ReqBody>,
+    /// Opens connections to targets (each target pools its idle ones).
+    pub connector: Connector,
+    /// Idle target connections kept per target.
+    pub max_idle_per_target: usize,
+    /// Idle target connections older than this are closed.
+    pub pool_idle_timeout: Duration,
     pub access_log: Option<AccessLog>,
     pub server: auto::Builder<TokioExecutor>,
     /// Open client connections (for shutdown).
@@ -36,15 +42,6 @@ pub(crate) struct Shared {
 impl Shared {
     /// Builds the client pool and the server settings.
     pub fn new(tuning: &crate::Tuning, access_log: Option<AccessLog>) -> Shared {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(tuning.connect_timeout));
-        connector.set_reuse_address(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(tuning.max_idle_per_target)
-            .pool_idle_timeout(Duration::from_secs(55))
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .build(connector);
         let mut server = auto::Builder::new(TokioExecutor::new());
         server
             .http1()
@@ -56,7 +53,9 @@ impl Shared {
             .max_header_list_size(tuning.max_header_bytes.min(u32::MAX as usize) as u32)
             .max_concurrent_streams(256);
         Shared {
-            client,
+            connector: Connector::new(tuning),
+            max_idle_per_target: tuning.max_idle_per_target,
+            pool_idle_timeout: POOL_IDLE_TIMEOUT,
             access_log,
             server,
             open_connections: AtomicUsize::new(0),

@@ -4,8 +4,10 @@
 
 use crate::health::{Health, Matcher, Thresholds};
 use crate::metrics::GroupMetrics;
+use crate::pool::Pool;
 use http::uri::Authority;
 use http::HeaderValue;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,12 @@ pub struct Target {
     pub port: u16,
     /// `id:port`, the URI authority requests are sent to.
     pub authority: Authority,
+    /// The socket address when `id` is an IP address (else it is resolved per connection).
+    pub addr: Option<SocketAddr>,
+    /// `id:port` as a `Host` header, for requests that arrive without one.
+    pub host_header: HeaderValue,
+    /// Idle keep-alive connections to the target.
+    pub pool: Pool,
     /// Packed [`Health`].
     health: AtomicU64,
     /// Deregistered: no new requests.
@@ -46,6 +54,9 @@ impl Target {
         }
         .parse()
         .map_err(|_| format!("expected an IP address or host name, found {id:?}"))?;
+        let addr = authority.as_str().parse().ok();
+        let host_header = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| format!("expected an IP address or host name, found {id:?}"))?;
         let health = if checks_enabled {
             Health::REGISTERED
         } else {
@@ -55,6 +66,9 @@ impl Target {
             id: id.to_string(),
             port,
             authority,
+            addr,
+            host_header,
+            pool: Pool::default(),
             health: AtomicU64::new(health.pack()),
             draining: AtomicBool::new(false),
             in_flight: AtomicU64::new(0),

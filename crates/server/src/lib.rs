@@ -22,20 +22,34 @@ pub struct Endpoints {
     pub dashboard: String,
 }
 
+/// The embedded backends the server serves besides the control plane.
+#[derive(Clone, Default)]
+pub struct Backends {
+    /// The image registry (`/v2/` and the ECR API).
+    pub registry: Option<berth_registry::Registry>,
+    /// Metrics, alarms and dashboards (the CloudWatch API).
+    pub cloudwatch: Option<berth_metrics::CloudWatch>,
+}
+
 #[derive(Clone)]
 struct AppState {
     cp: ControlPlane,
+    registry: Option<berth_registry::Registry>,
+    cloudwatch: Option<berth_metrics::CloudWatch>,
     endpoints: Endpoints,
     started_at: f64,
 }
 
-/// The router of the control plane's address.
-pub fn router(cp: ControlPlane, endpoints: Endpoints) -> Router {
+/// The router of the control plane's address (with the image registry's `/v2/` when given).
+pub fn router(cp: ControlPlane, backends: Backends, endpoints: Endpoints) -> Router {
     let state = AppState {
         cp,
+        registry: backends.registry.clone(),
+        cloudwatch: backends.cloudwatch.clone(),
         endpoints,
         started_at: berth_model::now(),
     };
+    let distribution = backends.registry.map(berth_registry::router).unwrap_or_default();
     Router::new()
         .route("/", post(aws_entry))
         .route("/healthz", get(|| async { "ok" }))
@@ -45,12 +59,16 @@ pub fn router(cp: ControlPlane, endpoints: Endpoints) -> Router {
         .route("/agent/v1/logs", post(agent_logs))
         .route("/proxy/v1/config", get(proxy_config))
         .route("/proxy/v1/report", post(proxy_report))
+        .route("/service/{*operation}", post(cbor_entry))
+        .route("/metrics", get(prometheus))
         .with_state(state)
+        .merge(distribution)
 }
 
 /// Serves the router on `listener` and runs the controllers, until `shutdown`.
 pub async fn serve(
     cp: ControlPlane,
+    backends: Backends,
     listener: tokio::net::TcpListener,
     endpoints: Endpoints,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -66,7 +84,16 @@ pub async fn serve(
             .await
         })
     };
-    let app = router(cp, endpoints);
+    if let Some(r) = &backends.registry {
+        berth_registry::spawn_lifecycle(r.clone(), Duration::from_secs(3600));
+    }
+    if let Some(cw) = &backends.cloudwatch {
+        cp.attach_metrics(cw.metrics.clone());
+        let alarms = cw.alarms.clone();
+        let rx = rx.clone();
+        tokio::spawn(async move { alarms.run(rx).await });
+    }
+    let app = router(cp, backends, endpoints);
     let mut rx2 = rx.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -162,11 +189,24 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         };
         let op = op.to_string();
         let cp = app.cp.clone();
+        let registry = app.registry.clone();
         let actor = actor(&headers);
+        if api == JsonApi::CloudWatch {
+            let Some(cw) = app.cloudwatch.clone() else {
+                return json_response(api, Err(ApiError::unknown_operation(&op)));
+            };
+            let r = tokio::task::spawn_blocking(move || berth_api_aws::cloudwatch::handle_json(&cw, &op, &body)).await;
+            return raw_response(r);
+        }
         // Operations write to the store (fsync) under a lock: keep them off the async workers.
         let result = tokio::task::spawn_blocking(move || match api {
             JsonApi::Ecs => berth_control::ecs::call_as(&cp, &op, input, &actor),
             JsonApi::Logs => berth_control::logs_api::call(&cp, &op, input),
+            JsonApi::Ecr => match &registry {
+                Some(r) => berth_registry::ecr::call(r, &op, input)
+                    .map_err(|e| ApiError { code: e.code(), message: e.to_string(), status: e.status() }),
+                None => Err(ApiError::unknown_operation(&op)),
+            },
             _ => Err(ApiError::unknown_operation(&op)),
         })
         .await
@@ -184,6 +224,12 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         .iter()
         .find(|(k, _)| k == "Version")
         .map(|(_, v)| v.clone());
+    if version.as_deref() == Some("2010-08-01") || service.as_deref() == Some("monitoring") {
+        if let Some(cw) = app.cloudwatch.clone() {
+            let r = tokio::task::spawn_blocking(move || berth_api_aws::cloudwatch::handle_query(&cw, &body)).await;
+            return raw_response(r);
+        }
+    }
     match (action, version.as_deref(), service.as_deref()) {
         (Some(_), Some("2015-12-01"), _) | (Some(_), _, Some("elasticloadbalancing")) => {
             let cp = app.cp.clone();
@@ -220,6 +266,39 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
             "expected an AWS request: an X-Amz-Target header (awsJson) or an Action form field (query protocol)",
         )
             .into_response(),
+    }
+}
+
+type RawResponse = (u16, &'static str, Vec<u8>);
+
+fn raw_response(r: Result<RawResponse, tokio::task::JoinError>) -> Response {
+    match r {
+        Ok((status, ctype, body)) => {
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), [("content-type", ctype)], body).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// smithy-rpc-v2-cbor: `POST /service/GraniteServiceVersion20100801/operation/<Op>`.
+async fn cbor_entry(State(app): State<AppState>, uri: axum::http::Uri, body: Bytes) -> Response {
+    let Some(cw) = app.cloudwatch.clone() else {
+        return (StatusCode::NOT_FOUND, "no CloudWatch backend").into_response();
+    };
+    let Some(op) = berth_api_aws::cloudwatch::cbor_operation(uri.path()).map(str::to_string) else {
+        return (StatusCode::NOT_FOUND, format!("unknown service path {}", uri.path())).into_response();
+    };
+    let r = tokio::task::spawn_blocking(move || berth_api_aws::cloudwatch::handle_cbor(&cw, &op, &body)).await;
+    let mut resp = raw_response(r);
+    resp.headers_mut().insert("smithy-protocol", axum::http::HeaderValue::from_static("rpc-v2-cbor"));
+    resp
+}
+
+/// Prometheus text exposition of current metric values.
+async fn prometheus(State(app): State<AppState>) -> Response {
+    match app.cloudwatch {
+        Some(cw) => ([("content-type", "text/plain; version=0.0.4")], cw.metrics.prometheus_text()).into_response(),
+        None => (StatusCode::NOT_FOUND, "no metrics backend").into_response(),
     }
 }
 

@@ -29,7 +29,8 @@ pub fn cbor_to_value(body: &[u8]) -> Result<Value, String> {
     if body.is_empty() {
         return Ok(Value::Object(Map::new()));
     }
-    let v: Cbor = ciborium::de::from_reader(body).map_err(|e| format!("the body is not CBOR: {e}"))?;
+    let v: Cbor =
+        ciborium::de::from_reader(body).map_err(|e| format!("the body is not CBOR: {e}"))?;
     Ok(from_cbor(v))
 }
 
@@ -114,8 +115,8 @@ struct FormNode {
 /// dotted keys nest, every value stays a string (the operation layer reads numbers from strings).
 /// Returns the data and the `Action`.
 pub fn form_to_value(body: &[u8]) -> Result<(String, Value), String> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|e| format!("the body is not form-urlencoded: {e}"))?;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| format!("the body is not form-urlencoded: {e}"))?;
     let mut root = FormNode::default();
     let mut action = None;
     for (key, value) in pairs {
@@ -150,7 +151,12 @@ fn form_node(node: FormNode) -> Value {
         numbered.sort_by_key(|(n, _)| *n);
         return Value::Array(numbered.into_iter().map(|(_, p)| form_node(p)).collect());
     }
-    Value::Object(node.children.into_iter().map(|(k, v)| (k, form_node(v))).collect())
+    Value::Object(
+        node.children
+            .into_iter()
+            .map(|(k, v)| (k, form_node(v)))
+            .collect(),
+    )
 }
 
 fn xml_number(n: &Number) -> String {
@@ -251,7 +257,12 @@ mod tests {
         let (action, v) = form_to_value(body).unwrap();
         assert_eq!(action, "PutMetricData");
         assert_eq!(v["Namespace"], "App");
-        let names: Vec<&str> = v["MetricData"].as_array().unwrap().iter().map(|m| m["MetricName"].as_str().unwrap()).collect();
+        let names: Vec<&str> = v["MetricData"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["MetricName"].as_str().unwrap())
+            .collect();
         assert_eq!(names, vec!["a", "b", "c"]);
         assert_eq!(v["MetricData"][0]["Dimensions"][0]["Value"], "v");
         assert_eq!(v["Statistics"], "");
@@ -265,6 +276,9 @@ mod tests {
         assert!(doc.contains("<Datapoints><member><Timestamp>1970-01-01T00:00:00.000Z</Timestamp><Sum>2.0</Sum><ExtendedStatistics><entry><key>p99</key><value>1.5</value></entry></ExtendedStatistics></member></Datapoints>"), "{doc}");
         assert!(doc.starts_with("<GetMetricStatisticsResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\"><GetMetricStatisticsResult><Label>m</Label>"), "{doc}");
         let err = xml_error("InvalidParameterValue", "a < b", true, "r2");
-        assert!(err.contains("<Code>InvalidParameterValue</Code><Message>a &lt; b</Message>"), "{err}");
+        assert!(
+            err.contains("<Code>InvalidParameterValue</Code><Message>a &lt; b</Message>"),
+            "{err}"
+        );
     }
 }

@@ -54,7 +54,9 @@ impl From<AlarmError> for ApiError {
     fn from(e: AlarmError) -> ApiError {
         match e {
             AlarmError::Validation(errors) => ApiError::invalid(errors),
-            AlarmError::NotFound(name) => ApiError::not_found(format!("Could not find alarm {name}")),
+            AlarmError::NotFound(name) => {
+                ApiError::not_found(format!("Could not find alarm {name}"))
+            }
             AlarmError::Persist(p) => ApiError::internal(p),
         }
     }
@@ -65,9 +67,15 @@ impl From<DashboardError> for ApiError {
         match e {
             DashboardError::Invalid(errors) => ApiError::client(
                 "InvalidParameterInput",
-                format!("The dashboard body is invalid, there are {} validation errors: {}", errors.len(), errors.join("; ")),
+                format!(
+                    "The dashboard body is invalid, there are {} validation errors: {}",
+                    errors.len(),
+                    errors.join("; ")
+                ),
             ),
-            DashboardError::NotFound(name) => ApiError::not_found(format!("Dashboard {name} does not exist")),
+            DashboardError::NotFound(name) => {
+                ApiError::not_found(format!("Dashboard {name} does not exist"))
+            }
             DashboardError::Persist(p) => ApiError::internal(p),
         }
     }
@@ -176,7 +184,9 @@ fn time(v: &Value, k: &str, path: &str, errors: &mut Vec<String>) -> Option<f64>
         Value::String(x) => match x.parse::<f64>().ok().or_else(|| parse_iso8601(x)) {
             Some(t) => Some(t),
             None => {
-                errors.push(format!("{path}: an ISO 8601 time or epoch seconds was expected, found '{x}'"));
+                errors.push(format!(
+                    "{path}: an ISO 8601 time or epoch seconds was expected, found '{x}'"
+                ));
                 None
             }
         },
@@ -189,7 +199,11 @@ pub fn parse_iso8601(text: &str) -> Option<f64> {
     let text = text.trim();
     let (date, rest) = text.split_at_checked(10)?;
     let mut d = date.split('-');
-    let (y, m, day): (i64, i64, i64) = (d.next()?.parse().ok()?, d.next()?.parse().ok()?, d.next()?.parse().ok()?);
+    let (y, m, day): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
@@ -199,7 +213,10 @@ pub fn parse_iso8601(text: &str) -> Option<f64> {
         None => (rest, ""),
     };
     let mut c = clock.split(':');
-    let h: f64 = c.next().filter(|x| !x.is_empty()).map_or(Some(0.0), |x| x.parse().ok())?;
+    let h: f64 = c
+        .next()
+        .filter(|x| !x.is_empty())
+        .map_or(Some(0.0), |x| x.parse().ok())?;
     let mi: f64 = c.next().map_or(Some(0.0), |x| x.parse().ok())?;
     let sec: f64 = c.next().map_or(Some(0.0), |x| x.parse().ok())?;
     let offset_seconds = match offset {
@@ -225,20 +242,30 @@ pub fn parse_iso8601(text: &str) -> Option<f64> {
 fn dimensions(v: &Value, path: &str, errors: &mut Vec<String>) -> Vec<Dimension> {
     let items = list(v, "Dimensions");
     if items.len() > 30 {
-        errors.push(format!("{path}.Dimensions: at most 30 were expected, found {}", items.len()));
+        errors.push(format!(
+            "{path}.Dimensions: at most 30 were expected, found {}",
+            items.len()
+        ));
     }
     items
         .iter()
         .enumerate()
         .map(|(i, d)| {
             let p = format!("{path}.Dimensions.member.{}", i + 1);
-            Dimension::new(required(d, "Name", &format!("{p}.Name"), errors), required(d, "Value", &format!("{p}.Value"), errors))
+            Dimension::new(
+                required(d, "Name", &format!("{p}.Name"), errors),
+                required(d, "Value", &format!("{p}.Value"), errors),
+            )
         })
         .collect()
 }
 
 fn metric_id(v: &Value, path: &str, errors: &mut Vec<String>) -> MetricId {
-    let prefix = if path.is_empty() { String::new() } else { format!("{path}.") };
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}.")
+    };
     MetricId::new(
         required(v, "Namespace", &format!("{prefix}Namespace"), errors),
         required(v, "MetricName", &format!("{prefix}MetricName"), errors),
@@ -255,14 +282,20 @@ fn metric_json(id: &MetricId) -> Value {
 }
 
 fn page(v: &Value, default_size: usize, max_key: &str, errors: &mut Vec<String>) -> (usize, usize) {
-    let start = s(v, "NextToken").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
-    let size = int(v, max_key, max_key, errors).map_or(default_size, |n| n.clamp(1, 10_000) as usize);
+    let start = s(v, "NextToken")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(0);
+    let size =
+        int(v, max_key, max_key, errors).map_or(default_size, |n| n.clamp(1, 10_000) as usize);
     (start, size)
 }
 
 fn next_token(out: &mut Map<String, Value>, start: usize, size: usize, total: usize) {
     if start + size < total {
-        out.insert("NextToken".into(), Value::String((start + size).to_string()));
+        out.insert(
+            "NextToken".into(),
+            Value::String((start + size).to_string()),
+        );
     }
 }
 
@@ -305,7 +338,9 @@ pub fn call(cw: &CloudWatch, op: &str, input: &Value, now: f64) -> Result<Value,
             let name = required(input, "DashboardName", "DashboardName", &mut errors);
             errors_or(errors)?;
             let d = cw.dashboards.get(&name)?;
-            Ok(json!({"DashboardArn": dashboard_arn(&d.name), "DashboardBody": d.body, "DashboardName": d.name}))
+            Ok(
+                json!({"DashboardArn": dashboard_arn(&d.name), "DashboardBody": d.body, "DashboardName": d.name}),
+            )
         }
         "ListDashboards" => {
             let prefix = s(input, "DashboardNamePrefix");
@@ -323,7 +358,10 @@ pub fn call(cw: &CloudWatch, op: &str, input: &Value, now: f64) -> Result<Value,
         }
         _ => Err(ApiError::client(
             "InvalidAction",
-            format!("operation {op} is not supported by berth's CloudWatch; supported: {}", OPERATIONS.join(", ")),
+            format!(
+                "operation {op} is not supported by berth's CloudWatch; supported: {}",
+                OPERATIONS.join(", ")
+            ),
         )),
     }
 }
@@ -340,7 +378,10 @@ fn put_metric_data(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, Ap
         errors.push("MetricData: at least one datum was expected, found none".into());
     }
     if items.len() > 1000 {
-        errors.push(format!("MetricData: at most 1000 datums were expected, found {}", items.len()));
+        errors.push(format!(
+            "MetricData: at most 1000 datums were expected, found {}",
+            items.len()
+        ));
     }
     let mut data = Vec::with_capacity(items.len());
     for (i, d) in items.iter().enumerate() {
@@ -352,12 +393,22 @@ fn put_metric_data(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, Ap
             errors.push(format!("{p}.Timestamp: a time within the last two weeks and at most two hours ahead was expected, found {ts}"));
         }
         let value = num(d, "Value", &format!("{p}.Value"), &mut errors);
-        let values: Vec<f64> = list(d, "Values").iter().filter_map(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok())).collect();
-        let counts: Vec<f64> = list(d, "Counts").iter().filter_map(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok())).collect();
+        let values: Vec<f64> = list(d, "Values")
+            .iter()
+            .filter_map(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+            .collect();
+        let counts: Vec<f64> = list(d, "Counts")
+            .iter()
+            .filter_map(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+            .collect();
         let set = d.get("StatisticValues").filter(|v| v.is_object());
-        let given = usize::from(value.is_some()) + usize::from(!values.is_empty()) + usize::from(set.is_some());
+        let given = usize::from(value.is_some())
+            + usize::from(!values.is_empty())
+            + usize::from(set.is_some());
         if given != 1 {
-            errors.push(format!("{p}: exactly one of Value, Values or StatisticValues was expected, found {given}"));
+            errors.push(format!(
+                "{p}: exactly one of Value, Values or StatisticValues was expected, found {given}"
+            ));
         }
         let sample = if let Some(v) = value {
             Sample::Value(v)
@@ -369,25 +420,47 @@ fn put_metric_data(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, Ap
                     0.0
                 })
             };
-            let (sample_count, sum, minimum, maximum) =
-                (get("SampleCount", &mut errors), get("Sum", &mut errors), get("Minimum", &mut errors), get("Maximum", &mut errors));
+            let (sample_count, sum, minimum, maximum) = (
+                get("SampleCount", &mut errors),
+                get("Sum", &mut errors),
+                get("Minimum", &mut errors),
+                get("Maximum", &mut errors),
+            );
             if sample_count <= 0.0 || minimum > maximum {
                 errors.push(format!("{sp}: SampleCount > 0 and Minimum <= Maximum were expected, found {sample_count}, {minimum}, {maximum}"));
             }
-            Sample::StatisticSet { sample_count, sum, minimum, maximum }
+            Sample::StatisticSet {
+                sample_count,
+                sum,
+                minimum,
+                maximum,
+            }
         } else {
             if !counts.is_empty() && counts.len() != values.len() {
-                errors.push(format!("{p}.Counts: as many counts as values ({}) were expected, found {}", values.len(), counts.len()));
+                errors.push(format!(
+                    "{p}.Counts: as many counts as values ({}) were expected, found {}",
+                    values.len(),
+                    counts.len()
+                ));
             }
             Sample::Values { values, counts }
         };
         let finite = match &sample {
             Sample::Value(v) => v.is_finite(),
             Sample::Values { values, counts } => values.iter().chain(counts).all(|v| v.is_finite()),
-            Sample::StatisticSet { sample_count, sum, minimum, maximum } => [sample_count, sum, minimum, maximum].iter().all(|v| v.is_finite()),
+            Sample::StatisticSet {
+                sample_count,
+                sum,
+                minimum,
+                maximum,
+            } => [sample_count, sum, minimum, maximum]
+                .iter()
+                .all(|v| v.is_finite()),
         };
         if !finite {
-            errors.push(format!("{p}: finite numbers were expected (NaN and Infinity are refused)"));
+            errors.push(format!(
+                "{p}: finite numbers were expected (NaN and Infinity are refused)"
+            ));
         }
         data.push(MetricDatum {
             id: MetricId::new(namespace.clone(), name, dims),
@@ -447,28 +520,43 @@ fn get_metric_statistics(cw: &CloudWatch, input: &Value, now: f64) -> Result<Val
         }
     }
     if stats.is_empty() {
-        errors.push("Statistics: at least one of Statistics or ExtendedStatistics was expected, found none".into());
+        errors.push(
+            "Statistics: at least one of Statistics or ExtendedStatistics was expected, found none"
+                .into(),
+        );
     }
     errors_or(errors)?;
-    let (start, end, period) = (start.unwrap_or(0.0) as i64, end.unwrap_or(0.0) as i64, period.unwrap_or(60));
+    let (start, end, period) = (
+        start.unwrap_or(0.0) as i64,
+        end.unwrap_or(0.0) as i64,
+        period.unwrap_or(60),
+    );
     if period > 0 && (end - start) / period > 1440 {
         return Err(ApiError::client(
             "InvalidParameterCombination",
             format!("You have requested up to {} datapoints, which exceeds the limit of 1440. You may reduce the datapoints requested by increasing Period, or decreasing the time range.", (end - start) / period),
         ));
     }
-    let q = MetricQuery { id: id.clone(), start, end, period, statistics: stats.clone(), unit: s(input, "Unit") };
+    let q = MetricQuery {
+        id: id.clone(),
+        start,
+        end,
+        period,
+        statistics: stats.clone(),
+        unit: s(input, "Unit"),
+    };
     let dps = cw
         .metrics
         .query_at(&q, now as i64)
         .map_err(|e| ApiError::client("InvalidParameterCombination", e.to_string()))?;
+    let unit = cw.metrics.unit(&id).unwrap_or_else(|| "None".into());
     let datapoints: Vec<Value> = dps
         .iter()
         .map(|d| {
             let mut m = Map::new();
             m.insert("Timestamp".into(), json!(d.timestamp as f64));
             statistics_json(&stats, &d.values, &mut m);
-            m.insert("Unit".into(), json!(d.unit.clone().unwrap_or_else(|| "None".into())));
+            m.insert("Unit".into(), json!(unit));
             Value::Object(m)
         })
         .collect();
@@ -486,20 +574,29 @@ fn get_metric_data(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, Ap
         0.0
     }) as i64;
     let ascending = s(input, "ScanBy").as_deref() == Some("TimestampAscending");
-    let max_points = int(input, "MaxDatapoints", "MaxDatapoints", &mut errors).unwrap_or(100_800).max(1) as usize;
+    let max_points = int(input, "MaxDatapoints", "MaxDatapoints", &mut errors)
+        .unwrap_or(100_800)
+        .max(1) as usize;
     let queries = list(input, "MetricDataQueries");
     if queries.is_empty() || queries.len() > 500 {
-        errors.push(format!("MetricDataQueries: 1 to 500 queries were expected, found {}", queries.len()));
+        errors.push(format!(
+            "MetricDataQueries: 1 to 500 queries were expected, found {}",
+            queries.len()
+        ));
     }
     let mut planned = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         let p = format!("MetricDataQueries.member.{}", i + 1);
         let qid = required(q, "Id", &format!("{p}.Id"), &mut errors);
         if !qid.is_empty() && !qid.starts_with(|c: char| c.is_ascii_lowercase()) {
-            errors.push(format!("{p}.Id: a name starting with a lowercase letter was expected, found '{qid}'"));
+            errors.push(format!(
+                "{p}.Id: a name starting with a lowercase letter was expected, found '{qid}'"
+            ));
         }
         if q.get("Expression").is_some_and(|e| !e.is_null()) {
-            errors.push(format!("{p}.Expression: metric math is not supported by berth; use MetricStat"));
+            errors.push(format!(
+                "{p}.Expression: metric math is not supported by berth; use MetricStat"
+            ));
             continue;
         }
         let Some(stat) = q.get("MetricStat").filter(|m| m.is_object()) else {
@@ -509,25 +606,32 @@ fn get_metric_data(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, Ap
         let sp = format!("{p}.MetricStat");
         let metric = stat.get("Metric").cloned().unwrap_or(Value::Null);
         let id = metric_id(&metric, &format!("{sp}.Metric"), &mut errors);
-        let period = int(stat, "Period", &format!("{sp}.Period"), &mut errors).unwrap_or_else(|| {
-            errors.push(format!("{sp}.Period: a value was expected, found none"));
-            60
-        });
+        let period =
+            int(stat, "Period", &format!("{sp}.Period"), &mut errors).unwrap_or_else(|| {
+                errors.push(format!("{sp}.Period: a value was expected, found none"));
+                60
+            });
         let stat_name = required(stat, "Stat", &format!("{sp}.Stat"), &mut errors);
         let statistic = Statistic::parse(&stat_name);
         if statistic.is_none() && !stat_name.is_empty() {
             errors.push(format!("{sp}.Stat: SampleCount, Average, Sum, Minimum, Maximum or pNN.NN was expected, found '{stat_name}'"));
         }
         let label = s(q, "Label").unwrap_or_else(|| id.name.clone());
-        let return_data = boolean(q, "ReturnData", &format!("{p}.ReturnData"), &mut errors).unwrap_or(true);
-        planned.push((qid, label, return_data, MetricQuery {
-            id,
-            start,
-            end,
-            period,
-            statistics: vec![statistic.unwrap_or(Statistic::Average)],
-            unit: s(stat, "Unit"),
-        }));
+        let return_data =
+            boolean(q, "ReturnData", &format!("{p}.ReturnData"), &mut errors).unwrap_or(true);
+        planned.push((
+            qid,
+            label,
+            return_data,
+            MetricQuery {
+                id,
+                start,
+                end,
+                period,
+                statistics: vec![statistic.unwrap_or(Statistic::Average)],
+                unit: s(stat, "Unit"),
+            },
+        ));
     }
     errors_or(errors)?;
     let mut results = Vec::new();
@@ -568,13 +672,25 @@ fn list_metrics(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, ApiEr
     let dims: Vec<(String, Option<String>)> = list(input, "Dimensions")
         .iter()
         .enumerate()
-        .map(|(i, d)| (required(d, "Name", &format!("Dimensions.member.{}.Name", i + 1), &mut errors), s(d, "Value")))
+        .map(|(i, d)| {
+            (
+                required(
+                    d,
+                    "Name",
+                    &format!("Dimensions.member.{}.Name", i + 1),
+                    &mut errors,
+                ),
+                s(d, "Value"),
+            )
+        })
         .collect();
     let active_since = match s(input, "RecentlyActive").as_deref() {
         None => None,
         Some("PT3H") => Some(now as i64 - 3 * 3600),
         Some(other) => {
-            errors.push(format!("RecentlyActive: PT3H was expected, found '{other}'"));
+            errors.push(format!(
+                "RecentlyActive: PT3H was expected, found '{other}'"
+            ));
             None
         }
     };
@@ -605,7 +721,10 @@ fn actions(input: &Value, errors: &mut Vec<String>) -> AlarmActions {
 fn put_metric_alarm(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, ApiError> {
     let mut errors = Vec::new();
     for unsupported in ["Metrics", "ThresholdMetricId"] {
-        if input.get(unsupported).is_some_and(|v| !v.is_null() && v != &json!([])) {
+        if input
+            .get(unsupported)
+            .is_some_and(|v| !v.is_null() && v != &json!([]))
+        {
             errors.push(format!("{unsupported}: metric math and anomaly detection alarms are not supported by berth; use MetricName/Namespace/Statistic"));
         }
     }
@@ -615,20 +734,33 @@ fn put_metric_alarm(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, A
         (Some(st), None) => st,
         (None, Some(ext)) => {
             if !Statistic::parse(&ext).is_some_and(|s| s.is_percentile()) {
-                errors.push(format!("ExtendedStatistic: a percentile such as p99 was expected, found '{ext}'"));
+                errors.push(format!(
+                    "ExtendedStatistic: a percentile such as p99 was expected, found '{ext}'"
+                ));
             }
             ext
         }
         (Some(_), Some(_)) => {
-            errors.push("Statistic: exactly one of Statistic or ExtendedStatistic was expected, found both".into());
+            errors.push(
+                "Statistic: exactly one of Statistic or ExtendedStatistic was expected, found both"
+                    .into(),
+            );
             String::new()
         }
         (None, None) => {
-            errors.push("Statistic: exactly one of Statistic or ExtendedStatistic was expected, found none".into());
+            errors.push(
+                "Statistic: exactly one of Statistic or ExtendedStatistic was expected, found none"
+                    .into(),
+            );
             String::new()
         }
     };
-    let op_text = required(input, "ComparisonOperator", "ComparisonOperator", &mut errors);
+    let op_text = required(
+        input,
+        "ComparisonOperator",
+        "ComparisonOperator",
+        &mut errors,
+    );
     let comparison_operator = ComparisonOperator::parse(&op_text);
     if comparison_operator.is_none() && !op_text.is_empty() {
         errors.push(format!("ComparisonOperator: GreaterThanOrEqualToThreshold, GreaterThanThreshold, LessThanThreshold or LessThanOrEqualToThreshold was expected, found '{op_text}' (anomaly detection is not supported)"));
@@ -642,11 +774,13 @@ fn put_metric_alarm(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, A
     if period.is_none() {
         errors.push("Period: a value was expected, found none".into());
     }
-    let evaluation_periods = int(input, "EvaluationPeriods", "EvaluationPeriods", &mut errors).unwrap_or_else(|| {
-        errors.push("EvaluationPeriods: a value was expected, found none".into());
-        1
-    });
-    let datapoints_to_alarm = int(input, "DatapointsToAlarm", "DatapointsToAlarm", &mut errors).unwrap_or(evaluation_periods);
+    let evaluation_periods = int(input, "EvaluationPeriods", "EvaluationPeriods", &mut errors)
+        .unwrap_or_else(|| {
+            errors.push("EvaluationPeriods: a value was expected, found none".into());
+            1
+        });
+    let datapoints_to_alarm = int(input, "DatapointsToAlarm", "DatapointsToAlarm", &mut errors)
+        .unwrap_or(evaluation_periods);
     let threshold = num(input, "Threshold", "Threshold", &mut errors);
     if threshold.is_none() {
         errors.push("Threshold: a value was expected, found none".into());
@@ -664,7 +798,8 @@ fn put_metric_alarm(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, A
         evaluation_periods: u32::try_from(evaluation_periods).unwrap_or(0),
         datapoints_to_alarm: u32::try_from(datapoints_to_alarm).unwrap_or(0),
         threshold: threshold.unwrap_or(0.0),
-        comparison_operator: comparison_operator.unwrap_or(ComparisonOperator::GreaterThanThreshold),
+        comparison_operator: comparison_operator
+            .unwrap_or(ComparisonOperator::GreaterThanThreshold),
         treat_missing_data: treat_missing_data.unwrap_or(TreatMissingData::Missing),
         evaluate_low_sample_count_percentile: s(input, "EvaluateLowSampleCountPercentile"),
     };
@@ -695,11 +830,17 @@ fn alarm_json(a: &berth_metrics::alarm::Alarm) -> Value {
     };
     put("AlarmName", json!(a.definition.name()));
     put("AlarmArn", json!(a.arn));
-    put("AlarmConfigurationUpdatedTimestamp", json!(a.configuration_updated));
+    put(
+        "AlarmConfigurationUpdatedTimestamp",
+        json!(a.configuration_updated),
+    );
     put("ActionsEnabled", json!(acts.actions_enabled));
     put("OKActions", json!(acts.ok_actions));
     put("AlarmActions", json!(acts.alarm_actions));
-    put("InsufficientDataActions", json!(acts.insufficient_data_actions));
+    put(
+        "InsufficientDataActions",
+        json!(acts.insufficient_data_actions),
+    );
     put("StateValue", json!(a.state.value.as_str()));
     put("StateReason", json!(a.state.reason));
     put("StateReasonData", json!(a.state.reason_data));
@@ -723,7 +864,10 @@ fn alarm_json(a: &berth_metrics::alarm::Alarm) -> Value {
             put("Threshold", json!(ma.threshold));
             put("ComparisonOperator", json!(ma.comparison_operator.as_str()));
             put("TreatMissingData", json!(ma.treat_missing_data.as_str()));
-            put("EvaluateLowSampleCountPercentile", json!(ma.evaluate_low_sample_count_percentile));
+            put(
+                "EvaluateLowSampleCountPercentile",
+                json!(ma.evaluate_low_sample_count_percentile),
+            );
         }
         AlarmDefinition::Composite(c) => {
             put("AlarmDescription", json!(c.alarm_description));
@@ -738,20 +882,27 @@ fn describe_alarms(cw: &CloudWatch, input: &Value) -> Result<Value, ApiError> {
     let types = strings(input, "AlarmTypes");
     for (i, t) in types.iter().enumerate() {
         if t != "MetricAlarm" && t != "CompositeAlarm" {
-            errors.push(format!("AlarmTypes.member.{}: MetricAlarm or CompositeAlarm was expected, found '{t}'", i + 1));
+            errors.push(format!(
+                "AlarmTypes.member.{}: MetricAlarm or CompositeAlarm was expected, found '{t}'",
+                i + 1
+            ));
         }
     }
     let state = s(input, "StateValue");
     let state_value = state.as_deref().map(|v| {
         StateValue::parse(v).unwrap_or_else(|| {
-            errors.push(format!("StateValue: OK, ALARM or INSUFFICIENT_DATA was expected, found '{v}'"));
+            errors.push(format!(
+                "StateValue: OK, ALARM or INSUFFICIENT_DATA was expected, found '{v}'"
+            ));
             StateValue::OK
         })
     });
     let names = strings(input, "AlarmNames");
     let prefix = s(input, "AlarmNamePrefix");
     if !names.is_empty() && prefix.is_some() {
-        errors.push("AlarmNamePrefix: either AlarmNames or AlarmNamePrefix was expected, found both".into());
+        errors.push(
+            "AlarmNamePrefix: either AlarmNames or AlarmNamePrefix was expected, found both".into(),
+        );
     }
     let (start, size) = page(input, 100, "MaxRecords", &mut errors);
     errors_or(errors)?;
@@ -766,10 +917,18 @@ fn describe_alarms(cw: &CloudWatch, input: &Value) -> Result<Value, ApiError> {
     };
     let all = cw.alarms.describe(&filter);
     let window: Vec<&berth_metrics::alarm::Alarm> = all.iter().skip(start).take(size).collect();
-    let (metric, composite): (Vec<_>, Vec<_>) = window.into_iter().partition(|a| a.alarm_type() == "MetricAlarm");
+    let (metric, composite): (Vec<_>, Vec<_>) = window
+        .into_iter()
+        .partition(|a| a.alarm_type() == "MetricAlarm");
     let mut out = Map::new();
-    out.insert("MetricAlarms".into(), Value::Array(metric.into_iter().map(alarm_json).collect()));
-    out.insert("CompositeAlarms".into(), Value::Array(composite.into_iter().map(alarm_json).collect()));
+    out.insert(
+        "MetricAlarms".into(),
+        Value::Array(metric.into_iter().map(alarm_json).collect()),
+    );
+    out.insert(
+        "CompositeAlarms".into(),
+        Value::Array(composite.into_iter().map(alarm_json).collect()),
+    );
     next_token(&mut out, start, size, all.len());
     Ok(Value::Object(out))
 }
@@ -787,7 +946,12 @@ fn describe_alarm_history(cw: &CloudWatch, input: &Value) -> Result<Value, ApiEr
     let types = strings(input, "AlarmTypes");
     let (start, size) = page(input, 100, "MaxRecords", &mut errors);
     errors_or(errors)?;
-    let mut items = cw.alarms.history(s(input, "AlarmName").as_deref(), item_type.as_deref(), start_date, end_date);
+    let mut items = cw.alarms.history(
+        s(input, "AlarmName").as_deref(),
+        item_type.as_deref(),
+        start_date,
+        end_date,
+    );
     if !types.is_empty() {
         items.retain(|i| types.contains(&i.alarm_type));
     }
@@ -798,14 +962,16 @@ fn describe_alarm_history(cw: &CloudWatch, input: &Value) -> Result<Value, ApiEr
         .iter()
         .skip(start)
         .take(size)
-        .map(|i| json!({
-            "AlarmName": i.alarm_name,
-            "AlarmType": i.alarm_type,
-            "Timestamp": i.timestamp,
-            "HistoryItemType": i.history_item_type,
-            "HistorySummary": i.history_summary,
-            "HistoryData": i.history_data,
-        }))
+        .map(|i| {
+            json!({
+                "AlarmName": i.alarm_name,
+                "AlarmType": i.alarm_type,
+                "Timestamp": i.timestamp,
+                "HistoryItemType": i.history_item_type,
+                "HistorySummary": i.history_summary,
+                "HistoryData": i.history_data,
+            })
+        })
         .collect();
     let mut out = Map::new();
     out.insert("AlarmHistoryItems".into(), Value::Array(list));
@@ -819,18 +985,28 @@ fn set_alarm_state(cw: &CloudWatch, input: &Value, now: f64) -> Result<Value, Ap
     let value_text = required(input, "StateValue", "StateValue", &mut errors);
     let value = StateValue::parse(&value_text);
     if value.is_none() && !value_text.is_empty() {
-        errors.push(format!("StateValue: OK, ALARM or INSUFFICIENT_DATA was expected, found '{value_text}'"));
+        errors.push(format!(
+            "StateValue: OK, ALARM or INSUFFICIENT_DATA was expected, found '{value_text}'"
+        ));
     }
     let reason = required(input, "StateReason", "StateReason", &mut errors);
     errors_or(errors)?;
     let reason_data = s(input, "StateReasonData");
     if let Some(d) = &reason_data {
         if serde_json::from_str::<Value>(d).is_err() {
-            return Err(ApiError::client("InvalidFormat", format!("StateReasonData: JSON was expected, found '{d}'")));
+            return Err(ApiError::client(
+                "InvalidFormat",
+                format!("StateReasonData: JSON was expected, found '{d}'"),
+            ));
         }
     }
-    cw.alarms
-        .set_alarm_state(&name, value.unwrap_or(StateValue::OK), &reason, reason_data, now)?;
+    cw.alarms.set_alarm_state(
+        &name,
+        value.unwrap_or(StateValue::OK),
+        &reason,
+        reason_data,
+        now,
+    )?;
     Ok(json!({}))
 }
 
@@ -841,8 +1017,14 @@ mod tests {
     #[test]
     fn iso_times_parse_with_offsets_and_fractions() {
         assert_eq!(parse_iso8601("1970-01-01T00:00:00Z"), Some(0.0));
-        assert_eq!(parse_iso8601("2026-11-22T10:01:00.500Z"), Some(1_795_341_660.5));
-        assert_eq!(parse_iso8601("2026-11-22T11:01:00+01:00"), Some(1_795_341_660.0));
+        assert_eq!(
+            parse_iso8601("2026-11-22T10:01:00.500Z"),
+            Some(1_795_341_660.5)
+        );
+        assert_eq!(
+            parse_iso8601("2026-11-22T11:01:00+01:00"),
+            Some(1_795_341_660.0)
+        );
         assert_eq!(parse_iso8601("2026-11-22"), Some(1_795_305_600.0));
         assert_eq!(parse_iso8601("yesterday"), None);
         assert_eq!(parse_iso8601("2026-13-01T00:00:00Z"), None);

@@ -22,12 +22,20 @@ fn json_put_then_statistics_and_percentiles() {
     let (_d, cw) = cw();
     let t = now().floor();
     let data: Vec<_> = (1..=100).map(|v| json!({"MetricName": "Latency", "Value": v, "Unit": "Milliseconds", "Timestamp": t - 5.0})).collect();
-    let (status, _) = json_call(&cw, "PutMetricData", json!({"Namespace": "App", "MetricData": data}));
+    let (status, _) = json_call(
+        &cw,
+        "PutMetricData",
+        json!({"Namespace": "App", "MetricData": data}),
+    );
     assert_eq!(status, 200);
-    let (status, out) = json_call(&cw, "GetMetricStatistics", json!({
-        "Namespace": "App", "MetricName": "Latency", "StartTime": t - 60.0, "EndTime": t + 1.0, "Period": 61,
-        "Statistics": ["Sum", "SampleCount", "Maximum"], "ExtendedStatistics": ["p90"],
-    }));
+    let (status, out) = json_call(
+        &cw,
+        "GetMetricStatistics",
+        json!({
+            "Namespace": "App", "MetricName": "Latency", "StartTime": t - 60.0, "EndTime": t + 1.0, "Period": 61,
+            "Statistics": ["Sum", "SampleCount", "Maximum"], "ExtendedStatistics": ["p90"],
+        }),
+    );
     assert_eq!(status, 200, "{out}");
     let dp = &out["Datapoints"][0];
     assert_eq!(dp["Sum"], 5050.0);
@@ -40,22 +48,46 @@ fn json_put_then_statistics_and_percentiles() {
 #[test]
 fn errors_have_each_protocols_shape() {
     let (_d, cw) = cw();
-    let (status, out) = json_call(&cw, "PutMetricData", json!({"MetricData": [{"Value": "x"}]}));
+    let (status, out) = json_call(
+        &cw,
+        "PutMetricData",
+        json!({"MetricData": [{"Value": "x"}]}),
+    );
     assert_eq!(status, 400);
     assert_eq!(out["__type"], "InvalidParameterValue");
     let msg = out["message"].as_str().unwrap();
-    for needle in ["Namespace", "MetricData.member.1.MetricName", "MetricData.member.1.Value"] {
+    for needle in [
+        "Namespace",
+        "MetricData.member.1.MetricName",
+        "MetricData.member.1.Value",
+    ] {
         assert!(msg.contains(needle), "{needle} not in {msg}");
     }
-    let (status, ct, body) = handle_cbor(&cw, "GetDashboard", &codec::value_to_cbor(&json!({"DashboardName": "nope"})));
+    let (status, ct, body) = handle_cbor(
+        &cw,
+        "GetDashboard",
+        &codec::value_to_cbor(&json!({"DashboardName": "nope"})),
+    );
     assert_eq!((status, ct), (404, CBOR_CONTENT_TYPE));
-    assert_eq!(codec::cbor_to_value(&body).unwrap()["__type"], "ResourceNotFound");
-    let (status, _, body) = handle_query(&cw, b"Action=DescribeAlarms&Version=2010-08-01&StateValue=BAD");
+    assert_eq!(
+        codec::cbor_to_value(&body).unwrap()["__type"],
+        "ResourceNotFound"
+    );
+    let (status, _, body) = handle_query(
+        &cw,
+        b"Action=DescribeAlarms&Version=2010-08-01&StateValue=BAD",
+    );
     assert_eq!(status, 400);
     let text = String::from_utf8(body).unwrap();
-    assert!(text.contains("<Code>InvalidParameterValue</Code>") && text.contains("StateValue"), "{text}");
+    assert!(
+        text.contains("<Code>InvalidParameterValue</Code>") && text.contains("StateValue"),
+        "{text}"
+    );
     let (status, out) = json_call(&cw, "FlyToTheMoon", json!({}));
-    assert_eq!((status, out["__type"].as_str()), (400, Some("InvalidAction")));
+    assert_eq!(
+        (status, out["__type"].as_str()),
+        (400, Some("InvalidAction"))
+    );
     let (status, _, _) = handle_cbor(&cw, "ListMetrics", &[0xff]);
     assert_eq!(status, 400);
 }
@@ -65,15 +97,37 @@ fn get_metric_data_refuses_expressions_and_orders_newest_first() {
     let (_d, cw) = cw();
     let t = now().floor();
     for (i, v) in [1.0, 2.0, 3.0].iter().enumerate() {
-        json_call(&cw, "PutMetricData", json!({"Namespace": "App", "MetricData": [{"MetricName": "N", "Value": v, "Timestamp": t - 3.0 + i as f64}]}));
+        json_call(
+            &cw,
+            "PutMetricData",
+            json!({"Namespace": "App", "MetricData": [{"MetricName": "N", "Value": v, "Timestamp": t - 3.0 + i as f64}]}),
+        );
     }
-    let stat = json!({"Metric": {"Namespace": "App", "MetricName": "N"}, "Period": 1, "Stat": "Sum"});
-    let (status, out) = json_call(&cw, "GetMetricData", json!({"StartTime": t - 10.0, "EndTime": t + 1.0, "MetricDataQueries": [{"Id": "a", "MetricStat": stat}]}));
+    let stat =
+        json!({"Metric": {"Namespace": "App", "MetricName": "N"}, "Period": 1, "Stat": "Sum"});
+    let (status, out) = json_call(
+        &cw,
+        "GetMetricData",
+        json!({"StartTime": t - 10.0, "EndTime": t + 1.0, "MetricDataQueries": [{"Id": "a", "MetricStat": stat}]}),
+    );
     assert_eq!(status, 200, "{out}");
-    assert_eq!(out["MetricDataResults"][0]["Values"], json!([3.0, 2.0, 1.0]));
-    let (status, out) = json_call(&cw, "GetMetricData", json!({"StartTime": t - 10.0, "EndTime": t, "MetricDataQueries": [{"Id": "e", "Expression": "SUM(METRICS())"}]}));
+    assert_eq!(
+        out["MetricDataResults"][0]["Values"],
+        json!([3.0, 2.0, 1.0])
+    );
+    let (status, out) = json_call(
+        &cw,
+        "GetMetricData",
+        json!({"StartTime": t - 10.0, "EndTime": t, "MetricDataQueries": [{"Id": "e", "Expression": "SUM(METRICS())"}]}),
+    );
     assert_eq!(status, 400);
-    assert!(out["message"].as_str().unwrap().contains("metric math is not supported"), "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .unwrap()
+            .contains("metric math is not supported"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -89,7 +143,13 @@ fn query_protocol_round_trip() {
 
 #[test]
 fn cbor_paths_name_operations() {
-    assert_eq!(cbor_operation("/service/GraniteServiceVersion20100801/operation/ListMetrics"), Some("ListMetrics"));
+    assert_eq!(
+        cbor_operation("/service/GraniteServiceVersion20100801/operation/ListMetrics"),
+        Some("ListMetrics")
+    );
     assert_eq!(cbor_operation("/service/Other/operation/ListMetrics"), None);
-    assert_eq!(cbor_operation("/service/GraniteServiceVersion20100801/operation/"), None);
+    assert_eq!(
+        cbor_operation("/service/GraniteServiceVersion20100801/operation/"),
+        None
+    );
 }

@@ -275,3 +275,90 @@ pub mod reqwest {
         }
     }
 }
+
+/// One HTTP/1.1 GET over a fresh connection: (status, body).
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let resp = String::from_utf8_lossy(&resp).to_string();
+    let (head, body) = resp.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("bad status line"))?;
+    // Chunked bodies: keep the raw text; tests look for substrings.
+    Ok((status, body.to_string()))
+}
+
+/// A bounded steady load on a URL from a few threads; counts what came back.
+pub struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<LoadResult>>,
+}
+
+/// What a load saw.
+#[derive(Debug, Default, Clone)]
+pub struct LoadResult {
+    pub ok: u64,
+    /// (status or 0 for a connection error, detail)
+    pub failures: Vec<(u16, String)>,
+    /// Bodies' `"version":"..."` values seen, in order (sampled).
+    pub versions: Vec<String>,
+}
+
+impl Load {
+    /// Starts `threads` threads sending GETs to `addr` `path` until stopped, at most `max_per_thread`
+    /// requests each and for at most `max_time`.
+    pub fn start(addr: &str, path: &str, threads: usize, max_per_thread: u64, max_time: Duration) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handles = (0..threads)
+            .map(|_| {
+                let stop = stop.clone();
+                let addr = addr.to_string();
+                let path = path.to_string();
+                std::thread::spawn(move || {
+                    let start = Instant::now();
+                    let mut r = LoadResult::default();
+                    for _ in 0..max_per_thread {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) || start.elapsed() > max_time {
+                            break;
+                        }
+                        match http_get(&addr, &path) {
+                            Ok((200, body)) => {
+                                r.ok += 1;
+                                if let Some(v) = body.split("\"version\":\"").nth(1).and_then(|s| s.split('"').next()) {
+                                    if r.versions.last().map(String::as_str) != Some(v) {
+                                        r.versions.push(v.to_string());
+                                    }
+                                }
+                            }
+                            Ok((status, body)) => r.failures.push((status, body.chars().take(200).collect())),
+                            Err(e) => r.failures.push((0, e.to_string())),
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    r
+                })
+            })
+            .collect();
+        Load { stop, threads: handles }
+    }
+
+    /// Stops the load and adds up what every thread saw.
+    pub fn finish(self) -> LoadResult {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = LoadResult::default();
+        for t in self.threads {
+            let r = t.join().unwrap();
+            total.ok += r.ok;
+            total.failures.extend(r.failures);
+            for v in r.versions {
+                if total.versions.last() != Some(&v) {
+                    total.versions.push(v);
+                }
+            }
+        }
+        total
+    }
+}

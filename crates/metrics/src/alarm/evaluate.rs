@@ -122,7 +122,11 @@ pub fn evaluate(alarm: &MetricAlarm, points: &[PeriodValue], now: f64) -> Option
         })
         .collect();
     let reason = if evaluated.is_empty() {
-        let kind = if fill_breaches { "Breaching" } else { "NonBreaching" };
+        let kind = if fill_breaches {
+            "Breaching"
+        } else {
+            "NonBreaching"
+        };
         format!(
             "Threshold Crossed: no datapoints were received for {} and {} {} treated as [{kind}].",
             plural(n, "period"),
@@ -156,7 +160,11 @@ pub fn evaluate(alarm: &MetricAlarm, points: &[PeriodValue], now: f64) -> Option
             reason,
             plural(filled, "missing datapoint"),
             was_were(filled),
-            if fill_breaches { "Breaching" } else { "NonBreaching" }
+            if fill_breaches {
+                "Breaching"
+            } else {
+                "NonBreaching"
+            }
         )
     } else {
         reason
@@ -169,7 +177,9 @@ pub fn evaluate(alarm: &MetricAlarm, points: &[PeriodValue], now: f64) -> Option
 }
 
 fn reason_data(alarm: &MetricAlarm, evaluated: &[&PeriodValue], now: f64) -> serde_json::Value {
-    let start = evaluated.first().map_or(now - alarm.period as f64, |p| p.timestamp as f64);
+    let start = evaluated
+        .first()
+        .map_or(now - alarm.period as f64, |p| p.timestamp as f64);
     let statistic_key = if alarm.parsed_statistic().is_percentile() {
         "extendedStatistic"
     } else {

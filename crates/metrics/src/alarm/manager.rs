@@ -83,6 +83,9 @@ pub enum PersistError {
     },
 }
 
+/// Action entries queued for a state change.
+type QueuedActions = (Vec<String>, AlarmStateChange);
+
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Book {
     alarms: BTreeMap<String, Alarm>,
@@ -97,8 +100,8 @@ struct Inner {
     /// One writer of the file at a time, so a later state is never overwritten by an earlier one.
     persisting: Mutex<()>,
     events: broadcast::Sender<AlarmStateChange>,
-    actions_tx: mpsc::UnboundedSender<(Vec<String>, AlarmStateChange)>,
-    actions_rx: Mutex<Option<mpsc::UnboundedReceiver<(Vec<String>, AlarmStateChange)>>>,
+    actions_tx: mpsc::UnboundedSender<QueuedActions>,
+    actions_rx: Mutex<Option<mpsc::UnboundedReceiver<QueuedActions>>>,
     region: String,
     account: String,
 }
@@ -133,7 +136,10 @@ fn lock(book: &Mutex<Book>) -> MutexGuard<'_, Book> {
 
 impl AlarmManager {
     /// Opens (or starts empty) the alarm file at `path`, evaluating against `metrics`.
-    pub fn open(path: impl AsRef<Path>, metrics: MetricStore) -> Result<AlarmManager, PersistError> {
+    pub fn open(
+        path: impl AsRef<Path>,
+        metrics: MetricStore,
+    ) -> Result<AlarmManager, PersistError> {
         let path = path.as_ref().to_path_buf();
         let book = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| PersistError::Parse {
@@ -179,7 +185,11 @@ impl AlarmManager {
     }
 
     fn persist(&self) -> Result<(), PersistError> {
-        let _one = self.inner.persisting.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = self
+            .inner
+            .persisting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let json = {
             let book = lock(&self.inner.book);
             serde_json::to_vec_pretty(&*book).map_err(|error| PersistError::Parse {
@@ -197,7 +207,8 @@ impl AlarmManager {
         let items = book.history.entry(item.alarm_name.clone()).or_default();
         let cutoff = item.timestamp - HISTORY_SECONDS;
         items.push_back(item);
-        while items.len() > HISTORY_PER_ALARM || items.front().is_some_and(|i| i.timestamp < cutoff) {
+        while items.len() > HISTORY_PER_ALARM || items.front().is_some_and(|i| i.timestamp < cutoff)
+        {
             items.pop_front();
         }
     }
@@ -287,9 +298,14 @@ impl AlarmManager {
                     if name == alarm.alarm_name {
                         errors.push(format!("AlarmRule: a rule that does not name its own alarm was expected, found {name}"));
                     } else if !book.alarms.contains_key(&name) {
-                        errors.push(format!("AlarmRule: an existing alarm was expected, found {name}"));
+                        errors.push(format!(
+                            "AlarmRule: an existing alarm was expected, found {name}"
+                        ));
                     } else if depends_on(&book, &name, &alarm.alarm_name) {
-                        errors.push(format!("AlarmRule: {name} depends on {} already; cycles are not allowed", alarm.alarm_name));
+                        errors.push(format!(
+                            "AlarmRule: {name} depends on {} already; cycles are not allowed",
+                            alarm.alarm_name
+                        ));
                     }
                 }
             }
@@ -337,8 +353,15 @@ impl AlarmManager {
         let book = lock(&self.inner.book);
         book.alarms
             .values()
-            .filter(|a| filter.names.is_empty() || filter.names.iter().any(|n| n == a.definition.name()))
-            .filter(|a| filter.name_prefix.as_ref().is_none_or(|p| a.definition.name().starts_with(p.as_str())))
+            .filter(|a| {
+                filter.names.is_empty() || filter.names.iter().any(|n| n == a.definition.name())
+            })
+            .filter(|a| {
+                filter
+                    .name_prefix
+                    .as_ref()
+                    .is_none_or(|p| a.definition.name().starts_with(p.as_str()))
+            })
             .filter(|a| filter.state.is_none_or(|s| a.state.value == s))
             .filter(|a| match a.definition {
                 AlarmDefinition::Metric(_) => filter.metric_alarms,
@@ -379,7 +402,9 @@ impl AlarmManager {
             .filter(|(n, _)| name.is_none_or(|x| x == n.as_str()))
             .flat_map(|(_, items)| items.iter())
             .filter(|i| item_type.is_none_or(|t| t == i.history_item_type))
-            .filter(|i| start.is_none_or(|s| i.timestamp >= s) && end.is_none_or(|e| i.timestamp <= e))
+            .filter(|i| {
+                start.is_none_or(|s| i.timestamp >= s) && end.is_none_or(|e| i.timestamp <= e)
+            })
             .cloned()
             .collect();
         out.sort_by(|a, b| b.timestamp.total_cmp(&a.timestamp));
@@ -406,7 +431,15 @@ impl AlarmManager {
                 AlarmDefinition::Composite(_) => 60.0,
             };
             alarm.manual_until = Some(now + hold);
-            self.transition(&mut book, name, value, reason.to_string(), reason_data, now, true)
+            self.transition(
+                &mut book,
+                name,
+                value,
+                reason.to_string(),
+                reason_data,
+                now,
+                true,
+            )
         };
         self.persist()?;
         if let Some(change) = change {
@@ -439,7 +472,11 @@ impl AlarmManager {
             reason: reason.clone(),
             reason_data: reason_data.clone(),
             updated: now,
-            transitioned: if old.value == value { old.transitioned } else { now },
+            transitioned: if old.value == value {
+                old.transitioned
+            } else {
+                now
+            },
         };
         let change = AlarmStateChange {
             alarm_name: name.to_string(),
@@ -457,8 +494,12 @@ impl AlarmManager {
             region: self.inner.region.clone(),
             account: self.inner.account.clone(),
         };
-        let mut new_state = serde_json::json!({"stateValue": value.as_str(), "stateReason": reason});
-        if let Some(d) = reason_data.as_deref().and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()) {
+        let mut new_state =
+            serde_json::json!({"stateValue": value.as_str(), "stateReason": reason});
+        if let Some(d) = reason_data
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        {
             new_state["stateReasonData"] = d;
         }
         let data = serde_json::json!({
@@ -471,7 +512,11 @@ impl AlarmManager {
             alarm_type: change.alarm_type.clone(),
             timestamp: now,
             history_item_type: "StateUpdate".into(),
-            history_summary: format!("Alarm updated from {} to {}", old.value.as_str(), value.as_str()),
+            history_summary: format!(
+                "Alarm updated from {} to {}",
+                old.value.as_str(),
+                value.as_str()
+            ),
             history_data: data.to_string(),
         };
         Self::history_push(book, item);
@@ -551,7 +596,12 @@ impl AlarmManager {
         // Queries run without the alarm lock.
         let results: Vec<(String, Option<evaluate::Evaluation>)> = metric_alarms
             .iter()
-            .map(|m| (m.alarm_name.clone(), evaluate(m, &self.metric_points(m, now), now)))
+            .map(|m| {
+                (
+                    m.alarm_name.clone(),
+                    evaluate(m, &self.metric_points(m, now), now),
+                )
+            })
             .collect();
         let mut changes = Vec::new();
         {
@@ -577,7 +627,9 @@ impl AlarmManager {
                 .values()
                 .filter(|a| a.manual_until.is_none_or(|u| now >= u))
                 .filter_map(|a| match &a.definition {
-                    AlarmDefinition::Composite(c) => Some((c.alarm_name.clone(), c.alarm_rule.clone())),
+                    AlarmDefinition::Composite(c) => {
+                        Some((c.alarm_name.clone(), c.alarm_rule.clone()))
+                    }
                     AlarmDefinition::Metric(_) => None,
                 })
                 .collect();
@@ -585,12 +637,16 @@ impl AlarmManager {
             for _ in 0..=composites.len() {
                 let mut changed = false;
                 for (name, text) in &composites {
-                    let Ok(parsed) = rule::parse(text) else { continue };
+                    let Ok(parsed) = rule::parse(text) else {
+                        continue;
+                    };
                     let (value, reason, data) = composite_state(&book, &parsed, text);
                     if let Some(alarm) = book.alarms.get_mut(name) {
                         alarm.manual_until = None;
                     }
-                    if let Some(c) = self.transition(&mut book, name, value, reason, Some(data), now, false) {
+                    if let Some(c) =
+                        self.transition(&mut book, name, value, reason, Some(data), now, false)
+                    {
                         changes.push(c);
                         changed = true;
                     }
@@ -613,7 +669,12 @@ impl AlarmManager {
 
     /// Evaluates every second and runs actions until `shutdown` turns true (or its sender goes).
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let taken = self.inner.actions_rx.lock().ok().and_then(|mut rx| rx.take());
+        let taken = self
+            .inner
+            .actions_rx
+            .lock()
+            .ok()
+            .and_then(|mut rx| rx.take());
         let Some(mut actions_rx) = taken else {
             tracing::warn!("AlarmManager::run called twice; the second call returns at once");
             return;
@@ -652,7 +713,12 @@ impl AlarmManager {
         }
     }
 
-    fn record_action(&self, change: &AlarmStateChange, entry: &str, result: Result<String, actions::ActionError>) {
+    fn record_action(
+        &self,
+        change: &AlarmStateChange,
+        entry: &str,
+        result: Result<String, actions::ActionError>,
+    ) {
         let (summary, ok) = match &result {
             Ok(s) => (format!("Successfully executed action {entry}"), s.clone()),
             Err(e) => {
@@ -691,7 +757,11 @@ fn depends_on(book: &Book, from: &str, target: &str) -> bool {
             continue;
         }
         seen.push(n.clone());
-        if let Some(Alarm { definition: AlarmDefinition::Composite(c), .. }) = book.alarms.get(&n) {
+        if let Some(Alarm {
+            definition: AlarmDefinition::Composite(c),
+            ..
+        }) = book.alarms.get(&n)
+        {
             if let Ok(r) = rule::parse(&c.alarm_rule) {
                 stack.extend(r.alarm_names());
             }
@@ -708,7 +778,11 @@ fn composite_state(book: &Book, parsed: &Rule, text: &str) -> (StateValue, Strin
         .iter()
         .map(|n| format!("{n}={}", state_of(n).map_or("missing", |s| s.as_str())))
         .collect();
-    let value = if truth { StateValue::ALARM } else { StateValue::OK };
+    let value = if truth {
+        StateValue::ALARM
+    } else {
+        StateValue::OK
+    };
     let reason = format!(
         "Alarm rule {text} evaluated to {} ({})",
         if truth { "TRUE" } else { "FALSE" },
@@ -720,7 +794,11 @@ fn composite_state(book: &Book, parsed: &Rule, text: &str) -> (StateValue, Strin
         .filter_map(|n| book.alarms.get(n))
         .map(|a| serde_json::json!({"arn": a.arn, "state": {"value": a.state.value.as_str(), "timestamp": super::time::iso_offset(a.state.transitioned)}}))
         .collect();
-    (value, reason, serde_json::json!({"triggeringAlarms": triggering}).to_string())
+    (
+        value,
+        reason,
+        serde_json::json!({"triggeringAlarms": triggering}).to_string(),
+    )
 }
 
 fn definition_json(d: &AlarmDefinition) -> serde_json::Value {

@@ -244,7 +244,10 @@ impl MetricAlarm {
             ));
         }
         if !self.threshold.is_finite() {
-            errors.push(format!("Threshold: a finite number was expected, found {}", self.threshold));
+            errors.push(format!(
+                "Threshold: a finite number was expected, found {}",
+                self.threshold
+            ));
         }
         if self.metric.namespace.is_empty() {
             errors.push("Namespace: a value was expected, found none".to_string());
@@ -278,7 +281,10 @@ fn validate_actions(actions: &AlarmActions, errors: &mut Vec<String>) {
     for (field, list) in [
         ("OKActions", &actions.ok_actions),
         ("AlarmActions", &actions.alarm_actions),
-        ("InsufficientDataActions", &actions.insufficient_data_actions),
+        (
+            "InsufficientDataActions",
+            &actions.insufficient_data_actions,
+        ),
     ] {
         for (i, a) in list.iter().enumerate() {
             if actions::Action::parse(a).is_none() {

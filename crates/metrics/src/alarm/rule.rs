@@ -178,7 +178,9 @@ impl Parser {
                     )),
                 }
             }
-            Token::Quoted(s) => self.err(format!("a function such as ALARM(\"{s}\") was expected, found a bare name")),
+            Token::Quoted(s) => self.err(format!(
+                "a function such as ALARM(\"{s}\") was expected, found a bare name"
+            )),
             Token::Close => self.err("an expression was expected, found )"),
         }
     }
@@ -198,7 +200,10 @@ pub fn alarm_name_of(name_or_arn: &str) -> String {
 pub fn parse(text: &str) -> Result<Rule, RuleError> {
     if text.chars().count() > 10_240 {
         return Err(RuleError {
-            message: format!("at most 10240 characters were expected, found {}", text.chars().count()),
+            message: format!(
+                "at most 10240 characters were expected, found {}",
+                text.chars().count()
+            ),
             at: 10_240,
         });
     }

@@ -14,7 +14,11 @@ fn alarm(n: u32, m: u32, treat: TreatMissingData) -> MetricAlarm {
         alarm_name: "cpu-high".into(),
         alarm_description: None,
         actions: AlarmActions::default(),
-        metric: MetricId::new("AWS/ECS", "CPUUtilization", vec![Dimension::new("ClusterName", "c1")]),
+        metric: MetricId::new(
+            "AWS/ECS",
+            "CPUUtilization",
+            vec![Dimension::new("ClusterName", "c1")],
+        ),
         statistic: "Average".into(),
         unit: None,
         period: 60,
@@ -52,16 +56,31 @@ fn treat_missing_data_table_for_2_of_3() {
     // None = the state is kept.
     let table: &[(&str, [Option<StateValue>; 4])] = &[
         ("0 0 0 0 0", [Some(OK), Some(OK), Some(OK), Some(OK)]),
-        ("- - 0 X X", [Some(ALARM), Some(ALARM), Some(ALARM), Some(ALARM)]),
-        ("0 X - - X", [Some(ALARM), Some(ALARM), Some(ALARM), Some(ALARM)]),
+        (
+            "- - 0 X X",
+            [Some(ALARM), Some(ALARM), Some(ALARM), Some(ALARM)],
+        ),
+        (
+            "0 X - - X",
+            [Some(ALARM), Some(ALARM), Some(ALARM), Some(ALARM)],
+        ),
         ("X X - 0 0", [Some(OK), Some(OK), Some(OK), Some(OK)]),
-        ("- - - - -", [Some(INSUFFICIENT_DATA), None, Some(ALARM), Some(OK)]),
-        ("- - - - X", [Some(ALARM), Some(ALARM), Some(ALARM), Some(OK)]),
+        (
+            "- - - - -",
+            [Some(INSUFFICIENT_DATA), None, Some(ALARM), Some(OK)],
+        ),
+        (
+            "- - - - X",
+            [Some(ALARM), Some(ALARM), Some(ALARM), Some(OK)],
+        ),
         ("- - - - 0", [Some(OK), Some(OK), Some(ALARM), Some(OK)]),
         ("X - - 0 -", [Some(OK), Some(OK), Some(ALARM), Some(OK)]),
     ];
     for (pattern, expected) in table {
-        for (treat, want) in [Missing, Ignore, Breaching, NotBreaching].iter().zip(expected) {
+        for (treat, want) in [Missing, Ignore, Breaching, NotBreaching]
+            .iter()
+            .zip(expected)
+        {
             let got = evaluate(&alarm(3, 2, *treat), &points(pattern), T0 as f64).map(|e| e.state);
             assert_eq!(got, *want, "pattern {pattern:?} with {treat:?}");
         }
@@ -97,8 +116,14 @@ fn reasons_read_like_cloudwatch() {
     );
     assert_eq!(e.reason_data["statistic"], "Average");
     assert_eq!(e.reason_data["period"], 60);
-    assert_eq!(e.reason_data["recentDatapoints"], serde_json::json!([85.0, 90.0, 91.2]));
-    assert_eq!(e.reason_data["evaluatedDatapoints"][0]["timestamp"], "2026-11-22T10:04:00.000+0000");
+    assert_eq!(
+        e.reason_data["recentDatapoints"],
+        serde_json::json!([85.0, 90.0, 91.2])
+    );
+    assert_eq!(
+        e.reason_data["evaluatedDatapoints"][0]["timestamp"],
+        "2026-11-22T10:04:00.000+0000"
+    );
     let ok = evaluate(&a, &points("- - - - 0"), T0 as f64).unwrap();
     assert_eq!(
         ok.reason,
@@ -106,7 +131,12 @@ fn reasons_read_like_cloudwatch() {
     );
     let none = evaluate(&a, &points("- - - - -"), T0 as f64).unwrap();
     assert_eq!(none.reason, "Insufficient Data: 3 datapoints were unknown.");
-    let filled = evaluate(&alarm(1, 1, TreatMissingData::Breaching), &points("- - -"), T0 as f64).unwrap();
+    let filled = evaluate(
+        &alarm(1, 1, TreatMissingData::Breaching),
+        &points("- - -"),
+        T0 as f64,
+    )
+    .unwrap();
     assert_eq!(
         filled.reason,
         "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as [Breaching]."
@@ -121,7 +151,13 @@ fn validation_lists_every_problem() {
     a.actions.alarm_actions = vec!["arn:aws:sns:x".into()];
     let errors = a.validate().unwrap_err();
     let text = errors.join("\n");
-    for needle in ["Period", "Statistic", "EvaluationPeriods", "DatapointsToAlarm", "AlarmActions.member.1"] {
+    for needle in [
+        "Period",
+        "Statistic",
+        "EvaluationPeriods",
+        "DatapointsToAlarm",
+        "AlarmActions.member.1",
+    ] {
         assert!(text.contains(needle), "{needle} missing from {text}");
     }
     let mut ok = alarm(3, 2, TreatMissingData::Missing);
@@ -134,11 +170,13 @@ fn validation_lists_every_problem() {
 fn composite_rules_parse_with_precedence_and_evaluate() {
     let r = parse(r#"ALARM("a") AND (OK("b") OR NOT ALARM("c"))"#).unwrap();
     assert_eq!(r.alarm_names(), vec!["a", "b", "c"]);
-    let states = |a, b, c| move |n: &str| match n {
-        "a" => Some(a),
-        "b" => Some(b),
-        "c" => Some(c),
-        _ => None,
+    let states = |a, b, c| {
+        move |n: &str| match n {
+            "a" => Some(a),
+            "b" => Some(b),
+            "c" => Some(c),
+            _ => None,
+        }
     };
     use StateValue::*;
     assert!(r.eval(&states(ALARM, OK, ALARM)));
@@ -160,7 +198,16 @@ fn composite_rules_parse_with_precedence_and_evaluate() {
         Rule::State(ALARM, "cpu".into())
     );
     assert!(parse("FALSE").is_ok_and(|r| !r.eval(&|_| None)));
-    for bad in ["", "ALARM(", "ALARM(a) AND", "ALARM(a) XOR OK(b)", "(TRUE", "ALARM(\"a)", "\"a\"", "ALARM()"] {
+    for bad in [
+        "",
+        "ALARM(",
+        "ALARM(a) AND",
+        "ALARM(a) XOR OK(b)",
+        "(TRUE",
+        "ALARM(\"a)",
+        "\"a\"",
+        "ALARM()",
+    ] {
         assert!(parse(bad).is_err(), "{bad:?} should not parse");
     }
 }
@@ -189,7 +236,10 @@ fn manager_moves_through_states_records_history_and_persists() {
     let mut events = m.subscribe();
     let a = alarm(2, 2, TreatMissingData::Missing);
     m.put_metric_alarm(a.clone(), T0 as f64).unwrap();
-    assert_eq!(m.get("cpu-high").unwrap().state.value, StateValue::INSUFFICIENT_DATA);
+    assert_eq!(
+        m.get("cpu-high").unwrap().state.value,
+        StateValue::INSUFFICIENT_DATA
+    );
     // Two breaching minutes → ALARM.
     put(&s, &a, T0 + 10, 50.0);
     put(&s, &a, T0 + 70, 60.0);
@@ -204,7 +254,14 @@ fn manager_moves_through_states_records_history_and_persists() {
     let changes = m.evaluate_all((T0 + 181) as f64);
     assert_eq!(changes[0].new_state, StateValue::OK);
     // SetAlarmState holds for a period, then evaluation wins again.
-    m.set_alarm_state("cpu-high", StateValue::ALARM, "testing", None, (T0 + 182) as f64).unwrap();
+    m.set_alarm_state(
+        "cpu-high",
+        StateValue::ALARM,
+        "testing",
+        None,
+        (T0 + 182) as f64,
+    )
+    .unwrap();
     assert!(m.evaluate_all((T0 + 200) as f64).is_empty());
     assert_eq!(m.get("cpu-high").unwrap().state.value, StateValue::ALARM);
     assert_eq!(m.get("cpu-high").unwrap().state.reason, "testing");
@@ -223,7 +280,11 @@ fn manager_moves_through_states_records_history_and_persists() {
             "Alarm \"cpu-high\" created",
         ]
     );
-    assert_eq!(m.history(None, Some("ConfigurationUpdate"), None, None).len(), 1);
+    assert_eq!(
+        m.history(None, Some("ConfigurationUpdate"), None, None)
+            .len(),
+        1
+    );
     drop(m);
     let again = AlarmManager::open(dir.path().join("alarms.json"), s).unwrap();
     assert_eq!(again.get("cpu-high").unwrap().state.value, StateValue::OK);
@@ -248,24 +309,57 @@ fn composite_alarms_follow_their_children_and_guard_deletion() {
         actions: AlarmActions::default(),
         alarm_rule: rule.into(),
     };
-    let err = m.put_composite_alarm(composite("ALARM(a) AND ALARM(ghost) AND"), T0 as f64).unwrap_err();
+    let err = m
+        .put_composite_alarm(composite("ALARM(a) AND ALARM(ghost) AND"), T0 as f64)
+        .unwrap_err();
     assert!(err.to_string().contains("AlarmRule"), "{err}");
-    let err = m.put_composite_alarm(composite("ALARM(a) AND ALARM(ghost)"), T0 as f64).unwrap_err();
+    let err = m
+        .put_composite_alarm(composite("ALARM(a) AND ALARM(ghost)"), T0 as f64)
+        .unwrap_err();
     assert!(err.to_string().contains("ghost"), "{err}");
-    m.put_composite_alarm(composite(r#"ALARM("a") AND NOT ALARM("b")"#), T0 as f64).unwrap();
+    m.put_composite_alarm(composite(r#"ALARM("a") AND NOT ALARM("b")"#), T0 as f64)
+        .unwrap();
     put(&s, &a, T0 + 5, 99.0);
     let changes = m.evaluate_all((T0 + 61) as f64);
     let both = changes.iter().find(|c| c.alarm_name == "both").unwrap();
     assert_eq!(both.new_state, StateValue::ALARM);
     assert_eq!(both.alarm_type, "CompositeAlarm");
-    let only = m.describe(&AlarmFilter { composite_alarms: true, ..Default::default() });
+    let only = m.describe(&AlarmFilter {
+        composite_alarms: true,
+        ..Default::default()
+    });
     assert_eq!(only.len(), 1);
-    let alarming = m.describe(&AlarmFilter { metric_alarms: true, composite_alarms: true, state: Some(StateValue::ALARM), ..Default::default() });
-    assert_eq!(alarming.iter().map(|a| a.definition.name()).collect::<Vec<_>>(), vec!["a", "both"]);
-    assert!(matches!(m.delete_alarms(&["a".into()]), Err(AlarmError::Validation(_))));
-    assert!(matches!(m.delete_alarms(&["nope".into()]), Err(AlarmError::NotFound(_))));
+    let alarming = m.describe(&AlarmFilter {
+        metric_alarms: true,
+        composite_alarms: true,
+        state: Some(StateValue::ALARM),
+        ..Default::default()
+    });
+    assert_eq!(
+        alarming
+            .iter()
+            .map(|a| a.definition.name())
+            .collect::<Vec<_>>(),
+        vec!["a", "both"]
+    );
+    assert!(matches!(
+        m.delete_alarms(&["a".into()]),
+        Err(AlarmError::Validation(_))
+    ));
+    assert!(matches!(
+        m.delete_alarms(&["nope".into()]),
+        Err(AlarmError::NotFound(_))
+    ));
     m.delete_alarms(&["a".into(), "both".into()]).unwrap();
-    assert_eq!(m.describe(&AlarmFilter { metric_alarms: true, composite_alarms: true, ..Default::default() }).len(), 1);
+    assert_eq!(
+        m.describe(&AlarmFilter {
+            metric_alarms: true,
+            composite_alarms: true,
+            ..Default::default()
+        })
+        .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -290,10 +384,16 @@ async fn webhook_and_command_actions_run_on_state_change() {
             if let Some((head, body)) = text.split_once("\r\n\r\n") {
                 let len = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap())
+                    })
                     .unwrap_or(0);
                 if body.len() >= len {
-                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await.unwrap();
+                    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .unwrap();
                     body_tx.send(body.to_string()).await.unwrap();
                     break;
                 }
@@ -315,8 +415,18 @@ async fn webhook_and_command_actions_run_on_state_change() {
     m.put_metric_alarm(a, T0 as f64).unwrap();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let runner = tokio::spawn(m.clone().run(stop_rx));
-    m.set_alarm_state("cpu-high", StateValue::ALARM, "manual test", None, crate::store::now_seconds_f64()).unwrap();
-    let body = tokio::time::timeout(std::time::Duration::from_secs(10), body_rx.recv()).await.unwrap().unwrap();
+    m.set_alarm_state(
+        "cpu-high",
+        StateValue::ALARM,
+        "manual test",
+        None,
+        crate::store::now_seconds_f64(),
+    )
+    .unwrap();
+    let body = tokio::time::timeout(std::time::Duration::from_secs(10), body_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["AlarmName"], "cpu-high");
     assert_eq!(json["NewStateValue"], "ALARM");
@@ -334,7 +444,9 @@ async fn webhook_and_command_actions_run_on_state_change() {
     // Each action leaves an Action history item.
     let mut actions = 0;
     for _ in 0..100 {
-        actions = m.history(Some("cpu-high"), Some("Action"), None, None).len();
+        actions = m
+            .history(Some("cpu-high"), Some("Action"), None, None)
+            .len();
         if actions == 2 {
             break;
         }

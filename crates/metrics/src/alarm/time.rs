@@ -15,13 +15,24 @@ pub fn civil(epoch_seconds: f64) -> (i64, i64, i64, i64, i64, i64, i64) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, rem / 3600, (rem % 3600) / 60, rem % 60, millis)
+    (
+        year,
+        month,
+        day,
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        millis,
+    )
 }
 
 /// `22/11/26 10:01:00`, as CloudWatch writes datapoint times in state reasons.
 pub fn reason_time(epoch_seconds: i64) -> String {
     let (y, mo, d, h, mi, s, _) = civil(epoch_seconds as f64);
-    format!("{d:02}/{mo:02}/{:02} {h:02}:{mi:02}:{s:02}", y.rem_euclid(100))
+    format!(
+        "{d:02}/{mo:02}/{:02} {h:02}:{mi:02}:{s:02}",
+        y.rem_euclid(100)
+    )
 }
 
 /// `2026-11-22T10:01:00.000+0000`, as CloudWatch writes times in StateReasonData.

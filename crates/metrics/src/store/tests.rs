@@ -41,7 +41,9 @@ fn open(dir: &Path) -> MetricStore {
 fn every_statistic_over_one_period() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let data: Vec<MetricDatum> = (1..=10).map(|v| value("m", T0 - 30 + v, v as f64)).collect();
+    let data: Vec<MetricDatum> = (1..=10)
+        .map(|v| value("m", T0 - 30 + v, v as f64))
+        .collect();
     s.put_at(&data, T0);
     let stats = [
         Statistic::SampleCount,
@@ -51,25 +53,37 @@ fn every_statistic_over_one_period() {
         Statistic::Maximum,
         Statistic::Percentile(50.0),
     ];
-    let dps = s.query_at(&query("m", T0 - 60, T0, 60, &stats), T0).unwrap();
+    let dps = s
+        .query_at(&query("m", T0 - 60, T0, 60, &stats), T0)
+        .unwrap();
     assert_eq!(dps.len(), 1);
     assert_eq!(dps[0].timestamp, T0 - 60);
     assert_eq!(&dps[0].values[..5], &[10.0, 5.5, 55.0, 1.0, 10.0]);
-    assert!((dps[0].values[5] - 5.0).abs() <= 0.05, "p50 {}", dps[0].values[5]);
-    assert_eq!(dps[0].unit.as_deref(), Some("Count"));
+    assert!(
+        (dps[0].values[5] - 5.0).abs() <= 0.05,
+        "p50 {}",
+        dps[0].values[5]
+    );
+    assert_eq!(s.unit(&id("m")).as_deref(), Some("Count"));
 }
 
 #[test]
 fn one_second_periods_give_one_datapoint_per_second() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    let data: Vec<MetricDatum> = (0..120).map(|i| value("m", T0 - 120 + i, i as f64)).collect();
+    let data: Vec<MetricDatum> = (0..120)
+        .map(|i| value("m", T0 - 120 + i, i as f64))
+        .collect();
     s.put_at(&data, T0);
-    let dps = s.query_at(&query("m", T0 - 120, T0, 1, &[Statistic::Maximum]), T0).unwrap();
+    let dps = s
+        .query_at(&query("m", T0 - 120, T0, 1, &[Statistic::Maximum]), T0)
+        .unwrap();
     assert_eq!(dps.len(), 120);
     assert_eq!(dps[7].timestamp, T0 - 113);
     assert_eq!(dps[7].values, vec![7.0]);
-    let by5 = s.query_at(&query("m", T0 - 120, T0, 5, &[Statistic::Sum]), T0).unwrap();
+    let by5 = s
+        .query_at(&query("m", T0 - 120, T0, 5, &[Statistic::Sum]), T0)
+        .unwrap();
     assert_eq!(by5.len(), 24);
     assert_eq!(by5[0].values, vec![0.0 + 1.0 + 2.0 + 3.0 + 4.0]);
 }
@@ -79,12 +93,34 @@ fn statistic_sets_and_value_arrays_are_ingested() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     let mut set = value("m", T0 - 10, 0.0);
-    set.sample = Sample::StatisticSet { sample_count: 4.0, sum: 20.0, minimum: 1.0, maximum: 9.0 };
+    set.sample = Sample::StatisticSet {
+        sample_count: 4.0,
+        sum: 20.0,
+        minimum: 1.0,
+        maximum: 9.0,
+    };
     let mut arr = value("m", T0 - 9, 0.0);
-    arr.sample = Sample::Values { values: vec![2.0, 3.0], counts: vec![3.0, 1.0] };
+    arr.sample = Sample::Values {
+        values: vec![2.0, 3.0],
+        counts: vec![3.0, 1.0],
+    };
     s.put_at(&[set, arr], T0);
     let dps = s
-        .query_at(&query("m", T0 - 60, T0, 60, &[Statistic::SampleCount, Statistic::Sum, Statistic::Minimum, Statistic::Maximum]), T0)
+        .query_at(
+            &query(
+                "m",
+                T0 - 60,
+                T0,
+                60,
+                &[
+                    Statistic::SampleCount,
+                    Statistic::Sum,
+                    Statistic::Minimum,
+                    Statistic::Maximum,
+                ],
+            ),
+            T0,
+        )
         .unwrap();
     assert_eq!(dps[0].values, vec![8.0, 29.0, 1.0, 9.0]);
 }
@@ -94,28 +130,67 @@ fn old_data_is_served_downsampled_and_periods_must_fit_the_resolution() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     let old = T0 - 5 * 3600; // older than the 3 h of 1 s data
-    s.put_at(&[value("m", old + 5, 1.0), value("m", old + 65, 3.0)], old + 70);
+    s.put_at(
+        &[value("m", old + 5, 1.0), value("m", old + 65, 3.0)],
+        old + 70,
+    );
     s.compact_at(T0);
     assert_eq!(s.bucket_counts()[0], 0, "1 s buckets past 3 h are dropped");
     assert_eq!(s.bucket_counts()[1], 2);
-    let err = s.query_at(&query("m", old, old + 120, 1, &[Statistic::Sum]), T0).unwrap_err();
-    assert!(matches!(err, QueryError::Period { resolution: 60, .. }), "{err}");
-    let dps = s.query_at(&query("m", old, old + 120, 60, &[Statistic::Sum]), T0).unwrap();
-    assert_eq!(dps.iter().map(|d| d.values[0]).collect::<Vec<_>>(), vec![1.0, 3.0]);
-    let hour = s.query_at(&query("m", old, old + 3600, 3600, &[Statistic::Average]), T0).unwrap();
+    let err = s
+        .query_at(&query("m", old, old + 120, 1, &[Statistic::Sum]), T0)
+        .unwrap_err();
+    assert!(
+        matches!(err, QueryError::Period { resolution: 60, .. }),
+        "{err}"
+    );
+    let dps = s
+        .query_at(&query("m", old, old + 120, 60, &[Statistic::Sum]), T0)
+        .unwrap();
+    assert_eq!(
+        dps.iter().map(|d| d.values[0]).collect::<Vec<_>>(),
+        vec![1.0, 3.0]
+    );
+    let hour = s
+        .query_at(
+            &query("m", old, old + 3600, 3600, &[Statistic::Average]),
+            T0,
+        )
+        .unwrap();
     assert_eq!(hour.len(), 1);
     assert_eq!(hour[0].values, vec![2.0]);
     let ancient = T0 - 20 * 86_400;
-    let err = s.query_at(&query("m", ancient, ancient + 3600, 60, &[Statistic::Sum]), T0).unwrap_err();
-    assert!(matches!(err, QueryError::Period { resolution: 3600, .. }), "{err}");
+    let err = s
+        .query_at(
+            &query("m", ancient, ancient + 3600, 60, &[Statistic::Sum]),
+            T0,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            QueryError::Period {
+                resolution: 3600,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn retention_drops_each_tier_and_data_older_than_all_is_not_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let retention = Retention { one_second: 10, one_minute: 120, one_hour: 7200 };
+    let retention = Retention {
+        one_second: 10,
+        one_minute: 120,
+        one_hour: 7200,
+    };
     let s = MetricStore::open(dir.path(), retention).unwrap();
-    s.put_at(&[value("m", T0 - 5, 1.0), value("m", T0 - 100_000, 1.0)], T0);
+    s.put_at(
+        &[value("m", T0 - 5, 1.0), value("m", T0 - 100_000, 1.0)],
+        T0,
+    );
     assert_eq!(s.bucket_counts(), [1, 1, 1]);
     s.compact_at(T0 + 60);
     assert_eq!(s.bucket_counts(), [0, 1, 1]);
@@ -123,7 +198,10 @@ fn retention_drops_each_tier_and_data_older_than_all_is_not_stored() {
     assert_eq!(s.bucket_counts(), [0, 0, 1]);
     s.compact_at(T0 + 10_000);
     assert_eq!(s.bucket_counts(), [0, 0, 0]);
-    assert!(s.list(&MetricFilter::default()).is_empty(), "a metric without data is not listed");
+    assert!(
+        s.list(&MetricFilter::default()).is_empty(),
+        "a metric without data is not listed"
+    );
 }
 
 #[test]
@@ -132,12 +210,27 @@ fn flushed_data_survives_reopening_and_expired_data_stays_gone() {
     let now = now_seconds();
     {
         let s = open(dir.path());
-        s.put_at(&[value("m", now - 2, 4.0), value("m", now - 1, 6.0), value("n", now - 1, 1.0)], now);
+        s.put_at(
+            &[
+                value("m", now - 2, 4.0),
+                value("m", now - 1, 6.0),
+                value("n", now - 1, 1.0),
+            ],
+            now,
+        );
         s.flush().unwrap();
     }
     let s = open(dir.path());
-    let dps = s.query_at(&query("m", now - 60, now + 1, 1, &[Statistic::Maximum]), now).unwrap();
-    assert_eq!(dps.iter().map(|d| d.values[0]).collect::<Vec<_>>(), vec![4.0, 6.0]);
+    let dps = s
+        .query_at(
+            &query("m", now - 60, now + 1, 1, &[Statistic::Maximum]),
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        dps.iter().map(|d| d.values[0]).collect::<Vec<_>>(),
+        vec![4.0, 6.0]
+    );
     assert_eq!(s.unit(&id("m")).as_deref(), Some("Count"));
     assert_eq!(s.list(&MetricFilter::default()).len(), 2);
     // Later writes to a known series go to the same series after reopening.
@@ -166,7 +259,10 @@ fn the_background_thread_flushes_within_about_a_second() {
             break;
         }
     }
-    assert!(seen, "the 3 buckets (1 s, 1 min, 1 h) reach disk without an explicit flush");
+    assert!(
+        seen,
+        "the 3 buckets (1 s, 1 min, 1 h) reach disk without an explicit flush"
+    );
 }
 
 #[test]
@@ -178,14 +274,43 @@ fn list_filters_by_namespace_name_and_dimensions() {
     s.put_at(&[value("a", T0, 1.0), value("b", T0, 1.0), other], T0);
     let names = |f: MetricFilter| s.list(&f).into_iter().map(|m| m.name).collect::<Vec<_>>();
     assert_eq!(names(MetricFilter::default()), vec!["a", "b", "x"]);
-    assert_eq!(names(MetricFilter { namespace: Some("App".into()), ..Default::default() }), vec!["a", "b"]);
-    assert_eq!(names(MetricFilter { name: Some("b".into()), ..Default::default() }), vec!["b"]);
+    assert_eq!(
+        names(MetricFilter {
+            namespace: Some("App".into()),
+            ..Default::default()
+        }),
+        vec!["a", "b"]
+    );
+    assert_eq!(
+        names(MetricFilter {
+            name: Some("b".into()),
+            ..Default::default()
+        }),
+        vec!["b"]
+    );
     let dims = vec![("Service".to_string(), Some("api".to_string()))];
-    assert_eq!(names(MetricFilter { dimensions: dims, ..Default::default() }), vec!["x"]);
+    assert_eq!(
+        names(MetricFilter {
+            dimensions: dims,
+            ..Default::default()
+        }),
+        vec!["x"]
+    );
     let any = vec![("Service".to_string(), None)];
-    assert_eq!(names(MetricFilter { dimensions: any, ..Default::default() }).len(), 3);
+    assert_eq!(
+        names(MetricFilter {
+            dimensions: any,
+            ..Default::default()
+        })
+        .len(),
+        3
+    );
     let none = vec![("Nope".to_string(), None)];
-    assert!(names(MetricFilter { dimensions: none, ..Default::default() }).is_empty());
+    assert!(names(MetricFilter {
+        dimensions: none,
+        ..Default::default()
+    })
+    .is_empty());
 }
 
 #[test]
@@ -193,19 +318,38 @@ fn bad_queries_are_refused_and_unknown_metrics_are_empty() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     s.put_at(&[value("m", T0 - 1, 1.0)], T0);
-    assert!(matches!(s.query_at(&query("m", T0, T0, 60, &[]), T0), Err(QueryError::Range { .. })));
-    assert!(matches!(s.query_at(&query("m", T0 - 60, T0, 0, &[]), T0), Err(QueryError::Period { .. })));
-    assert!(s.query_at(&query("zz", T0 - 60, T0, 60, &[Statistic::Sum]), T0).unwrap().is_empty());
+    assert!(matches!(
+        s.query_at(&query("m", T0, T0, 60, &[]), T0),
+        Err(QueryError::Range { .. })
+    ));
+    assert!(matches!(
+        s.query_at(&query("m", T0 - 60, T0, 0, &[]), T0),
+        Err(QueryError::Period { .. })
+    ));
+    assert!(s
+        .query_at(&query("zz", T0 - 60, T0, 60, &[Statistic::Sum]), T0)
+        .unwrap()
+        .is_empty());
     let mut q = query("m", T0 - 60, T0, 60, &[Statistic::Sum]);
     q.unit = Some("Seconds".into());
-    assert!(s.query_at(&q, T0).unwrap().is_empty(), "a different unit matches nothing");
+    assert!(
+        s.query_at(&q, T0).unwrap().is_empty(),
+        "a different unit matches nothing"
+    );
 }
 
 #[test]
 fn prometheus_text_shows_the_newest_second() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.put_at(&[value("Requests", T0 - 2, 1.0), value("Requests", T0 - 1, 3.0), value("Requests", T0 - 1, 5.0)], T0);
+    s.put_at(
+        &[
+            value("Requests", T0 - 2, 1.0),
+            value("Requests", T0 - 1, 3.0),
+            value("Requests", T0 - 1, 5.0),
+        ],
+        T0,
+    );
     let text = s.prometheus_text();
     assert!(text.contains("app_requests{service=\"web\"} 4 "), "{text}");
 }

@@ -1018,3 +1018,7 @@ fn redirect(value: &Value, path: &str, errs: &mut FieldErrors) -> Option<ActionS
     }
     Some(ActionSpec::Redirect(r))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;

@@ -70,7 +70,10 @@ fn good_file_parses_with_defaults_filled_in() {
         (Some(50), Some(200))
     );
     assert!(dc.deployment_circuit_breaker.as_ref().unwrap().rollback);
-    assert_eq!(web.load_balancers[0].load_balancer.container_port, Some(8080));
+    assert_eq!(
+        web.load_balancers[0].load_balancer.container_port,
+        Some(8080)
+    );
     let worker = &stack.services["worker"];
     assert_eq!(worker.desired_count, 1);
     assert_eq!(worker.task_definition.family, "custom-family");
@@ -168,10 +171,7 @@ services:
                 "services.web.loadBalancers[1].containerPort",
                 "container \"web\" (8080), found 9090",
             ),
-            (
-                "services.web.loadBalancers[2].targetGroup",
-                "found nothing",
-            ),
+            ("services.web.loadBalancers[2].targetGroup", "found nothing"),
             (
                 "services.web.loadBalancers[2].containerPort",
                 "found nothing",
@@ -345,5 +345,21 @@ fn the_shop_example_is_valid() {
         assert_eq!(c.command, vec!["demo-app"], "{name}");
         assert_eq!(c.port_mappings[0].container_port, Some(8080), "{name}");
         assert!(c.health_check.is_some(), "{name}");
+        assert_eq!(
+            spec.load_balancers[0].target_group.as_deref(),
+            Some(name.as_str()),
+            "{name} is behind its own target group"
+        );
+    }
+    let listener = &stack.load_balancers["shop"].listeners[0];
+    assert_eq!(listener.port, 8080);
+    assert_eq!(listener.default_action.target_group_names(), vec!["frontend"]);
+    assert_eq!(listener.rules[0].conditions.path_pattern, vec!["/api/*"]);
+    assert_eq!(listener.rules[0].action.target_group_names(), vec!["api"]);
+    for tg in stack.target_groups.values() {
+        let hc = tg.health_check.settings();
+        assert_eq!(hc.path, "/health");
+        assert!((0.5..=1.0).contains(&hc.interval_seconds));
+        assert_eq!(tg.attributes["deregistration_delay.timeout_seconds"], "1");
     }
 }

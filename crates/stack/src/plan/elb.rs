@@ -687,3 +687,7 @@ pub(crate) fn plan_elb(stack: &Stack, current: &ElbState) -> ElbPlan {
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;

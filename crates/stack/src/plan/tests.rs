@@ -215,7 +215,9 @@ fn changes_are_structured_for_the_applier() {
     assert_eq!(p.changes[0].service, "web");
     assert_eq!(p.changes[1].resource, Resource::Service);
     assert_eq!(p.counts(), (0, 2, 0));
-    assert!(!plan(&stack(), &applied(&stack()), &ElbState::default()).registers_task_definition("web"));
+    assert!(
+        !plan(&stack(), &applied(&stack()), &ElbState::default()).registers_task_definition("web")
+    );
 }
 
 /// Pairs that must compare equal (ECS defaults) or differ (real changes).
@@ -307,6 +309,7 @@ fn from_service_reads_describe_output() {
             container_name: Some("web".into()),
             container_port: Some(8080),
             load_balancer_name: None,
+            ..LoadBalancer::default()
         }
     );
     assert_eq!(cur.stack.as_deref(), Some("shop"));

@@ -1,0 +1,255 @@
+//! The runc driver: runs images from a berth registry as OCI containers with `runc`, each under a
+//! shim in runc mode (see `shim_runc`). The container's bundle is its directory: `config.json`,
+//! `rootfs/` (an overlay of the cached layers, or a copy), `upper/` and `work/`, and the
+//! `hosts`, `hostname` and `resolv.conf` files bind-mounted into `/etc`.
+
+pub mod spec;
+
+use super::{
+    child_pid, spawn_shim, ContainerState, Driver, RuntimeHandle, StartError, StartRequest,
+};
+use crate::image::{ImageStore, RootfsMode};
+use crate::shim::{RuncTarget, ShimArgs};
+use crate::state::{self, ExitRecord};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The ECS reason of a container the OOM killer stopped.
+pub const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
+
+/// Runs containers with runc.
+pub struct RuncDriver {
+    /// The runc binary.
+    pub runc: PathBuf,
+    /// The executable started as `<shim_exe> shim ...`.
+    pub shim_exe: PathBuf,
+    /// The image cache.
+    pub images: Arc<ImageStore>,
+    /// Whether task root filesystems are overlay mounts (else copies).
+    pub overlay: bool,
+    swap_accounting: bool,
+}
+
+/// Finds `name` on `PATH`.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+impl RuncDriver {
+    /// The driver, when this agent can run containers: `runc` on PATH (or `$BERTH_RUNC`) and
+    /// root. Otherwise the reason, naming what is missing. Probes overlay support under
+    /// `state_dir/images`.
+    pub fn detect(shim_exe: &Path, state_dir: &Path) -> Result<RuncDriver, String> {
+        let runc = match std::env::var_os("BERTH_RUNC") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => find_on_path("runc").ok_or_else(|| {
+                "runc is not installed (no `runc` on PATH); install it (e.g. `apt-get install runc`)"
+                    .to_string()
+            })?,
+        };
+        if !nix::unistd::geteuid().is_root() {
+            return Err("the agent does not run as root, which runc containers need".into());
+        }
+        if find_on_path("ip").is_none() {
+            return Err("iproute2 is not installed (no `ip` on PATH), which task networking needs".into());
+        }
+        let images_dir = state_dir.join("images");
+        std::fs::create_dir_all(&images_dir)
+            .map_err(|e| format!("cannot create {}: {e}", images_dir.display()))?;
+        let overlay = crate::image::overlay_supported(&images_dir);
+        tracing::info!(runc = %runc.display(), overlay, "runc driver ready");
+        Ok(RuncDriver {
+            runc,
+            shim_exe: shim_exe.to_path_buf(),
+            images: Arc::new(ImageStore::new(images_dir)),
+            overlay,
+            swap_accounting: Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+                .exists(),
+        })
+    }
+
+    /// The runc container id of the container whose directory is `dir`
+    /// (`<tasks>/<task id>/<container name>`): `berth-<task id>-<name>`.
+    pub fn container_id(dir: &Path) -> String {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let task = dir
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("berth-{task}-{name}")
+    }
+
+    fn runc_state(&self, id: &str) -> Option<serde_json::Value> {
+        let out = std::process::Command::new(&self.runc)
+            .args(["state", id])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    fn write_etc_files(
+        &self,
+        request: &StartRequest,
+        hostname: &str,
+    ) -> Result<Vec<(String, PathBuf)>, StartError> {
+        let dir = &request.dir;
+        let ip = request.network.as_ref().map(|n| n.ip.to_string());
+        let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        match &ip {
+            Some(ip) => hosts.push_str(&format!("{ip}\t{hostname}\n")),
+            None => hosts.push_str(&format!("127.0.1.1\t{hostname}\n")),
+        }
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let files = [
+            ("hosts", hosts),
+            ("hostname", format!("{hostname}\n")),
+            ("resolv.conf", resolv),
+        ];
+        let mut out = Vec::new();
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text)
+                .map_err(|e| StartError::CannotStart(format!("{}: {e}", path.display())))?;
+            out.push((format!("/etc/{name}"), path));
+        }
+        Ok(out)
+    }
+}
+
+impl Driver for RuncDriver {
+    fn start(&self, request: &StartRequest) -> Result<RuntimeHandle, StartError> {
+        let def = &request.definition;
+        let image = request.image.as_ref().ok_or_else(|| {
+            StartError::CannotPull(format!("image {} was not pulled", def.image))
+        })?;
+        let dir = &request.dir;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StartError::CannotStart(format!("{}: {e}", dir.display())))?;
+        let mode = crate::image::prepare_rootfs(image, dir, self.overlay)
+            .map_err(|e| StartError::CannotStart(format!("preparing the root filesystem: {e}")))?;
+        let result = (|| {
+            let rootfs = dir.join("rootfs");
+            let (user, home) = spec::resolve_user(
+                &spec::user_spec(def, &image.config),
+                &spec::read_etc(&rootfs, "passwd"),
+                &spec::read_etc(&rootfs, "group"),
+            )
+            .map_err(|e| StartError::CannotStart(e.to_string()))?;
+            let hostname: String = request.task_id.chars().take(12).collect();
+            let etc_files = self.write_etc_files(request, &hostname)?;
+            let id = Self::container_id(dir);
+            let spec = spec::build_spec(&spec::SpecInput {
+                definition: def,
+                image_config: &image.config,
+                env: &request.env,
+                user,
+                home,
+                hostname,
+                task_cpu: request.task_cpu,
+                task_memory: request.task_memory,
+                netns: request.network.as_ref().map(|n| n.netns_path()),
+                cgroups_path: format!("berth/{id}"),
+                etc_files,
+                swap_accounting: self.swap_accounting,
+            })
+            .map_err(|e| StartError::CannotStart(e.to_string()))?;
+            state::write_json_atomic(&dir.join("config.json"), &spec)
+                .map_err(|e| StartError::CannotStart(format!("writing config.json: {e}")))?;
+            for stale in ["exit.json", "child.pid", "init.pid"] {
+                let _ = std::fs::remove_file(dir.join(stale));
+            }
+            let args = ShimArgs {
+                dir: dir.clone(),
+                exe: self.runc.clone(),
+                argv: Vec::new(),
+                cwd: None,
+                stop_timeout: def.stop_timeout().duration(),
+                runc: Some(RuncTarget {
+                    bundle: dir.clone(),
+                    id,
+                }),
+            };
+            let path = std::env::var("PATH").unwrap_or_default();
+            spawn_shim(&self.shim_exe, &args, &path, &[])
+        })();
+        if result.is_err() && mode == RootfsMode::Overlay {
+            crate::image::release_rootfs(dir);
+        }
+        result
+    }
+
+    fn stop(&self, handle: &RuntimeHandle) {
+        if state::process_matches(handle.shim_pid, handle.shim_start_time) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(handle.shim_pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            return;
+        }
+        // No shim (it was killed): stop the container directly.
+        let id = Self::container_id(&handle.dir);
+        let _ = std::process::Command::new(&self.runc)
+            .args(["kill", "--all", &id, "KILL"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+
+    fn inspect(&self, handle: &RuntimeHandle) -> ContainerState {
+        let exit_path = handle.dir.join("exit.json");
+        if let Ok(Some(rec)) = state::read_json::<ExitRecord>(&exit_path) {
+            return ContainerState::Exited(rec);
+        }
+        if handle.shim_start_time != 0
+            && state::process_matches(handle.shim_pid, handle.shim_start_time)
+        {
+            return match child_pid(&handle.dir) {
+                Some(pid) => ContainerState::Running { pid },
+                None => ContainerState::Starting,
+            };
+        }
+        if let Ok(Some(rec)) = state::read_json::<ExitRecord>(&exit_path) {
+            return ContainerState::Exited(rec);
+        }
+        // The shim is gone without a record: ask runc.
+        let id = Self::container_id(&handle.dir);
+        match self.runc_state(&id) {
+            Some(st) if st.get("status").and_then(|s| s.as_str()) == Some("running") => {
+                let pid = st.get("pid").and_then(|p| p.as_i64()).unwrap_or(0) as i32;
+                ContainerState::Running { pid }
+            }
+            Some(_) => {
+                let _ = std::process::Command::new(&self.runc)
+                    .args(["delete", "--force", &id])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+                crate::image::release_rootfs(&handle.dir);
+                ContainerState::Lost
+            }
+            None => ContainerState::Lost,
+        }
+    }
+
+    fn adopt(&self, dir: &Path) -> Option<RuntimeHandle> {
+        let mut handle: RuntimeHandle = state::read_json(&dir.join("shim.json")).ok().flatten()?;
+        handle.dir = dir.to_path_buf();
+        Some(handle)
+    }
+
+    fn stats(&self, handle: &RuntimeHandle) -> Option<crate::stats::Sample> {
+        crate::stats::cgroup_sample(child_pid(&handle.dir)?)
+    }
+}
