@@ -55,7 +55,7 @@ impl ControlPlane {
 
 impl State {
     /// Proxies and listeners for the status endpoint.
-    pub fn proxies_view(&self) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    pub fn proxies_view(&self, listen_host: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
         let t = berth_model::now();
         let proxies = self
             .proxies
@@ -66,7 +66,7 @@ impl State {
             .collect();
         let listeners = self
             .elb
-            .proxy_config(0, "")
+            .proxy_config(0, listen_host)
             .listeners
             .iter()
             .map(|l| serde_json::json!({"arn": l.arn, "bind": l.bind, "protocol": l.protocol}))

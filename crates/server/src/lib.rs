@@ -312,7 +312,7 @@ async fn status(State(app): State<AppState>) -> Json<serde_json::Value> {
             .map(|(id, n)| serde_json::json!({"id": id, "hostIp": n.host_ip, "lastSeenSecondsAgo": t - n.last_seen, "healthy": t - n.last_seen < 15.0}))
             .collect();
         let services = st.services.values().filter(|s| s.service.status == "ACTIVE").count();
-        (nodes, st.proxies_view(), services)
+        (nodes, st.proxies_view(&cp.config().listen_host), services)
     });
     Json(serde_json::json!({
         "api": app.endpoints.api,
