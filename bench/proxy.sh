@@ -2,9 +2,9 @@
 # proxy.sh -- berth's proxy against nginx and haproxy on loopback, then its memory with 10,000
 # idle keep-alive connections. Prints figures; asserts nothing.
 #
-#   BERTH_BIN=target/release/berth bench/proxy.sh     # needs `berth proxy --config FILE`
-#   If $BERTH_BIN does not exist, falls back to the proxy crate's example
-#   (target/release/examples/standalone, built with `cargo build --release -p berth-proxy --example standalone`).
+#   cargo build --release -p berth-cli && bench/proxy.sh      # runs `berth proxy --config FILE`
+#   BERTH_BIN=/path/to/berth bench/proxy.sh                   # default: $CARGO_TARGET_DIR (or
+#                                                             # target)/release/berth
 #
 # Environment: BERTH_BIN, CONNS_LIST (default "64 256"), PROXY_WORKERS (default 1),
 # ROUNDS / DURATION / ... are passed through to proxy-compare.sh; IDLE_CONNS (default 10000);
@@ -16,15 +16,12 @@ repo=$(cd "$here/.." && pwd)
 compare="$here/../../shared/bench/proxy-compare.sh"
 [[ -x $compare || -f $compare ]] || { echo "proxy.sh: $compare not found" >&2; exit 1; }
 
-BERTH_BIN=${BERTH_BIN:-$repo/target/release/berth}
-if [[ -x $BERTH_BIN ]] && "$BERTH_BIN" proxy --help >/dev/null 2>&1; then
-    PROXY_CMD="$BERTH_BIN proxy --config"
-else
-    example=${CARGO_TARGET_DIR:-$repo/target}/release/examples/standalone
-    [[ -x $example ]] || { echo "proxy.sh: neither $BERTH_BIN (with 'proxy') nor $example exists" >&2; exit 1; }
-    echo "proxy.sh: $BERTH_BIN has no 'proxy' command; using $example" >&2
-    PROXY_CMD="$example --config"
+BERTH_BIN=${BERTH_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/berth}
+if ! { [[ -x $BERTH_BIN ]] && "$BERTH_BIN" proxy --help >/dev/null 2>&1; }; then
+    echo "proxy.sh: $BERTH_BIN with a 'proxy' command not found; cargo build --release -p berth-cli" >&2
+    exit 1
 fi
+PROXY_CMD="$BERTH_BIN proxy --config"
 export PROXY_CMD
 PROXY_WORKERS=${PROXY_WORKERS:-1}
 export PROXY_WORKERS

@@ -115,8 +115,7 @@ impl ImageStore {
             },
         };
         let layers_dir = self.layers_dir();
-        let image =
-            tokio::task::spawn_blocking(move || unpack_image(&pulled, &layers_dir)).await;
+        let image = tokio::task::spawn_blocking(move || unpack_image(&pulled, &layers_dir)).await;
         let image = match image {
             Ok(r) => Arc::new(r?),
             Err(e) => {
@@ -134,7 +133,8 @@ impl ImageStore {
 
 /// Unpacks every layer of a pulled image into `layers_dir` (skipping layers already there).
 pub fn unpack_image(pulled: &PulledImage, layers_dir: &Path) -> Result<PreparedImage, ImageError> {
-    std::fs::create_dir_all(layers_dir).map_err(io_err(format!("creating {}", layers_dir.display())))?;
+    std::fs::create_dir_all(layers_dir)
+        .map_err(io_err(format!("creating {}", layers_dir.display())))?;
     let diff_ids: Vec<Option<Digest>> = pulled
         .config
         .pointer("/rootfs/diff_ids")
@@ -197,7 +197,8 @@ pub fn unpack_layer_file(
     dest: &Path,
     diff_id: Option<&Digest>,
 ) -> Result<(), ImageError> {
-    let mut file = std::fs::File::open(blob).map_err(io_err(format!("opening {}", blob.display())))?;
+    let mut file =
+        std::fs::File::open(blob).map_err(io_err(format!("opening {}", blob.display())))?;
     let mut magic = [0u8; 4];
     let n = file.read(&mut magic).map_err(io_err("reading a layer"))?;
     let file = std::fs::File::open(blob).map_err(io_err(format!("opening {}", blob.display())))?;
@@ -223,7 +224,9 @@ pub fn unpack_layer_file(
         if actual != *expected {
             return Err(ImageError::Layer {
                 digest: blob.display().to_string(),
-                message: format!("diff id mismatch: the config says {expected}, the layer is {actual}"),
+                message: format!(
+                    "diff id mismatch: the config says {expected}, the layer is {actual}"
+                ),
             });
         }
     }
@@ -256,7 +259,10 @@ pub fn unpack_layer(reader: impl Read, dest: &Path) -> Result<(), ImageError> {
     let entries = archive.entries().map_err(io_err("reading a layer"))?;
     for entry in entries {
         let mut entry = entry.map_err(io_err("reading a layer entry"))?;
-        let raw = entry.path().map_err(io_err("reading an entry path"))?.into_owned();
+        let raw = entry
+            .path()
+            .map_err(io_err("reading an entry path"))?
+            .into_owned();
         let Some(path) = clean_entry_path(&raw) else {
             return Err(ImageError::Layer {
                 digest: dest.display().to_string(),
@@ -346,8 +352,17 @@ pub fn overlay_supported(scratch: &Path) -> bool {
 }
 
 /// Mounts an overlay at `target`; `lowers` base first.
-pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
-    let lower: Vec<String> = lowers.iter().rev().map(|p| p.display().to_string()).collect();
+pub fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> io::Result<()> {
+    let lower: Vec<String> = lowers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
@@ -379,8 +394,16 @@ pub fn prepare_rootfs(
         std::fs::create_dir_all(&p).map_err(io_err(format!("creating {}", p.display())))?;
     }
     if overlay && !image.layers.is_empty() {
-        mount_overlay(&image.layers, &bundle.join("upper"), &bundle.join("work"), &rootfs)
-            .map_err(io_err(format!("mounting the overlay at {}", rootfs.display())))?;
+        mount_overlay(
+            &image.layers,
+            &bundle.join("upper"),
+            &bundle.join("work"),
+            &rootfs,
+        )
+        .map_err(io_err(format!(
+            "mounting the overlay at {}",
+            rootfs.display()
+        )))?;
         return Ok(RootfsMode::Overlay);
     }
     for layer in &image.layers {
@@ -411,7 +434,10 @@ pub fn is_mount_point(path: &Path) -> bool {
 }
 
 fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// Applies one unpacked layer onto `target` as overlayfs would show it: whiteouts delete,
@@ -425,7 +451,8 @@ pub fn apply_layer_copy(layer: &Path, target: &Path) -> Result<(), ImageError> {
     for child in children {
         let src = child.path();
         let dst = target.join(child.file_name());
-        let meta = std::fs::symlink_metadata(&src).map_err(io_err(format!("reading {}", src.display())))?;
+        let meta = std::fs::symlink_metadata(&src)
+            .map_err(io_err(format!("reading {}", src.display())))?;
         if is_whiteout(&meta) {
             let _ = remove_any(&dst);
             continue;
@@ -435,7 +462,8 @@ pub fn apply_layer_copy(layer: &Path, target: &Path) -> Result<(), ImageError> {
             let opaque = xattr::get(&src, OPAQUE_XATTR).ok().flatten().as_deref() == Some(b"y");
             match std::fs::symlink_metadata(&dst) {
                 Ok(m) if m.is_dir() && opaque => {
-                    std::fs::remove_dir_all(&dst).map_err(io_err(format!("clearing {}", dst.display())))?;
+                    std::fs::remove_dir_all(&dst)
+                        .map_err(io_err(format!("clearing {}", dst.display())))?;
                 }
                 Ok(m) if !m.is_dir() => {
                     let _ = remove_any(&dst);
@@ -451,8 +479,10 @@ pub fn apply_layer_copy(layer: &Path, target: &Path) -> Result<(), ImageError> {
         }
         let _ = remove_any(&dst);
         if ft.is_symlink() {
-            let to = std::fs::read_link(&src).map_err(io_err(format!("reading {}", src.display())))?;
-            std::os::unix::fs::symlink(&to, &dst).map_err(io_err(format!("creating {}", dst.display())))?;
+            let to =
+                std::fs::read_link(&src).map_err(io_err(format!("reading {}", src.display())))?;
+            std::os::unix::fs::symlink(&to, &dst)
+                .map_err(io_err(format!("creating {}", dst.display())))?;
             let _ = std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()));
         } else if ft.is_file() {
             std::fs::copy(&src, &dst).map_err(io_err(format!("copying {}", src.display())))?;

@@ -144,8 +144,8 @@ pub async fn run(
         source,
     })?;
     let client = ControlPlane::new(&config.server_url, &config.node_id)?;
-    let runc_driver = driver::runc::RuncDriver::detect(&config.shim_exe, &config.state_dir)
-        .map(Arc::new);
+    let runc_driver =
+        driver::runc::RuncDriver::detect(&config.shim_exe, &config.state_dir).map(Arc::new);
     if let Err(reason) = &runc_driver {
         tracing::info!(%reason, "no runc driver: only process:// images can run");
     }
@@ -367,7 +367,9 @@ fn remove_finished(
             .get(task_id)
             .cloned();
         let shipped = source.as_ref().map(logs::fully_shipped).unwrap_or(true);
-        if shipped || since.elapsed() > LOG_GRACE {
+        // The last (STOPPED) report must reach the control plane before the task is forgotten.
+        let reported = shared.board.settled(&m.task_arn);
+        if (shipped && reported) || since.elapsed() > LOG_GRACE {
             done.insert(task_id.clone());
         }
     }

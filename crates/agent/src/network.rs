@@ -95,8 +95,14 @@ impl IpAllocator {
         if let Some(ip) = a.by_task.get(task_id) {
             return Ok(*ip);
         }
-        let used: std::collections::BTreeSet<u32> = a.by_task.values().map(|ip| u32::from(*ip)).collect();
-        let start = a.last.map(u32::from).filter(|l| (FIRST..=LAST).contains(l)).map(|l| l + 1).unwrap_or(FIRST);
+        let used: std::collections::BTreeSet<u32> =
+            a.by_task.values().map(|ip| u32::from(*ip)).collect();
+        let start = a
+            .last
+            .map(u32::from)
+            .filter(|l| (FIRST..=LAST).contains(l))
+            .map(|l| l + 1)
+            .unwrap_or(FIRST);
         let span = LAST - FIRST + 1;
         let found = (0..span)
             .map(|i| FIRST + (start - FIRST + i) % span)
@@ -136,7 +142,11 @@ impl IpAllocator {
 /// Eight characters naming a task in interface and namespace names: the id's first eight when it
 /// is a hex id (as ECS task ids are), else a hash of it.
 pub fn short_id(task_id: &str) -> String {
-    if task_id.len() >= 8 && task_id[..8].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+    if task_id.len() >= 8
+        && task_id[..8]
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
         return task_id[..8].to_string();
     }
     // FNV-1a, 32 bits.
@@ -176,7 +186,9 @@ fn run_ip(args: &[&str], stdin: Option<&str>) -> Result<String, NetworkError> {
     };
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
     if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
-        input.write_all(text.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        input
+            .write_all(text.as_bytes())
+            .map_err(|e| fail(e.to_string()))?;
     }
     let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
     if out.status.success() {
@@ -207,7 +219,9 @@ pub fn ensure_bridge() -> Result<(), NetworkError> {
         run_ip(&["addr", "add", &cidr, "dev", BRIDGE], None)?;
     }
     run_ip(&["link", "set", BRIDGE, "up"], None)?;
-    let forwarding = Path::new("/proc/sys/net/ipv4/conf").join(BRIDGE).join("forwarding");
+    let forwarding = Path::new("/proc/sys/net/ipv4/conf")
+        .join(BRIDGE)
+        .join("forwarding");
     if let Err(e) = std::fs::write(&forwarding, b"1") {
         tracing::warn!(path = %forwarding.display(), error = %e, "cannot enable forwarding on the bridge");
     }
@@ -263,12 +277,19 @@ mod tests {
         assert_eq!(alloc.allocate("task-a").unwrap(), a, "idempotent per task");
         alloc.release("task-a");
         let c = alloc.allocate("task-c").unwrap();
-        assert_eq!(c, Ipv4Addr::new(10, 88, 0, 4), "a freed address is not handed out at once");
+        assert_eq!(
+            c,
+            Ipv4Addr::new(10, 88, 0, 4),
+            "a freed address is not handed out at once"
+        );
         // A restarted agent sees the same allocations and continues after the last one.
         let again = IpAllocator::load(&path);
         assert_eq!(again.get("task-b"), Some(b));
         assert_eq!(again.get("task-a"), None);
-        assert_eq!(again.allocate("task-d").unwrap(), Ipv4Addr::new(10, 88, 0, 5));
+        assert_eq!(
+            again.allocate("task-d").unwrap(),
+            Ipv4Addr::new(10, 88, 0, 5)
+        );
     }
 
     #[test]
@@ -278,7 +299,11 @@ mod tests {
         alloc.inner.lock().unwrap().last = Some(Ipv4Addr::new(10, 88, 0, 254));
         assert_eq!(alloc.allocate("x").unwrap(), Ipv4Addr::new(10, 88, 1, 1));
         alloc.inner.lock().unwrap().last = Some(Ipv4Addr::new(10, 88, 255, 254));
-        assert_eq!(alloc.allocate("y").unwrap(), Ipv4Addr::new(10, 88, 0, 2), "wraps around");
+        assert_eq!(
+            alloc.allocate("y").unwrap(),
+            Ipv4Addr::new(10, 88, 0, 2),
+            "wraps around"
+        );
     }
 
     #[test]
@@ -287,7 +312,10 @@ mod tests {
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").unwrap();
         let alloc = IpAllocator::load(file.join("ips.json"));
-        assert!(matches!(alloc.allocate("t"), Err(NetworkError::Persist { .. })));
+        assert!(matches!(
+            alloc.allocate("t"),
+            Err(NetworkError::Persist { .. })
+        ));
         assert_eq!(alloc.get("t"), None);
     }
 
@@ -299,6 +327,9 @@ mod tests {
         assert_ne!(odd, short_id("t-runc-hellp"));
         let n = task_names("t-runc-hello", Ipv4Addr::new(10, 88, 0, 9));
         assert!(n.veth.len() <= 15 && n.netns.starts_with("berth-"));
-        assert_eq!(n.netns_path(), PathBuf::from(format!("/var/run/netns/{}", n.netns)));
+        assert_eq!(
+            n.netns_path(),
+            PathBuf::from(format!("/var/run/netns/{}", n.netns))
+        );
     }
 }

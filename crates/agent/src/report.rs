@@ -17,6 +17,8 @@ const FULL_EVERY: Duration = Duration::from_secs(5);
 struct Board {
     tasks: BTreeMap<String, TaskReport>,
     dirty: BTreeSet<String>,
+    /// Taken for a report that is being sent.
+    in_flight: BTreeSet<String>,
 }
 
 /// Latest report of every task, and which changed since they were last sent.
@@ -49,6 +51,13 @@ impl ReportBoard {
         board.dirty.remove(task_arn);
     }
 
+    /// Whether the control plane has the task's latest report (none waits or is being sent), so
+    /// the task may be forgotten without losing its last state.
+    pub fn settled(&self, task_arn: &str) -> bool {
+        let board = self.lock();
+        !board.dirty.contains(task_arn) && !board.in_flight.contains(task_arn)
+    }
+
     /// The latest report of one task.
     pub fn get(&self, task_arn: &str) -> Option<TaskReport> {
         self.lock().tasks.get(task_arn).cloned()
@@ -57,16 +66,25 @@ impl ReportBoard {
     fn take_dirty(&self) -> Vec<TaskReport> {
         let mut board = self.lock();
         let dirty = std::mem::take(&mut board.dirty);
-        dirty
+        let taken: Vec<TaskReport> = dirty
             .iter()
             .filter_map(|arn| board.tasks.get(arn).cloned())
-            .collect()
+            .collect();
+        board.in_flight = taken.iter().map(|t| t.task_arn.clone()).collect();
+        taken
     }
 
     fn take_all(&self) -> Vec<TaskReport> {
         let mut board = self.lock();
         board.dirty.clear();
-        board.tasks.values().cloned().collect()
+        let taken: Vec<TaskReport> = board.tasks.values().cloned().collect();
+        board.in_flight = taken.iter().map(|t| t.task_arn.clone()).collect();
+        taken
+    }
+
+    /// The report being sent is done (delivered or not).
+    fn sent(&self) {
+        self.lock().in_flight.clear();
     }
 
     fn mark_dirty(&self, reports: &[TaskReport]) {
@@ -118,10 +136,14 @@ pub async fn report_loop(
             tasks,
             host_ip: host_ip.clone(),
         };
-        match client.report(&report).await {
+        let result = client.report(&report).await;
+        if result.is_err() {
+            board.mark_dirty(&report.tasks);
+        }
+        board.sent();
+        match result {
             Ok(()) => backoff.reset(),
             Err(error) => {
-                board.mark_dirty(&report.tasks);
                 let delay = backoff.next_delay();
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "report failed");
                 tokio::select! {
@@ -159,6 +181,9 @@ mod tests {
         board.publish(task("a", "RUNNING"));
         let dirty = board.take_dirty();
         assert_eq!(dirty, vec![task("a", "RUNNING")]);
+        assert!(!board.settled("a"), "being sent");
+        board.sent();
+        assert!(board.settled("a") && board.settled("b"));
         board.mark_dirty(&dirty);
         assert_eq!(board.take_dirty(), vec![task("a", "RUNNING")]);
         assert_eq!(board.take_all().len(), 2);

@@ -118,7 +118,10 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
     drop(done_tx);
     let created = create.wait()?;
     if !created.success() {
-        let message = runc_error(&args.dir.join("runc.log"), &format!("runc create: {created}"));
+        let message = runc_error(
+            &args.dir.join("runc.log"),
+            &format!("runc create: {created}"),
+        );
         return fail(args, target, message);
     }
     let init = match std::fs::read_to_string(&pid_file)
@@ -138,7 +141,10 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
         .stderr(Stdio::null())
         .status()?;
     if !started.success() {
-        let message = runc_error(&args.dir.join("runc.log"), &format!("runc start: {started}"));
+        let message = runc_error(
+            &args.dir.join("runc.log"),
+            &format!("runc start: {started}"),
+        );
         return fail(args, target, message);
     }
     state::write_atomic(&args.dir.join("child.pid"), init.to_string().as_bytes())?;

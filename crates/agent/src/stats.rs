@@ -74,15 +74,16 @@ fn cgroup_dir_from(
             let mut f = line.splitn(3, ':');
             let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
             if ctrls.split(',').any(|x| x == c) {
-                if let Some(h) = hs.iter().find(|h| !h.v2 && h.controllers.iter().any(|x| x == c)) {
+                if let Some(h) = hs
+                    .iter()
+                    .find(|h| !h.v2 && h.controllers.iter().any(|x| x == c))
+                {
                     return Some((join(h, path), false));
                 }
             }
         }
     }
-    let path = proc_cgroup
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))?;
+    let path = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
     let h = hs.iter().find(|h| h.v2)?;
     Some((join(h, path), true))
 }
@@ -117,9 +118,17 @@ pub fn cgroup_sample(pid: i32) -> Option<Sample> {
     };
     let (mem_dir, mem_v2) = cgroup_dir(pid, "memory")?;
     let (usage, stat, inactive_key) = if mem_v2 {
-        (read_u64(&mem_dir.join("memory.current"))?, std::fs::read_to_string(mem_dir.join("memory.stat")).unwrap_or_default(), "inactive_file")
+        (
+            read_u64(&mem_dir.join("memory.current"))?,
+            std::fs::read_to_string(mem_dir.join("memory.stat")).unwrap_or_default(),
+            "inactive_file",
+        )
     } else {
-        (read_u64(&mem_dir.join("memory.usage_in_bytes"))?, std::fs::read_to_string(mem_dir.join("memory.stat")).unwrap_or_default(), "total_inactive_file")
+        (
+            read_u64(&mem_dir.join("memory.usage_in_bytes"))?,
+            std::fs::read_to_string(mem_dir.join("memory.stat")).unwrap_or_default(),
+            "total_inactive_file",
+        )
     };
     let inactive = keyed(&stat, inactive_key).unwrap_or(0);
     Some(Sample {
@@ -131,7 +140,11 @@ pub fn cgroup_sample(pid: i32) -> Option<Sample> {
 /// How many OOM kills the memory cgroup in `dir` has seen (`oom_kill` of `memory.oom_control`
 /// on v1, of `memory.events` on v2).
 pub fn oom_kills(dir: &Path, v2: bool) -> Option<u64> {
-    let file = if v2 { "memory.events" } else { "memory.oom_control" };
+    let file = if v2 {
+        "memory.events"
+    } else {
+        "memory.oom_control"
+    };
     keyed(&std::fs::read_to_string(dir.join(file)).ok()?, "oom_kill")
 }
 
@@ -191,7 +204,10 @@ mod tests {
         let cg = "4:memory:/process_api/x/berth/c1\n2:cpuacct:/berth/c1\n0::/berth/c1\n";
         assert_eq!(
             cgroup_dir_from(cg, MOUNTINFO, Some("memory")),
-            Some((PathBuf::from("/sys/fs/cgroup/memory/process_api/x/berth/c1"), false))
+            Some((
+                PathBuf::from("/sys/fs/cgroup/memory/process_api/x/berth/c1"),
+                false
+            ))
         );
         assert_eq!(
             cgroup_dir_from(cg, MOUNTINFO, Some("cpuacct")),

@@ -1,10 +1,10 @@
 //! One task on this node: starts its containers in dependency order, watches them, runs their
 //! health checks, stops them, and publishes the task's state. Its files live in the task directory.
 
+use crate::driver::runc::{RuncDriver, OOM_REASON};
 use crate::driver::{
     ContainerState, Driver, RuntimeHandle, StartError, StartRequest, START_TIMEOUT,
 };
-use crate::driver::runc::{RuncDriver, OOM_REASON};
 use crate::health::{task_health, CheckCommand, HealthStatus, HealthTracker};
 use crate::image::PreparedImage;
 use crate::network::{IpAllocator, TaskNetwork};
@@ -528,13 +528,21 @@ impl TaskRun {
         }
         let job = self.prepare.take()?;
         let result = futures_now(job);
+        if matches!(&result, Err(e) if e == PREPARE_UNFINISHED) {
+            // The runtime's cooperative budget said "not now": look again on the next step.
+            self.prepare = None;
+            self.prepared = false;
+            return None;
+        }
         self.pull_stopped_at = Some(berth_model::now());
         self.prepared = true;
         match result {
             Ok((images, network)) => {
                 self.images = images;
                 if let Some(net) = network {
-                    if let Err(error) = state::write_json_atomic(&self.dir.join("network.json"), &net) {
+                    if let Err(error) =
+                        state::write_json_atomic(&self.dir.join("network.json"), &net)
+                    {
                         tracing::warn!(task = %self.assignment.task_id, %error, "cannot record the task network");
                     }
                     tracing::info!(task = %self.assignment.task_id, ip = %net.ip, netns = %net.netns, "task network ready");
@@ -545,7 +553,10 @@ impl TaskRun {
             Err(reason) => {
                 if reason.starts_with("CannotPullContainerError") {
                     for c in &mut self.containers {
-                        if c.state == CState::Pending && is_container_image(&c.def.image) && reason.contains(&format!("image {}:", c.def.image)) {
+                        if c.state == CState::Pending
+                            && is_container_image(&c.def.image)
+                            && reason.contains(&format!("image {}:", c.def.image))
+                        {
                             c.reason = Some(reason.clone());
                         }
                     }
@@ -870,6 +881,8 @@ fn release_network(run: &TaskRun, shared: &Shared) {
     }
 }
 
+const PREPARE_UNFINISHED: &str = "the prepare job did not finish";
+
 /// The output of a finished join handle, without waiting.
 fn futures_now<T>(job: JoinHandle<Result<T, String>>) -> Result<T, String> {
     let waker = std::task::Waker::noop();
@@ -878,7 +891,7 @@ fn futures_now<T>(job: JoinHandle<Result<T, String>>) -> Result<T, String> {
     match std::future::Future::poll(job.as_mut(), &mut cx) {
         std::task::Poll::Ready(Ok(r)) => r,
         std::task::Poll::Ready(Err(e)) => Err(format!("the prepare job failed: {e}")),
-        std::task::Poll::Pending => Err("the prepare job did not finish".into()),
+        std::task::Poll::Pending => Err(PREPARE_UNFINISHED.into()),
     }
 }
 

@@ -723,7 +723,10 @@ async fn exit_while_agent_is_down_is_reported_after_restart() {
 async fn process_tasks_report_usage() {
     let mut h = Harness::new().await;
     h.start_agent();
-    let mut app = sh("app", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 30");
+    let mut app = sh(
+        "app",
+        "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 30",
+    );
     app.cpu = 128;
     app.memory = Some(64);
     let t = task("t-usage", vec![app]);

@@ -77,11 +77,13 @@ pub fn server(g: &Global) -> anyhow::Result<i32> {
         tracing::info!(api = %local, state_dir = %state_dir.display(), "berth server listening");
         let endpoints = berth_server::Endpoints {
             api: format!("http://{local}"),
-            dashboard: String::new(),
+            dashboard: format!("http://{local}/dashboard"),
         };
         let cloudwatch = berth_metrics::CloudWatch::open(state_dir.join("cloudwatch"), berth_metrics::Retention::default())
             .map_err(|e| anyhow::anyhow!("opening the metrics store: {e}"))?;
-        let backends = berth_server::Backends { registry: Some(registry), cloudwatch: Some(cloudwatch) };
+        let autoscaling = berth_autoscaling::AutoScaling::open(state_dir.join("autoscaling"), cp.clone(), cloudwatch.clone())
+            .map_err(|e| anyhow::anyhow!("opening the auto scaling state: {e}"))?;
+        let backends = berth_server::Backends { registry: Some(registry), cloudwatch: Some(cloudwatch), autoscaling: Some(autoscaling) };
         berth_server::serve(cp, backends, listener, endpoints, termination()).await?;
         tracing::info!("berth server stopped");
         Ok(0)

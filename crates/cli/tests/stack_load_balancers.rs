@@ -3,9 +3,12 @@
 //! with them, the proxy routes `/api/*` and everything else to the right service, and applying
 //! the same file again changes nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
+use serde_json::json;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -128,6 +131,19 @@ fn apply_creates_the_load_balancer_and_routes_by_path_then_plans_nothing() {
     );
     c.wait_running("frontend", 1, false);
     c.wait_running("api", 1, false);
+    let services = c
+        .ecs("DescribeServices", json!({"services": ["api", "frontend"]}))
+        .unwrap();
+    for svc in services["services"].as_array().unwrap() {
+        let name = svc["serviceName"].as_str().unwrap();
+        let arn = svc["loadBalancers"][0]["targetGroupArn"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            arn.contains(&format!(":targetgroup/{name}/")),
+            "service {name} uses its target group by ARN, found {arn:?}"
+        );
+    }
 
     let api = eventually(
         "/api/x answered by the api service",

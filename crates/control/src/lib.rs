@@ -4,6 +4,7 @@
 
 pub mod ecs;
 pub mod error;
+mod events;
 pub mod lb;
 pub mod logs;
 pub mod logs_api;

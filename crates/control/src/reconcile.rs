@@ -605,11 +605,8 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
     }
     rec.backoff_failures = backoff.consecutive_failures;
     rec.backoff_until = backoff.next_start_at;
-    let changed = rec.service != before.service
-        || rec.backoff_failures != before.backoff_failures
-        || rec.backoff_until != before.backoff_until
-        || rec.steady != before.steady
-        || rec.throttle_reported != before.throttle_reported;
+    // Every field counts: the traffic shift's stage and the history must be persisted too.
+    let changed = rec != before;
     if changed {
         st.services.insert(key.to_string(), rec);
         st.touch(SERVICES, key);

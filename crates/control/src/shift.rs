@@ -156,6 +156,12 @@ pub(crate) fn advance(st: &mut State, rec: &mut ServiceRecord, green_ready: bool
     let limits = rec.service.deployment_configuration.canary_analysis.clone().unwrap_or_default();
     match shift.stage.as_str() {
         "SCALE_UP" => {
+            // Green's target group joins the production rule at weight 0, as in ECS: it is then in
+            // use, so the proxy health-checks the new targets before any traffic moves.
+            set_weights(st, &shift.production_rule, &shift.blue_tg, &shift.green_tg, 0);
+            if let Some(test) = &shift.test_rule {
+                set_weights(st, test, &shift.blue_tg, &shift.green_tg, 0);
+            }
             if green_ready {
                 let base = st.traffic.window(&shift.blue_tg, t - 30.0, t);
                 shift.baseline_requests = base.requests;

@@ -32,7 +32,7 @@ pub struct ControlConfig {
 }
 
 /// Service plus the scheduler's bookkeeping.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceRecord {
     pub cluster: String,
     pub service: Service,

@@ -12,9 +12,32 @@ pub const GAMMA: f64 = 1.02;
 const KEY_OFFSET: f64 = 40_000.0;
 
 /// A histogram as sorted (key, count) pairs; key 0 is zero, negative keys negative values.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A single bin is kept inline, so the common one-value-per-second bucket allocates nothing.
+#[derive(Debug, Clone)]
 pub struct Histogram {
-    bins: Vec<(i32, f64)>,
+    bins: Bins,
+}
+
+#[derive(Debug, Clone)]
+enum Bins {
+    /// Exactly one bin.
+    One([(i32, f64); 1]),
+    /// Any number of bins (empty without allocating).
+    Many(Vec<(i32, f64)>),
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram {
+            bins: Bins::Many(Vec::new()),
+        }
+    }
+}
+
+impl PartialEq for Histogram {
+    fn eq(&self, other: &Histogram) -> bool {
+        self.bins() == other.bins()
+    }
 }
 
 fn key_of(v: f64) -> i32 {
@@ -46,30 +69,66 @@ fn value_of(key: i32) -> f64 {
     }
 }
 
+/// The nearest-rank percentile `p` of (key, count) pairs sorted by key (a key may repeat, as when
+/// several histograms' bins are gathered and sorted rather than merged); None if they count nothing.
+pub(crate) fn percentile_of_sorted(bins: &[(i32, f64)], p: f64) -> Option<f64> {
+    let total: f64 = bins.iter().map(|(_, c)| c).sum();
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = (p / 100.0 * total).max(f64::MIN_POSITIVE);
+    let mut seen = 0.0;
+    for (k, c) in bins {
+        seen += c;
+        if seen >= rank * (1.0 - 1e-12) {
+            return Some(value_of(*k));
+        }
+    }
+    bins.last().map(|(k, _)| value_of(*k))
+}
+
 impl Histogram {
     /// Adds `count` observations of `value`.
     pub fn add(&mut self, value: f64, count: f64) {
         if count <= 0.0 || !count.is_finite() {
             return;
         }
-        let k = key_of(value);
-        match self.bins.binary_search_by_key(&k, |(k, _)| *k) {
-            Ok(i) => self.bins[i].1 += count,
-            Err(i) => self.bins.insert(i, (k, count)),
+        self.add_key(key_of(value), count);
+    }
+
+    fn add_key(&mut self, k: i32, count: f64) {
+        match &mut self.bins {
+            Bins::One([(k0, c0)]) if *k0 == k => *c0 += count,
+            Bins::One([first]) => {
+                let mut v = vec![*first, (k, count)];
+                v.sort_by_key(|(k, _)| *k);
+                self.bins = Bins::Many(v);
+            }
+            Bins::Many(v) if v.is_empty() => self.bins = Bins::One([(k, count)]),
+            Bins::Many(v) => match v.binary_search_by_key(&k, |(k, _)| *k) {
+                Ok(i) => v[i].1 += count,
+                Err(i) => v.insert(i, (k, count)),
+            },
         }
     }
 
     /// Adds every bin of `other`.
     pub fn merge(&mut self, other: &Histogram) {
-        if other.bins.is_empty() {
+        let theirs = other.bins();
+        if theirs.is_empty() {
             return;
         }
-        if self.bins.is_empty() {
-            self.bins = other.bins.clone();
+        if self.is_empty() {
+            *self = other.clone();
             return;
         }
-        let mut out = Vec::with_capacity(self.bins.len() + other.bins.len());
-        let (mut a, mut b) = (self.bins.iter().peekable(), other.bins.iter().peekable());
+        if let [(k, c)] = theirs {
+            self.add_key(*k, *c);
+            return;
+        }
+        let ours = self.bins();
+        let mut out = Vec::with_capacity(ours.len() + theirs.len());
+        let (mut a, mut b) = (ours.iter().peekable(), theirs.iter().peekable());
         loop {
             match (a.peek(), b.peek()) {
                 (Some(x), Some(y)) if x.0 == y.0 => {
@@ -96,40 +155,84 @@ impl Histogram {
                 (None, None) => break,
             }
         }
-        self.bins = out;
+        self.bins = Bins::Many(out);
+    }
+
+    /// True when nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.bins().is_empty()
     }
 
     /// The total count.
     pub fn count(&self) -> f64 {
-        self.bins.iter().map(|(_, c)| c).sum()
+        self.bins().iter().map(|(_, c)| c).sum()
     }
 
     /// The value below which `p` percent of observations fall (nearest rank), or None if empty.
     pub fn percentile(&self, p: f64) -> Option<f64> {
-        let total = self.count();
-        if total <= 0.0 {
-            return None;
-        }
-        let rank = (p / 100.0 * total).max(f64::MIN_POSITIVE);
-        let mut seen = 0.0;
-        for (k, c) in &self.bins {
-            seen += c;
-            if seen >= rank * (1.0 - 1e-12) {
-                return Some(value_of(*k));
-            }
-        }
-        self.bins.last().map(|(k, _)| value_of(*k))
+        percentile_of_sorted(self.bins(), p)
     }
 
-    /// The bins, for encoding.
+    /// The bins, sorted by key, for encoding.
     pub fn bins(&self) -> &[(i32, f64)] {
-        &self.bins
+        match &self.bins {
+            Bins::One(one) => one,
+            Bins::Many(v) => v,
+        }
     }
 
     /// A histogram from encoded bins (sorted again in case they were not).
     pub fn from_bins(mut bins: Vec<(i32, f64)>) -> Histogram {
         bins.sort_by_key(|(k, _)| *k);
-        Histogram { bins }
+        match bins.as_slice() {
+            [one] => Histogram {
+                bins: Bins::One([*one]),
+            },
+            _ => Histogram {
+                bins: Bins::Many(bins),
+            },
+        }
+    }
+}
+
+/// A statistic from a bucket's (or a merged period's) summary, with percentiles from
+/// `percentile` (None when it holds no distribution) clamped to [min, max]; one value (min = max)
+/// is its own percentile, without consulting the distribution.
+pub(crate) fn statistic_of(
+    statistic: crate::Statistic,
+    (count, sum, min, max): (f64, f64, f64, f64),
+    has_distribution: bool,
+    percentile: impl FnOnce(f64) -> Option<f64>,
+) -> f64 {
+    use crate::Statistic::*;
+    match statistic {
+        SampleCount => count,
+        Average => {
+            if count > 0.0 {
+                sum / count
+            } else {
+                0.0
+            }
+        }
+        Sum => sum,
+        Minimum => min,
+        Maximum => max,
+        Percentile(p) => {
+            if p <= 0.0 {
+                return min;
+            }
+            if p >= 100.0 {
+                return max;
+            }
+            if !has_distribution {
+                return f64::NAN;
+            }
+            if min == max {
+                return min;
+            }
+            // max/min rather than clamp: a statistic set may claim min > max; clamp would panic.
+            percentile(p).map_or(f64::NAN, |v| v.max(min).min(max))
+        }
     }
 }
 
@@ -218,37 +321,24 @@ impl Bucket {
 
     /// A statistic of this bucket; percentiles come from the histogram, clamped to [min, max].
     pub fn statistic(&self, statistic: crate::Statistic) -> f64 {
-        use crate::Statistic::*;
-        match statistic {
-            SampleCount => self.count,
-            Average => {
-                if self.count > 0.0 {
-                    self.sum / self.count
-                } else {
-                    0.0
-                }
-            }
-            Sum => self.sum,
-            Minimum => self.min,
-            Maximum => self.max,
-            Percentile(p) => {
-                if p <= 0.0 {
-                    return self.min;
-                }
-                if p >= 100.0 {
-                    return self.max;
-                }
-                self.histogram
-                    .percentile(p)
-                    .map_or(f64::NAN, |v| v.clamp(self.min, self.max))
-            }
-        }
+        statistic_of(
+            statistic,
+            (self.count, self.sum, self.min, self.max),
+            !self.histogram.is_empty(),
+            |p| self.histogram.percentile(p),
+        )
     }
 
     /// Encodes as little-endian count, sum, min, max, n bins, then (key, count) per bin.
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(36 + self.histogram.bins().len() * 12);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends what [`Bucket::encode`] returns to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         let bins = self.histogram.bins();
-        let mut out = Vec::with_capacity(36 + bins.len() * 12);
         for v in [self.count, self.sum, self.min, self.max] {
             out.extend_from_slice(&v.to_le_bytes());
         }
@@ -257,7 +347,6 @@ impl Bucket {
             out.extend_from_slice(&k.to_le_bytes());
             out.extend_from_slice(&c.to_le_bytes());
         }
-        out
     }
 
     /// Decodes what [`Bucket::encode`] wrote; None if truncated.

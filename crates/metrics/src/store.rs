@@ -4,13 +4,20 @@
 //! thread's compaction drops each resolution's buckets once they are older than its retention,
 //! so old data survives only downsampled.
 //!
+//! In memory a series' buckets of one resolution lie in sorted runs per time window (see
+//! [`tier`]), so a day of 1 s buckets is a scan of 24 slices; a bucket holding one distinct value
+//! needs no heap allocation. Changed buckets carry a dirty mark and are listed once for the flush.
+//!
 //! On disk: table `series` (id → JSON identity and unit) and table `buckets`
 //! ((series id, tier, bucket start) → encoded [`Bucket`]).
+
+mod query;
+mod tier;
 
 use crate::histogram::Bucket;
 use crate::types::*;
 use redb::{Database, ReadableTable, TableDefinition};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -43,20 +50,33 @@ pub fn now_seconds_f64() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// One series: its identity, unit and one bucket map per resolution.
+/// One series: its identity, unit and buckets at each resolution.
 #[derive(Debug)]
 struct Series {
     id: MetricId,
     unit: Option<String>,
-    tiers: [BTreeMap<i64, Bucket>; 3],
+    tiers: [tier::Tier; 3],
 }
 
 impl Series {
+    fn new(id: MetricId, unit: Option<String>) -> Series {
+        Series {
+            id,
+            unit,
+            tiers: [tier::Tier::new(0), tier::Tier::new(1), tier::Tier::new(2)],
+        }
+    }
+
     fn has_data_since(&self, since: i64) -> bool {
         self.tiers
             .iter()
-            .zip([1, 60, 3600])
-            .any(|(t, res)| t.last_key_value().is_some_and(|(k, _)| k + res > since))
+            .zip(tier::RESOLUTIONS)
+            .any(|(t, res)| t.last().is_some_and(|(k, _)| k + res > since))
+    }
+
+    /// The newest bucket of the finest resolution holding data.
+    fn latest(&self) -> Option<(i64, &Bucket)> {
+        self.tiers.iter().find_map(tier::Tier::last)
     }
 }
 
@@ -64,7 +84,9 @@ impl Series {
 struct State {
     series: Vec<Series>,
     index: HashMap<MetricId, u32>,
-    dirty: HashSet<(u32, u8, i64)>,
+    /// Buckets that turned dirty since the last flush, each listed once (a compacted one may
+    /// linger here until the flush skips it).
+    dirty: Vec<BucketKey>,
     new_series: Vec<u32>,
     /// (series, tier, cutoff): buckets before cutoff are to be deleted from disk.
     expired: Vec<(u32, u8, i64)>,
@@ -121,7 +143,8 @@ impl Inner {
             if st.dirty.is_empty() && st.new_series.is_empty() && st.expired.is_empty() {
                 return Ok(());
             }
-            let dirty = std::mem::take(&mut st.dirty);
+            let st = &mut *st;
+            let mut dirty = std::mem::take(&mut st.dirty);
             let new_series = std::mem::take(&mut st.new_series);
             let expired = std::mem::take(&mut st.expired);
             let series: Vec<(u32, String)> = new_series
@@ -132,21 +155,38 @@ impl Inner {
                     Some((sid, json.to_string()))
                 })
                 .collect();
-            let buckets: Vec<(BucketKey, Vec<u8>)> = dirty
-                .into_iter()
-                .filter_map(|(sid, tier, ts)| {
-                    let b = st.series.get(sid as usize)?.tiers[tier as usize].get(&ts)?;
-                    Some(((sid, tier, ts), b.encode()))
-                })
-                .collect();
+            // In key order, which suits the B-tree on disk.
+            dirty.sort_unstable();
+            let mut buckets = Encoded::default();
+            for (sid, tier, ts) in dirty {
+                let Some(t) = st
+                    .series
+                    .get_mut(sid as usize)
+                    .and_then(|s| s.tiers.get_mut(usize::from(tier)))
+                else {
+                    continue;
+                };
+                if let Some(b) = t.take_dirty(ts) {
+                    buckets.push((sid, tier, ts), b);
+                }
+            }
             (series, buckets, expired)
         };
         let result = self.write_to_disk(&series, &buckets, &expired);
         if result.is_err() {
             // Keep the work for the next flush: mark everything dirty again.
             let mut st = self.write();
+            let st = &mut *st;
             st.new_series.extend(series.iter().map(|(sid, _)| *sid));
-            st.dirty.extend(buckets.iter().map(|(k, _)| *k));
+            for &(sid, tier, ts) in &buckets.keys {
+                let t = st
+                    .series
+                    .get_mut(sid as usize)
+                    .and_then(|s| s.tiers.get_mut(usize::from(tier)));
+                if t.is_some_and(|t| !t.set_dirty(ts, true)) {
+                    st.dirty.push((sid, tier, ts));
+                }
+            }
             st.expired.extend(expired);
         }
         result
@@ -155,7 +195,7 @@ impl Inner {
     fn write_to_disk(
         &self,
         series: &[(u32, String)],
-        buckets: &[(BucketKey, Vec<u8>)],
+        buckets: &Encoded,
         expired: &[(u32, u8, i64)],
     ) -> Result<(), StoreError> {
         let txn = self.db.begin_write().map_err(StoreError::db)?;
@@ -165,8 +205,8 @@ impl Inner {
                 t.insert(sid, json.as_str()).map_err(StoreError::db)?;
             }
             let mut t = txn.open_table(BUCKETS).map_err(StoreError::db)?;
-            for (key, bytes) in buckets {
-                t.insert(key, bytes.as_slice()).map_err(StoreError::db)?;
+            for (key, bytes) in buckets.iter() {
+                t.insert(key, bytes).map_err(StoreError::db)?;
             }
             for (sid, tier, cutoff) in expired {
                 t.retain_in((*sid, *tier, i64::MIN)..(*sid, *tier, *cutoff), |_, _| {
@@ -184,10 +224,8 @@ impl Inner {
         let mut expired = Vec::new();
         for (sid, s) in st.series.iter_mut().enumerate() {
             for (tier, (_, keep)) in tiers.iter().enumerate() {
-                let cutoff = now - keep;
-                let map = &mut s.tiers[tier];
-                if map.first_key_value().is_some_and(|(k, _)| *k < cutoff) {
-                    *map = map.split_off(&cutoff);
+                let cutoff = now.saturating_sub(*keep);
+                if s.tiers[tier].drop_before(cutoff) {
                     expired.push((sid as u32, tier as u8, cutoff));
                 }
             }
@@ -271,15 +309,14 @@ impl MetricStore {
         let mut st = self.inner.write();
         let st = &mut *st;
         for d in data {
+            if !adds_anything(&d.sample) {
+                continue;
+            }
             let sid = match st.index.get(&d.id) {
                 Some(sid) => *sid,
                 None => {
                     let sid = st.series.len() as u32;
-                    st.series.push(Series {
-                        id: d.id.clone(),
-                        unit: d.unit.clone(),
-                        tiers: Default::default(),
-                    });
+                    st.series.push(Series::new(d.id.clone(), d.unit.clone()));
                     st.index.insert(d.id.clone(), sid);
                     st.new_series.push(sid);
                     sid
@@ -295,9 +332,11 @@ impl MetricStore {
                     continue;
                 }
                 let start = d.timestamp - d.timestamp.rem_euclid(*res);
-                let b = series.tiers[tier].entry(start).or_default();
+                let (b, turned_dirty) = series.tiers[tier].bucket_mut(start);
                 add_sample(b, &d.sample);
-                st.dirty.insert((sid, tier as u8, start));
+                if turned_dirty {
+                    st.dirty.push((sid, tier as u8, start));
+                }
             }
         }
     }
@@ -355,50 +394,7 @@ impl MetricStore {
             return Ok(Vec::new());
         }
         let first = q.start - q.start.rem_euclid(res);
-        let range = series.tiers[tier].range(first..q.end);
-        let want_hist = q.statistics.iter().any(Statistic::is_percentile);
-        let values_of =
-            |b: &Bucket| -> Vec<f64> { q.statistics.iter().map(|s| b.statistic(*s)).collect() };
-        let mut out = Vec::new();
-        if q.period == res {
-            for (ts, b) in range {
-                let ts = (*ts).max(q.start);
-                out.push(Datapoint {
-                    timestamp: ts,
-                    values: values_of(b),
-                });
-            }
-            return Ok(out);
-        }
-        let mut current: Option<(i64, Bucket)> = None;
-        for (ts, b) in range {
-            let period_start = q.start + ((*ts).max(q.start) - q.start) / q.period * q.period;
-            match &mut current {
-                Some((p, acc)) if *p == period_start => {
-                    if want_hist {
-                        acc.merge(b);
-                    } else {
-                        acc.merge_summary(b);
-                    }
-                }
-                _ => {
-                    if let Some((p, acc)) = current.take() {
-                        out.push(Datapoint {
-                            timestamp: p,
-                            values: values_of(&acc),
-                        });
-                    }
-                    current = Some((period_start, b.clone()));
-                }
-            }
-        }
-        if let Some((p, acc)) = current {
-            out.push(Datapoint {
-                timestamp: p,
-                values: values_of(&acc),
-            });
-        }
-        Ok(out)
+        Ok(query::datapoints(q, &series.tiers[tier], res, first))
     }
 
     /// The metrics matching `filter` that still hold data, sorted by identity.
@@ -440,7 +436,7 @@ impl MetricStore {
     pub fn latest(&self, id: &MetricId) -> Option<(i64, Bucket)> {
         let st = self.inner.read();
         let s = &st.series[*st.index.get(id)? as usize];
-        latest_bucket(s)
+        s.latest().map(|(ts, b)| (ts, b.clone()))
     }
 
     /// Every metric's current value (the average of its newest 1 s bucket) in the Prometheus
@@ -451,7 +447,7 @@ impl MetricStore {
             .series
             .iter()
             .filter_map(|s| {
-                let (ts, b) = latest_bucket(s)?;
+                let (ts, b) = s.latest()?;
                 Some((&s.id, ts, b.statistic(Statistic::Average)))
             })
             .collect();
@@ -483,11 +479,51 @@ impl MetricStore {
     }
 }
 
-fn latest_bucket(s: &Series) -> Option<(i64, Bucket)> {
-    s.tiers
-        .iter()
-        .find_map(|t| t.last_key_value())
-        .map(|(ts, b)| (*ts, b.clone()))
+/// Encoded buckets for one write: their keys and their bytes end to end.
+#[derive(Debug, Default)]
+struct Encoded {
+    keys: Vec<BucketKey>,
+    /// Where each bucket's bytes end in `bytes`.
+    ends: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl Encoded {
+    fn push(&mut self, key: BucketKey, b: &Bucket) {
+        b.encode_into(&mut self.bytes);
+        self.keys.push(key);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&BucketKey, &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        self.keys
+            .iter()
+            .zip(starts.zip(self.ends.iter().copied()))
+            .map(|(k, (a, b))| (k, self.bytes.get(a..b).unwrap_or_default()))
+    }
+}
+
+/// Whether a sample holds at least one finite observation (so that a bucket is worth creating).
+fn adds_anything(sample: &Sample) -> bool {
+    match sample {
+        Sample::Value(v) => v.is_finite(),
+        Sample::Values { values, counts } => values.iter().enumerate().any(|(i, v)| {
+            let c = counts.get(i).copied().unwrap_or(1.0);
+            v.is_finite() && c.is_finite() && c > 0.0
+        }),
+        Sample::StatisticSet {
+            sample_count,
+            sum,
+            minimum,
+            maximum,
+        } => {
+            *sample_count > 0.0
+                && [*sample_count, *sum, *minimum, *maximum]
+                    .iter()
+                    .all(|v| v.is_finite())
+        }
+    }
 }
 
 fn add_sample(b: &mut Bucket, sample: &Sample) {
@@ -543,19 +579,14 @@ fn load(db: &Database) -> Result<State, StoreError> {
         let disk_id = k.value();
         // Disk ids are kept: series are only ever appended, so they are dense from 0.
         while st.series.len() < disk_id as usize {
-            st.series.push(Series {
-                id: MetricId::new("", format!("__gap{}", st.series.len()), vec![]),
-                unit: None,
-                tiers: Default::default(),
-            });
+            st.series.push(Series::new(
+                MetricId::new("", format!("__gap{}", st.series.len()), vec![]),
+                None,
+            ));
         }
         if st.series.len() == disk_id as usize {
             st.index.insert(stored.id.clone(), disk_id);
-            st.series.push(Series {
-                id: stored.id,
-                unit: stored.unit,
-                tiers: Default::default(),
-            });
+            st.series.push(Series::new(stored.id, stored.unit));
             by_disk_id.insert(disk_id, disk_id);
         }
     }
@@ -566,8 +597,8 @@ fn load(db: &Database) -> Result<State, StoreError> {
         let (Some(sid), Some(bucket)) = (by_disk_id.get(&sid), Bucket::decode(v.value())) else {
             continue;
         };
-        if let Some(map) = st.series[*sid as usize].tiers.get_mut(tier as usize) {
-            map.insert(ts, bucket);
+        if let Some(t) = st.series[*sid as usize].tiers.get_mut(usize::from(tier)) {
+            t.insert_loaded(ts, bucket);
         }
     }
     Ok(st)

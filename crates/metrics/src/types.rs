@@ -170,7 +170,189 @@ pub struct Datapoint {
     /// The period's start, seconds since the epoch.
     pub timestamp: i64,
     /// One value per statistic asked for, in the same order.
-    pub values: Vec<f64>,
+    pub values: DatapointValues,
+}
+
+/// How many values a [`DatapointValues`] holds without allocating.
+const INLINE_VALUES: usize = 4;
+
+/// A datapoint's values, read like a `&[f64]`: up to four are kept inline, so a query of
+/// 86,400 datapoints makes no heap allocation per datapoint; more go to the heap.
+#[derive(Clone)]
+pub struct DatapointValues(ValuesRepr);
+
+#[derive(Clone)]
+enum ValuesRepr {
+    Inline {
+        len: u8,
+        items: [f64; INLINE_VALUES],
+    },
+    Heap(Vec<f64>),
+}
+
+impl DatapointValues {
+    /// No values.
+    pub fn new() -> DatapointValues {
+        DatapointValues(ValuesRepr::Inline {
+            len: 0,
+            items: [0.0; INLINE_VALUES],
+        })
+    }
+
+    /// Appends a value.
+    pub fn push(&mut self, v: f64) {
+        match &mut self.0 {
+            ValuesRepr::Inline { len, items } => match items.get_mut(usize::from(*len)) {
+                Some(slot) => {
+                    *slot = v;
+                    *len += 1;
+                }
+                None => {
+                    let mut heap = Vec::with_capacity(INLINE_VALUES * 2);
+                    heap.extend_from_slice(items);
+                    heap.push(v);
+                    self.0 = ValuesRepr::Heap(heap);
+                }
+            },
+            ValuesRepr::Heap(heap) => heap.push(v),
+        }
+    }
+
+    /// The values as a slice.
+    pub fn as_slice(&self) -> &[f64] {
+        match &self.0 {
+            ValuesRepr::Inline { len, items } => items.get(..usize::from(*len)).unwrap_or_default(),
+            ValuesRepr::Heap(heap) => heap,
+        }
+    }
+
+    /// The values as a mutable slice.
+    pub fn as_mut_slice(&mut self) -> &mut [f64] {
+        match &mut self.0 {
+            ValuesRepr::Inline { len, items } => {
+                items.get_mut(..usize::from(*len)).unwrap_or_default()
+            }
+            ValuesRepr::Heap(heap) => heap,
+        }
+    }
+
+    /// The values as a `Vec`.
+    pub fn to_vec(&self) -> Vec<f64> {
+        self.as_slice().to_vec()
+    }
+}
+
+impl Default for DatapointValues {
+    fn default() -> DatapointValues {
+        DatapointValues::new()
+    }
+}
+
+impl std::ops::Deref for DatapointValues {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        self.as_slice()
+    }
+}
+
+impl std::ops::DerefMut for DatapointValues {
+    fn deref_mut(&mut self) -> &mut [f64] {
+        self.as_mut_slice()
+    }
+}
+
+impl AsRef<[f64]> for DatapointValues {
+    fn as_ref(&self) -> &[f64] {
+        self.as_slice()
+    }
+}
+
+impl fmt::Debug for DatapointValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl PartialEq for DatapointValues {
+    fn eq(&self, other: &DatapointValues) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<Vec<f64>> for DatapointValues {
+    fn eq(&self, other: &Vec<f64>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<[f64]> for DatapointValues {
+    fn eq(&self, other: &[f64]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl<const N: usize> PartialEq<[f64; N]> for DatapointValues {
+    fn eq(&self, other: &[f64; N]) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl FromIterator<f64> for DatapointValues {
+    fn from_iter<I: IntoIterator<Item = f64>>(iter: I) -> DatapointValues {
+        let mut out = DatapointValues::new();
+        for v in iter {
+            out.push(v);
+        }
+        out
+    }
+}
+
+impl From<&[f64]> for DatapointValues {
+    fn from(values: &[f64]) -> DatapointValues {
+        let mut items = [0.0; INLINE_VALUES];
+        match items.get_mut(..values.len()) {
+            Some(head) => {
+                head.copy_from_slice(values);
+                // At most INLINE_VALUES (4), so it fits.
+                DatapointValues(ValuesRepr::Inline {
+                    len: values.len() as u8,
+                    items,
+                })
+            }
+            None => DatapointValues(ValuesRepr::Heap(values.to_vec())),
+        }
+    }
+}
+
+impl From<Vec<f64>> for DatapointValues {
+    fn from(v: Vec<f64>) -> DatapointValues {
+        DatapointValues(ValuesRepr::Heap(v))
+    }
+}
+
+impl From<DatapointValues> for Vec<f64> {
+    fn from(v: DatapointValues) -> Vec<f64> {
+        match v.0 {
+            ValuesRepr::Inline { .. } => v.to_vec(),
+            ValuesRepr::Heap(heap) => heap,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a DatapointValues {
+    type Item = &'a f64;
+    type IntoIter = std::slice::Iter<'a, f64>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl IntoIterator for DatapointValues {
+    type Item = f64;
+    type IntoIter = std::vec::IntoIter<f64>;
+    fn into_iter(self) -> Self::IntoIter {
+        Vec::from(self).into_iter()
+    }
 }
 
 /// How long each resolution is kept, in seconds.
@@ -268,5 +450,43 @@ pub enum StoreError {
 impl StoreError {
     pub(crate) fn db(e: impl fmt::Display) -> StoreError {
         StoreError::Db(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datapoint_values_read_like_a_slice_inline_and_on_the_heap() {
+        let few: DatapointValues = [1.0, 2.0, 3.0].into_iter().collect();
+        assert_eq!(few, vec![1.0, 2.0, 3.0]);
+        assert_eq!(few[1], 2.0);
+        assert_eq!(few.first(), Some(&1.0));
+        assert_eq!(format!("{few:?}"), "[1.0, 2.0, 3.0]");
+        let many: DatapointValues = (0..9).map(f64::from).collect();
+        assert_eq!(many.len(), 9, "past four values they move to the heap");
+        assert_eq!(many[8], 8.0);
+        assert_eq!(Vec::from(many.clone()), (0..9).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(many.into_iter().sum::<f64>(), 36.0);
+        let copied = DatapointValues::from(&[1.0, 2.0][..]);
+        assert_eq!(copied, [1.0, 2.0]);
+        let long = DatapointValues::from(&[0.5; 6][..]);
+        assert_eq!(long, vec![0.5; 6]);
+        let mut empty = DatapointValues::default();
+        assert!(empty.is_empty());
+        empty.push(5.0);
+        empty[0] += 1.0;
+        assert_eq!(empty, [6.0]);
+        assert_ne!(empty, vec![6.0, 0.0], "unused inline room is not compared");
+    }
+
+    #[test]
+    fn statistics_parse_and_refuse_bad_text() {
+        assert_eq!(Statistic::parse("p99.9"), Some(Statistic::Percentile(99.9)));
+        assert_eq!(Statistic::parse("Maximum"), Some(Statistic::Maximum));
+        for bad in ["p", "p101", "p-1", "max", "p9x"] {
+            assert_eq!(Statistic::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::access_log::Record;
 use crate::body::{Checkin, ReqBody, RespBody};
-use crate::pool;
 use crate::health::mark_failed;
+use crate::pool;
 use crate::routing::{Action, Fixed, Forward, Redirect, RedirectInput, RequestView, TARGET_COOKIE};
 use crate::server::Shared;
 use crate::snapshot::Listener;
@@ -54,7 +54,7 @@ pub(crate) async fn handle(
         .shared
         .access_log
         .as_ref()
-        .map(|_| Record::start(&req, &conn, &listener, priority));
+        .map(|_| Box::new(Record::start(&req, &conn, &listener, priority)));
     let resp = match action {
         Action::Fixed(f) => fixed(f),
         Action::Redirect(r) => {
@@ -66,14 +66,16 @@ pub(crate) async fn handle(
         }
         Action::Forward(f) => {
             let f = f.clone();
-            forward(&conn, &listener, &f, req, &mut log).await
+            // Boxed per request: hyper keeps a request future per client connection for the
+            // connection's life, so an idle keep-alive connection holds only this small one.
+            Box::pin(forward(&conn, &listener, &f, req, &mut log)).await
         }
     };
     if let Some(mut log) = log {
         log.action = action_name(action);
         log.finish(&resp, received);
         if let Some(al) = &conn.shared.access_log {
-            al.send(log);
+            al.send(*log);
         }
     }
     Ok(resp)
@@ -154,7 +156,7 @@ async fn forward(
     listener: &Listener,
     fwd: &Forward,
     mut req: Request<Incoming>,
-    log: &mut Option<Record>,
+    log: &mut Option<Box<Record>>,
 ) -> Response<RespBody> {
     let Some((group, group_cookie)) = fwd.choose(req.headers()) else {
         return elb_response(listener, StatusCode::SERVICE_UNAVAILABLE);
@@ -227,30 +229,35 @@ async fn forward(
     loop {
         let guard = InFlight::new(target.clone());
         let shared = &conn.shared;
-        let mut sender =
-            match pool::connection(&shared.connector, &target, shared.pool_idle_timeout).await {
-                Ok((sender, _reused)) => sender,
-                Err(e) => {
-                    drop(guard);
-                    // Passive health check: out of rotation until active checks bring it back.
-                    target.update_health(mark_failed);
-                    tracing::debug!(target = target.label(), error = %e, "target refused the connection");
-                    // Nothing was sent yet: any request may go to another target.
-                    if !moved_on {
-                        if let Some((i, t)) = group.pick(None, Some(&target)) {
-                            moved_on = true;
-                            index = i;
-                            target = t.clone();
-                            continue;
-                        }
+        let mut sender = match pool::connection(
+            &shared.connector,
+            &target,
+            shared.pool_idle_timeout,
+        )
+        .await
+        {
+            Ok((sender, _reused)) => sender,
+            Err(e) => {
+                drop(guard);
+                // Passive health check: out of rotation until active checks bring it back.
+                target.update_health(mark_failed);
+                tracing::debug!(target = target.label(), error = %e, "target refused the connection");
+                // Nothing was sent yet: any request may go to another target.
+                if !moved_on {
+                    if let Some((i, t)) = group.pick(None, Some(&target)) {
+                        moved_on = true;
+                        index = i;
+                        target = t.clone();
+                        continue;
                     }
-                    if let Some(log) = log {
-                        log.target = Some(target.clone());
-                        log.error_reason = Some("TargetConnectionError");
-                    }
-                    return elb_response(listener, StatusCode::BAD_GATEWAY);
                 }
-            };
+                if let Some(log) = log {
+                    log.target = Some(target.clone());
+                    log.error_reason = Some("TargetConnectionError");
+                }
+                return elb_response(listener, StatusCode::BAD_GATEWAY);
+            }
+        };
         let sent = Instant::now();
         let result =
             tokio::time::timeout(group.response_timeout, sender.try_send_request(out)).await;
@@ -399,30 +406,46 @@ fn is_upgrade(h: &HeaderMap) -> bool {
         })
 }
 
+/// Hop-by-hop headers: never forwarded.
+static HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 /// Removes hop-by-hop headers, including those the Connection header names.
 pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
-    if h.contains_key(header::CONNECTION) {
+    // One pass over the (few) names present instead of a lookup per hop-by-hop name.
+    let mut present = 0u8;
+    for name in h.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
+        return;
+    }
+    if present & 1 != 0 {
+        // Names listed in Connection; the usual `keep-alive` / `close` name nothing more.
         let listed: Vec<HeaderName> = h
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|s| s.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
             .collect();
         for name in listed {
             h.remove(name);
         }
-        h.remove(header::CONNECTION);
     }
-    for name in [
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
-        if h.contains_key(&name) {
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
             h.remove(name);
         }
     }
@@ -430,6 +453,8 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
 
 fn prepare_request_headers(h: &mut HeaderMap, conn: &Conn, l: &Listener, authority: Option<&str>) {
     strip_hop_by_hop(h);
+    // Room for X-Forwarded-For/-Proto/-Port, the trace id and Host: one growth at most.
+    h.reserve(5);
     if !h.contains_key(header::HOST) {
         if let Some(v) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
             h.insert(header::HOST, v);

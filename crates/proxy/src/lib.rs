@@ -241,10 +241,7 @@ impl Proxy {
                 }
             }
         }
-        tokio::spawn(pool_sweep_loop(
-            proxy.clone(),
-            proxy.inner.stop.subscribe(),
-        ));
+        tokio::spawn(pool_sweep_loop(proxy.clone(), proxy.inner.stop.subscribe()));
         if let Some(cp) = &opts.control_plane {
             let base = cp.trim_end_matches('/').to_string();
             tokio::spawn(control::config_loop(

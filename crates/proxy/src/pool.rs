@@ -148,14 +148,14 @@ impl Connector {
         };
         // Requests and responses are written whole; never wait for ACKs (Nagle).
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = self
-            .http1
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|source| ConnectError::Handshake {
-                target: label(),
-                source,
-            })?;
+        let (sender, conn) =
+            self.http1
+                .handshake(TokioIo::new(stream))
+                .await
+                .map_err(|source| ConnectError::Handshake {
+                    target: label(),
+                    source,
+                })?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "target connection ended with an error");
@@ -182,7 +182,11 @@ pub(crate) async fn connection(
             return Ok((sender, true));
         }
     }
-    connector.connect(target).await.map(|s| (s, false))
+    // Boxed: the rare path's state stays out of every request's future (hyper keeps one such
+    // future per client connection).
+    Box::pin(connector.connect(target))
+        .await
+        .map(|s| (s, false))
 }
 
 /// How long a just-returned pooled connection may take to become ready.
@@ -206,7 +210,9 @@ mod tests {
                     let mut buf = vec![0u8; 4096];
                     let mut have = Vec::new();
                     loop {
-                        let Ok(n) = s.read(&mut buf).await else { return };
+                        let Ok(n) = s.read(&mut buf).await else {
+                            return;
+                        };
                         if n == 0 {
                             return;
                         }

@@ -25,6 +25,9 @@ use tokio::sync::watch;
 /// more, so the proxy closes first and never sends on a connection the target is closing).
 pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(55);
 
+/// hyper's own limit on request headers (431 beyond it).
+const DEFAULT_MAX_HEADERS: usize = 100;
+
 /// State shared by every connection.
 pub(crate) struct Shared {
     /// Opens connections to targets (each target pools its idle ones).
@@ -46,8 +49,12 @@ impl Shared {
         server
             .http1()
             .keep_alive(true)
-            .max_buf_size(tuning.max_header_bytes.max(8192))
-            .max_headers(tuning.max_headers);
+            .max_buf_size(tuning.max_header_bytes.max(8192));
+        // hyper parses up to 100 headers in a stack array; a configured limit (even the same
+        // 100) makes it allocate and fill a buffer per request.
+        if tuning.max_headers != DEFAULT_MAX_HEADERS {
+            server.http1().max_headers(tuning.max_headers);
+        }
         server
             .http2()
             .max_header_list_size(tuning.max_header_bytes.min(u32::MAX as usize) as u32)

@@ -402,3 +402,60 @@ async fn keeps_serving_while_the_control_plane_is_away_and_after_a_restart() {
     .await;
     restarted.shutdown().await;
 }
+
+#[tokio::test]
+async fn requests_with_bodies_move_on_when_a_target_refuses_and_connections_are_reused() {
+    let (a, b) = (backend("a").await, backend("b").await);
+    let mut cfg = config(
+        1,
+        "127.0.0.1:0",
+        vec![],
+        forward(&[("web", 1)]),
+        vec![group("web", &[&a, &b])],
+    );
+    cfg.target_groups[0].health_check.interval_seconds = 30.0;
+    let (proxy, addr, _dir) = start(&cfg, Tuning::default()).await;
+    let cl = client();
+    for i in 0..20 {
+        let (status, _, body, _) = post_echo(&cl, addr, &format!("body-{i}")).await;
+        assert_eq!((status, body), (200, format!("body-{i}")));
+    }
+    let served_before = b.hits.load(SeqCst);
+    a.kill();
+    // Let the proxy see its idle connections to `a` close (a POST on a connection closing under
+    // it is not retried: it is not idempotent).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Nothing was sent when the connection is refused, so even a POST with a body moves on.
+    for i in 0..10 {
+        let (status, backend, body, _) = post_echo(&cl, addr, &format!("after-{i}")).await;
+        assert_eq!((status, body), (200, format!("after-{i}")), "request {i}");
+        assert_eq!(backend, "b");
+    }
+    assert!(b.hits.load(SeqCst) >= served_before + 10);
+    assert_eq!(state_of(&proxy, a.port()).0, "unhealthy");
+    proxy.shutdown().await;
+}
+
+async fn post_echo(
+    cl: &TestClient,
+    addr: std::net::SocketAddr,
+    body: &str,
+) -> (u16, String, String, http::HeaderMap) {
+    let req = Request::post(format!("http://{addr}/echo"))
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = cl.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let backend = headers
+        .get("x-backend")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        backend,
+        String::from_utf8_lossy(&body).into_owned(),
+        headers,
+    )
+}

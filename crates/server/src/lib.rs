@@ -29,6 +29,8 @@ pub struct Backends {
     pub registry: Option<berth_registry::Registry>,
     /// Metrics, alarms and dashboards (the CloudWatch API).
     pub cloudwatch: Option<berth_metrics::CloudWatch>,
+    /// Application Auto Scaling (the `AnyScaleFrontendService` API and its evaluation loop).
+    pub autoscaling: Option<berth_autoscaling::AutoScaling>,
 }
 
 #[derive(Clone)]
@@ -36,6 +38,7 @@ struct AppState {
     cp: ControlPlane,
     registry: Option<berth_registry::Registry>,
     cloudwatch: Option<berth_metrics::CloudWatch>,
+    autoscaling: Option<berth_autoscaling::AutoScaling>,
     endpoints: Endpoints,
     started_at: f64,
 }
@@ -46,6 +49,7 @@ pub fn router(cp: ControlPlane, backends: Backends, endpoints: Endpoints) -> Rou
         cp,
         registry: backends.registry.clone(),
         cloudwatch: backends.cloudwatch.clone(),
+        autoscaling: backends.autoscaling.clone(),
         endpoints,
         started_at: berth_model::now(),
     };
@@ -63,6 +67,7 @@ pub fn router(cp: ControlPlane, backends: Backends, endpoints: Endpoints) -> Rou
         .route("/metrics", get(prometheus))
         .with_state(state)
         .merge(distribution)
+        .merge(berth_dashboard::router())
 }
 
 /// Serves the router on `listener` and runs the controllers, until `shutdown`.
@@ -92,6 +97,10 @@ pub async fn serve(
         let alarms = cw.alarms.clone();
         let rx = rx.clone();
         tokio::spawn(async move { alarms.run(rx).await });
+    }
+    if let Some(a) = &backends.autoscaling {
+        let (a, rx) = (a.clone(), rx.clone());
+        tokio::spawn(async move { a.run(rx).await });
     }
     let app = router(cp, backends, endpoints);
     let mut rx2 = rx.clone();
@@ -190,6 +199,7 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         let op = op.to_string();
         let cp = app.cp.clone();
         let registry = app.registry.clone();
+        let autoscaling = app.autoscaling.clone();
         let actor = actor(&headers);
         if api == JsonApi::CloudWatch {
             let Some(cw) = app.cloudwatch.clone() else {
@@ -204,6 +214,12 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
             JsonApi::Logs => berth_control::logs_api::call(&cp, &op, input),
             JsonApi::Ecr => match &registry {
                 Some(r) => berth_registry::ecr::call(r, &op, input)
+                    .map_err(|e| ApiError { code: e.code(), message: e.to_string(), status: e.status() }),
+                None => Err(ApiError::unknown_operation(&op)),
+            },
+            JsonApi::AutoScaling => match &autoscaling {
+                Some(a) => a
+                    .call(&op, input)
                     .map_err(|e| ApiError { code: e.code(), message: e.to_string(), status: e.status() }),
                 None => Err(ApiError::unknown_operation(&op)),
             },

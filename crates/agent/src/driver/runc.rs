@@ -55,7 +55,9 @@ impl RuncDriver {
             return Err("the agent does not run as root, which runc containers need".into());
         }
         if find_on_path("ip").is_none() {
-            return Err("iproute2 is not installed (no `ip` on PATH), which task networking needs".into());
+            return Err(
+                "iproute2 is not installed (no `ip` on PATH), which task networking needs".into(),
+            );
         }
         let images_dir = state_dir.join("images");
         std::fs::create_dir_all(&images_dir)
@@ -107,7 +109,8 @@ impl RuncDriver {
     ) -> Result<Vec<(String, PathBuf)>, StartError> {
         let dir = &request.dir;
         let ip = request.network.as_ref().map(|n| n.ip.to_string());
-        let mut hosts = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+        let mut hosts =
+            String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
         match &ip {
             Some(ip) => hosts.push_str(&format!("{ip}\t{hostname}\n")),
             None => hosts.push_str(&format!("127.0.1.1\t{hostname}\n")),
@@ -132,9 +135,10 @@ impl RuncDriver {
 impl Driver for RuncDriver {
     fn start(&self, request: &StartRequest) -> Result<RuntimeHandle, StartError> {
         let def = &request.definition;
-        let image = request.image.as_ref().ok_or_else(|| {
-            StartError::CannotPull(format!("image {} was not pulled", def.image))
-        })?;
+        let image = request
+            .image
+            .as_ref()
+            .ok_or_else(|| StartError::CannotPull(format!("image {} was not pulled", def.image)))?;
         let dir = &request.dir;
         std::fs::create_dir_all(dir)
             .map_err(|e| StartError::CannotStart(format!("{}: {e}", dir.display())))?;
@@ -164,6 +168,10 @@ impl Driver for RuncDriver {
                 cgroups_path: format!("berth/{id}"),
                 etc_files,
                 swap_accounting: self.swap_accounting,
+                default_nofile: nix::sys::resource::getrlimit(
+                    nix::sys::resource::Resource::RLIMIT_NOFILE,
+                )
+                .unwrap_or((1024, 4096)),
             })
             .map_err(|e| StartError::CannotStart(e.to_string()))?;
             state::write_json_atomic(&dir.join("config.json"), &spec)

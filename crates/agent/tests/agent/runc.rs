@@ -8,7 +8,7 @@ use berth_model::ecs::{ContainerDefinition, PortMapping};
 use berth_model::protocol::agent::TaskReport;
 use berth_model::seconds::Seconds;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Why these tests cannot run here, if they cannot.
@@ -100,6 +100,8 @@ pub(crate) fn make_busybox_rootfs(root: &Path) {
 fn container(name: &str, image: &str, script: &str) -> ContainerDefinition {
     ContainerDefinition {
         image: image.into(),
+        entry_point: vec!["sh".into(), "-c".into()],
+        command: vec![script.into()],
         ..sh(name, script)
     }
 }
@@ -128,13 +130,17 @@ async fn wait_log(h: &Harness, what: &str) -> Vec<(String, String)> {
         if logs.iter().any(|(_, m)| m == what) {
             return logs;
         }
-        assert!(Instant::now() < deadline, "log line {what:?} never shipped: {logs:?}");
+        assert!(
+            Instant::now() < deadline,
+            "log line {what:?} never shipped: {logs:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 fn http_get(addr: &str) -> std::io::Result<String> {
-    let mut s = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(1))?;
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(1))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
     let mut out = String::new();
@@ -146,13 +152,18 @@ async fn wait_http(addr: &str, body: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let a = addr.to_string();
-        let got = tokio::task::spawn_blocking(move || http_get(&a)).await.unwrap();
+        let got = tokio::task::spawn_blocking(move || http_get(&a))
+            .await
+            .unwrap();
         if let Ok(text) = &got {
             if text.contains(body) {
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "{addr} never answered {body:?}: {got:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{addr} never answered {body:?}: {got:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -162,13 +173,17 @@ fn netns_exists(name: &str) -> bool {
 }
 
 fn runc_status(id: &str) -> Option<String> {
-    let out = std::process::Command::new("runc").args(["state", id]).output().ok()?;
+    let out = std::process::Command::new("runc")
+        .args(["state", id])
+        .output()
+        .ok()?;
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     v.get("status").and_then(|s| s.as_str()).map(str::to_string)
 }
 
 async fn running(h: &Harness, arn: &str) -> TaskReport {
-    h.wait_task(arn, "RUNNING", |t| t.last_status == "RUNNING").await
+    h.wait_task(arn, "RUNNING", |t| t.last_status == "RUNNING")
+        .await
 }
 
 const HTTPD: &str = "mkdir -p /tmp/www && echo hello-from-runc > /tmp/www/index.html && echo hi && exec httpd -f -p 8080 -h /tmp/www";
@@ -192,22 +207,37 @@ pub(crate) async fn task_logs_has_its_own_address_and_cleans_up() {
     let r = running(&h, &arn).await;
     assert!(r.pull_started_at.is_some() && r.pull_stopped_at.is_some());
     let b = &r.containers[0].network_bindings[0];
-    assert!(b.bind_ip.starts_with("10.88."), "the task's own address: {b:?}");
+    assert!(
+        b.bind_ip.starts_with("10.88."),
+        "the task's own address: {b:?}"
+    );
     assert_eq!((b.container_port, b.host_port), (8080, 8080));
     let logs = wait_log(&h, "hi").await;
-    assert!(logs.iter().all(|(s, _)| s == "ecs/app/t-runc-web"), "{logs:?}");
+    assert!(
+        logs.iter().all(|(s, _)| s == "ecs/app/t-runc-web"),
+        "{logs:?}"
+    );
     wait_http(&format!("{}:8080", b.bind_ip), "hello-from-runc").await;
     // Usage figures come from the container's cgroups.
     let r = h
-        .wait_task(&arn, "usage", |t| t.containers[0].memory_bytes.is_some_and(|m| m > 0))
+        .wait_task(&arn, "usage", |t| {
+            t.containers[0].memory_bytes.is_some_and(|m| m > 0)
+        })
         .await;
     assert!(r.containers[0].cpu_seconds_total.is_some());
     let netns = format!("berth-{}", berth_agent::network::short_id("t-runc-web"));
     assert!(netns_exists(&netns));
     let rootfs = h.task_dir("t-runc-web").join("app/rootfs");
     h.stop_all(&[&arn]).await;
-    assert_eq!(runc_status("berth-t-runc-web-app"), None, "runc deleted the container");
-    assert!(!berth_agent::image::is_mount_point(&rootfs), "the rootfs is unmounted");
+    assert_eq!(
+        runc_status("berth-t-runc-web-app"),
+        None,
+        "runc deleted the container"
+    );
+    assert!(
+        !berth_agent::image::is_mount_point(&rootfs),
+        "the rootfs is unmounted"
+    );
     for _ in 0..100 {
         if !netns_exists(&netns) {
             break;
@@ -218,7 +248,10 @@ pub(crate) async fn task_logs_has_its_own_address_and_cleans_up() {
     // A second task uses the cached layers: no new layer directories.
     let layers = h.state.path().join("agent/images/layers");
     let n_layers = std::fs::read_dir(&layers).unwrap().count();
-    let t = task("t-runc-again", vec![container("app", &image, "echo again; exec sleep 30")]);
+    let t = task(
+        "t-runc-again",
+        vec![container("app", &image, "echo again; exec sleep 30")],
+    );
     let arn = t.task_arn.clone();
     h.set_tasks(vec![t]);
     running(&h, &arn).await;
@@ -235,7 +268,7 @@ pub(crate) async fn memory_limit_oom_kills_with_the_ecs_reason() {
     let mut h = Harness::new().await;
     let image = busybox_registry(h.state.path()).await;
     h.start_agent();
-    let mut app = container("app", &image, "echo filling; head -c 64m /dev/zero | tail; sleep 30");
+    let mut app = container("app", &image, "echo filling; head -c 64m /dev/zero | tail");
     app.memory = Some(16);
     let t = task("t-runc-oom", vec![app]);
     let arn = t.task_arn.clone();
@@ -244,7 +277,10 @@ pub(crate) async fn memory_limit_oom_kills_with_the_ecs_reason() {
         .wait_task(&arn, "STOPPED", |t| t.last_status == "STOPPED")
         .await;
     const OOM: &str = "OutOfMemoryError: Container killed due to memory usage";
-    assert_eq!(stopped.stop_code.as_deref(), Some("EssentialContainerExited"));
+    assert_eq!(
+        stopped.stop_code.as_deref(),
+        Some("EssentialContainerExited")
+    );
     assert_eq!(stopped.stopped_reason.as_deref(), Some(OOM), "{stopped:#?}");
     assert_eq!(stopped.containers[0].reason.as_deref(), Some(OOM));
     assert_eq!(stopped.containers[0].memory_limit_mib, Some(16));
@@ -273,7 +309,10 @@ pub(crate) async fn cpu_limit_caps_a_busy_loop() {
     let after = berth_agent::stats::cgroup_sample(pid).expect("cgroup stats");
     let cores = (after.cpu_seconds_total - before.cpu_seconds_total) / t0.elapsed().as_secs_f64();
     eprintln!("busy loop with cpu=256 used {cores:.3} cores");
-    assert!(cores < 0.45, "256 units hold the loop near 0.25 core, it used {cores:.3}");
+    assert!(
+        cores < 0.45,
+        "256 units hold the loop near 0.25 core, it used {cores:.3}"
+    );
     assert!(cores > 0.05, "the loop runs: {cores:.3}");
     h.stop_all(&[&arn]).await;
     h.stop_agent().await;
@@ -309,10 +348,24 @@ pub(crate) async fn stop_sends_sigterm_then_sigkill() {
     let stopped = h
         .wait_task(&arn, "STOPPED", |t| t.last_status == "STOPPED")
         .await;
-    let by_name = |n: &str| stopped.containers.iter().find(|c| c.name == n).unwrap().clone();
+    let by_name = |n: &str| {
+        stopped
+            .containers
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_name("polite").exit_code, Some(0), "the TERM handler ran");
-    assert_eq!(by_name("stubborn").exit_code, Some(137), "SIGKILL after stopTimeout");
-    assert!(asked.elapsed() >= Duration::from_millis(900), "the kill waited for stopTimeout");
+    assert_eq!(
+        by_name("stubborn").exit_code,
+        Some(137),
+        "SIGKILL after stopTimeout"
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "the kill waited for stopTimeout"
+    );
     wait_log(&h, "got-term").await;
     h.stop_agent().await;
 }
@@ -337,14 +390,20 @@ pub(crate) async fn restarted_agent_adopts_the_container() {
     let pid = child_pid(&before);
     h.stop_agent().await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(runc_status("berth-t-runc-adopt-app").as_deref(), Some("running"));
+    assert_eq!(
+        runc_status("berth-t-runc-adopt-app").as_deref(),
+        Some("running")
+    );
     assert!(super::alive(pid), "the container outlives the agent");
     h.fake.recorded.lock().unwrap().latest.clear();
     h.start_agent();
     let after = running(&h, &arn).await;
     assert_eq!(child_pid(&after), pid, "the same container, not a restart");
     assert_eq!(after.started_at, before.started_at);
-    assert_eq!(after.containers[0].network_bindings, before.containers[0].network_bindings);
+    assert_eq!(
+        after.containers[0].network_bindings,
+        before.containers[0].network_bindings
+    );
     let ip = &after.containers[0].network_bindings[0].bind_ip;
     wait_http(&format!("{ip}:8080"), "hello-from-runc").await;
     h.stop_all(&[&arn]).await;
@@ -365,10 +424,18 @@ pub(crate) async fn readonly_root_tmp_and_user() {
     );
     ro.readonly_root_filesystem = Some(true);
     ro.stop_timeout = Some(Seconds(0.5));
-    let mut user = container("user", &image, "echo uid=$(id -u) gid=$(id -g); exec sleep 30");
+    let mut user = container(
+        "user",
+        &image,
+        "echo uid=$(id -u) gid=$(id -g); exec sleep 30",
+    );
     user.user = Some("app".into());
     user.stop_timeout = Some(Seconds(0.5));
-    let mut numeric = container("numeric", &image, "echo numeric=$(id -u):$(id -g); exec sleep 30");
+    let mut numeric = container(
+        "numeric",
+        &image,
+        "echo numeric=$(id -u):$(id -g); exec sleep 30",
+    );
     numeric.user = Some("4242:4343".into());
     numeric.stop_timeout = Some(Seconds(0.5));
     let t = task("t-runc-sec", vec![ro, user, numeric]);
@@ -409,7 +476,7 @@ pub(crate) async fn host_network_mode_uses_host_ports() {
     assert_eq!(b.bind_ip, "127.0.0.1");
     assert_ne!(b.host_port, 80);
     wait_http(&format!("127.0.0.1:{}", b.host_port), "host-net").await;
-    assert!(!PathBuf::from(h.task_dir("t-runc-host")).join("network.json").exists());
+    assert!(!h.task_dir("t-runc-host").join("network.json").exists());
     h.stop_all(&[&arn]).await;
     h.stop_agent().await;
 }

@@ -281,12 +281,21 @@ pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp)?;
     let resp = String::from_utf8_lossy(&resp).to_string();
-    let (head, body) = resp.split_once("\r\n\r\n").ok_or_else(|| std::io::Error::other("no header end"))?;
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let (head, body) = resp
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
     // Chunked bodies: keep the raw text; tests look for substrings.
     Ok((status, body.to_string()))
 }
@@ -310,7 +319,13 @@ pub struct LoadResult {
 impl Load {
     /// Starts `threads` threads sending GETs to `addr` `path` until stopped, at most `max_per_thread`
     /// requests each and for at most `max_time`.
-    pub fn start(addr: &str, path: &str, threads: usize, max_per_thread: u64, max_time: Duration) -> Load {
+    pub fn start(
+        addr: &str,
+        path: &str,
+        threads: usize,
+        max_per_thread: u64,
+        max_time: Duration,
+    ) -> Load {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let handles = (0..threads)
             .map(|_| {
@@ -321,19 +336,27 @@ impl Load {
                     let start = Instant::now();
                     let mut r = LoadResult::default();
                     for _ in 0..max_per_thread {
-                        if stop.load(std::sync::atomic::Ordering::Relaxed) || start.elapsed() > max_time {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed)
+                            || start.elapsed() > max_time
+                        {
                             break;
                         }
                         match http_get(&addr, &path) {
                             Ok((200, body)) => {
                                 r.ok += 1;
-                                if let Some(v) = body.split("\"version\":\"").nth(1).and_then(|s| s.split('"').next()) {
+                                if let Some(v) = body
+                                    .split("\"version\":\"")
+                                    .nth(1)
+                                    .and_then(|s| s.split('"').next())
+                                {
                                     if r.versions.last().map(String::as_str) != Some(v) {
                                         r.versions.push(v.to_string());
                                     }
                                 }
                             }
-                            Ok((status, body)) => r.failures.push((status, body.chars().take(200).collect())),
+                            Ok((status, body)) => {
+                                r.failures.push((status, body.chars().take(200).collect()))
+                            }
                             Err(e) => r.failures.push((0, e.to_string())),
                         }
                         std::thread::sleep(Duration::from_millis(2));
@@ -342,7 +365,10 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, threads: handles }
+        Load {
+            stop,
+            threads: handles,
+        }
     }
 
     /// Stops the load and adds up what every thread saw.

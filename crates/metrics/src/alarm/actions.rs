@@ -1,5 +1,7 @@
 //! Alarm actions: `http(s)://...` webhooks (POST of an SNS-notification-like JSON message) and
-//! `berth:command:<shell command>` (run with `/bin/sh -c` and ALARM_NAME/ALARM_STATE/ALARM_REASON).
+//! `berth:command:<shell command>` (run with `/bin/sh -c` and ALARM_NAME/ALARM_STATE/ALARM_REASON),
+//! and Application Auto Scaling policy ARNs (`arn:aws:autoscaling:...:scalingPolicy:...`), which
+//! berth-autoscaling acts on itself by watching alarm states.
 
 use super::manager::AlarmStateChange;
 use super::time::iso_offset;
@@ -15,6 +17,8 @@ pub enum Action {
     Webhook(String),
     /// Run this shell command.
     Command(String),
+    /// A scaling policy: Application Auto Scaling watches the alarm's state and runs it.
+    ScalingPolicy(String),
 }
 
 impl Action {
@@ -22,6 +26,9 @@ impl Action {
     pub fn parse(entry: &str) -> Option<Action> {
         if let Some(cmd) = entry.strip_prefix("berth:command:") {
             return (!cmd.trim().is_empty()).then(|| Action::Command(cmd.to_string()));
+        }
+        if entry.starts_with("arn:aws:autoscaling:") && entry.contains(":scalingPolicy:") {
+            return Some(Action::ScalingPolicy(entry.to_string()));
         }
         if (entry.starts_with("http://") || entry.starts_with("https://")) && entry.len() > 8 {
             return Some(Action::Webhook(entry.to_string()));
@@ -75,6 +82,7 @@ pub async fn run(
     client: &reqwest::Client,
 ) -> Result<String, ActionError> {
     match action {
+        Action::ScalingPolicy(arn) => Ok(format!("policy {arn} is run by Application Auto Scaling")),
         Action::Webhook(url) => {
             let fail = |message: String| ActionError::Webhook {
                 url: url.clone(),

@@ -289,7 +289,7 @@ fn validate_actions(actions: &AlarmActions, errors: &mut Vec<String>) {
         for (i, a) in list.iter().enumerate() {
             if actions::Action::parse(a).is_none() {
                 errors.push(format!(
-                    "{field}.member.{}: an http(s):// URL or berth:command:<command> was expected, found '{a}'",
+                    "{field}.member.{}: an http(s):// URL, berth:command:<command> or a scaling policy ARN was expected, found '{a}'",
                     i + 1
                 ));
             }

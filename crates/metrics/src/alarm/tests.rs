@@ -465,3 +465,12 @@ fn unparseable_alarm_file_is_refused() {
     let err = AlarmManager::open(&path, store(dir.path())).unwrap_err();
     assert!(matches!(err, PersistError::Parse { .. }), "{err}");
 }
+
+#[test]
+fn scaling_policy_arns_are_accepted_as_actions_and_other_arns_are_not() {
+    use super::actions::Action;
+    let arn = "arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:0b1c:resource/ecs/service/default/web:policyName/out";
+    assert_eq!(Action::parse(arn), Some(Action::ScalingPolicy(arn.to_string())));
+    assert_eq!(Action::parse("arn:aws:sns:us-east-1:000000000000:topic"), None);
+    assert_eq!(Action::parse("arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x"), None);
+}

@@ -353,7 +353,10 @@ fn the_shop_example_is_valid() {
     }
     let listener = &stack.load_balancers["shop"].listeners[0];
     assert_eq!(listener.port, 8080);
-    assert_eq!(listener.default_action.target_group_names(), vec!["frontend"]);
+    assert_eq!(
+        listener.default_action.target_group_names(),
+        vec!["frontend"]
+    );
     assert_eq!(listener.rules[0].conditions.path_pattern, vec!["/api/*"]);
     assert_eq!(listener.rules[0].action.target_group_names(), vec!["api"]);
     for tg in stack.target_groups.values() {

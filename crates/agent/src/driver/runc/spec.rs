@@ -192,6 +192,8 @@ pub struct SpecInput<'a> {
     pub etc_files: Vec<(String, PathBuf)>,
     /// Whether the kernel accounts swap (memory.memsw); swap is then limited to the memory limit.
     pub swap_accounting: bool,
+    /// The NOFILE limit (soft, hard) when `ulimits` sets none: the agent's own, as Docker does.
+    pub default_nofile: (u64, u64),
 }
 
 /// Why a spec cannot be made; each message names the field.
@@ -211,7 +213,11 @@ fn image_strings(config: &serde_json::Value, field: &str) -> Option<Vec<String>>
     config
         .pointer(&format!("/config/{field}"))
         .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
 }
 
 fn image_string(config: &serde_json::Value, field: &str) -> Option<String> {
@@ -227,7 +233,12 @@ fn image_string(config: &serde_json::Value, field: &str) -> Option<String> {
 /// Cmd when `command` is empty.
 pub fn container_args(def: &ContainerDefinition, image_config: &serde_json::Value) -> Vec<String> {
     if !def.entry_point.is_empty() {
-        return def.entry_point.iter().chain(&def.command).cloned().collect();
+        return def
+            .entry_point
+            .iter()
+            .chain(&def.command)
+            .cloned()
+            .collect();
     }
     let mut args = image_strings(image_config, "Entrypoint").unwrap_or_default();
     if def.command.is_empty() {
@@ -302,7 +313,12 @@ fn group_entries(text: &str) -> Vec<(String, u32, Vec<String>)> {
                 f.first()?.to_string(),
                 f.get(2)?.parse().ok()?,
                 f.get(3)
-                    .map(|m| m.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect())
+                    .map(|m| {
+                        m.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             ))
         })
@@ -318,12 +334,20 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(User, Stri
         None => (spec, None),
     };
     if user_part.is_empty() {
-        return Err(SpecError::User(format!("expected uid, uid:gid, name or name:group, found {spec:?}")));
+        return Err(SpecError::User(format!(
+            "expected uid, uid:gid, name or name:group, found {spec:?}"
+        )));
     }
     let users = passwd_entries(passwd);
     let groups = group_entries(group);
     let entry = match user_part.parse::<u32>() {
-        Ok(uid) => users.iter().find(|u| u.1 == uid).cloned().or(Some((String::new(), uid, 0, "/".into()))),
+        Ok(uid) => {
+            users
+                .iter()
+                .find(|u| u.1 == uid)
+                .cloned()
+                .or(Some((String::new(), uid, 0, "/".into())))
+        }
         Err(_) => users.iter().find(|u| u.0 == user_part).cloned(),
     };
     let Some((name, uid, primary_gid, home)) = entry else {
@@ -335,11 +359,15 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(User, Stri
         None => primary_gid,
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
-            Err(_) => groups.iter().find(|e| e.0 == g).map(|e| e.1).ok_or_else(|| {
-                SpecError::User(format!(
-                    "unable to find group {g}: no matching entries in the image's /etc/group"
-                ))
-            })?,
+            Err(_) => groups
+                .iter()
+                .find(|e| e.0 == g)
+                .map(|e| e.1)
+                .ok_or_else(|| {
+                    SpecError::User(format!(
+                        "unable to find group {g}: no matching entries in the image's /etc/group"
+                    ))
+                })?,
         },
     };
     let mut additional_gids: Vec<u32> = if name.is_empty() {
@@ -347,7 +375,7 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(User, Stri
     } else {
         groups
             .iter()
-            .filter(|e| e.2.iter().any(|m| *m == name) && e.1 != gid)
+            .filter(|e| e.2.contains(&name) && e.1 != gid)
             .map(|e| e.1)
             .collect()
     };
@@ -367,7 +395,11 @@ pub fn resolve_user(spec: &str, passwd: &str, group: &str) -> Result<(User, Stri
 pub fn read_etc(rootfs: &Path, name: &str) -> String {
     let etc = rootfs.join("etc");
     let file = etc.join(name);
-    let plain = |p: &Path| std::fs::symlink_metadata(p).map(|m| !m.file_type().is_symlink()).unwrap_or(false);
+    let plain = |p: &Path| {
+        std::fs::symlink_metadata(p)
+            .map(|m| !m.file_type().is_symlink())
+            .unwrap_or(false)
+    };
     if plain(&etc) && plain(&file) {
         std::fs::read_to_string(file).unwrap_or_default()
     } else {
@@ -375,12 +407,16 @@ pub fn read_etc(rootfs: &Path, name: &str) -> String {
     }
 }
 
-/// ECS `ulimits` (`[{name, softLimit, hardLimit}]`) as rlimits, NOFILE defaulting to 65535.
-pub fn rlimits(def: &ContainerDefinition) -> Result<Vec<Rlimit>, SpecError> {
+/// ECS `ulimits` (`[{name, softLimit, hardLimit}]`) as rlimits; NOFILE defaults to
+/// `default_nofile` (soft, hard).
+pub fn rlimits(
+    def: &ContainerDefinition,
+    default_nofile: (u64, u64),
+) -> Result<Vec<Rlimit>, SpecError> {
     let mut out = vec![Rlimit {
         kind: "RLIMIT_NOFILE".into(),
-        hard: 65535,
-        soft: 65535,
+        hard: default_nofile.1,
+        soft: default_nofile.0,
     }];
     let Some(list) = def.extra.get("ulimits") else {
         return Ok(out);
@@ -394,11 +430,27 @@ pub fn rlimits(def: &ContainerDefinition) -> Result<Vec<Rlimit>, SpecError> {
         let soft = u.get("softLimit").and_then(|v| v.as_i64());
         let hard = u.get("hardLimit").and_then(|v| v.as_i64());
         let known = [
-            "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-            "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+            "core",
+            "cpu",
+            "data",
+            "fsize",
+            "locks",
+            "memlock",
+            "msgqueue",
+            "nice",
+            "nofile",
+            "nproc",
+            "rss",
+            "rtprio",
+            "rttime",
+            "sigpending",
+            "stack",
         ];
         if !known.contains(&name) {
-            errors.push(format!("[{i}].name: expected one of {}, found {name:?}", known.join(", ")));
+            errors.push(format!(
+                "[{i}].name: expected one of {}, found {name:?}",
+                known.join(", ")
+            ));
             continue;
         }
         let (Some(soft), Some(hard)) = (soft, hard) else {
@@ -429,7 +481,9 @@ pub fn rlimits(def: &ContainerDefinition) -> Result<Vec<Rlimit>, SpecError> {
 /// CPU shares and quota: container `cpu` units, else the task's; shares = units (min 2) and a
 /// CFS quota of units/1024 cores. None when neither is set.
 pub fn cpu_resources(container_cpu: u32, task_cpu: Option<u32>) -> Option<Cpu> {
-    let units = Some(container_cpu).filter(|c| *c > 0).or(task_cpu.filter(|c| *c > 0))?;
+    let units = Some(container_cpu)
+        .filter(|c| *c > 0)
+        .or(task_cpu.filter(|c| *c > 0))?;
     Some(Cpu {
         shares: u64::from(units).max(2),
         quota: Some((CFS_PERIOD * u64::from(units) / 1024).max(1000) as i64),
@@ -440,7 +494,11 @@ pub fn cpu_resources(container_cpu: u32, task_cpu: Option<u32>) -> Option<Cpu> {
 /// Memory limits: container `memory` MiB (else the task's) as the hard limit,
 /// `memoryReservation` as the soft limit. Swap is capped at the limit (no swap) when accounted,
 /// plus `linuxParameters.maxSwap` MiB when given.
-pub fn memory_resources(def: &ContainerDefinition, task_memory: Option<u32>, swap_accounting: bool) -> Option<Memory> {
+pub fn memory_resources(
+    def: &ContainerDefinition,
+    task_memory: Option<u32>,
+    swap_accounting: bool,
+) -> Option<Memory> {
     const MIB: i64 = 1024 * 1024;
     let limit = def.memory.or(task_memory).map(|m| i64::from(m) * MIB);
     let reservation = def.memory_reservation.map(|m| i64::from(m) * MIB);
@@ -457,7 +515,9 @@ pub fn memory_resources(def: &ContainerDefinition, task_memory: Option<u32>, swa
     Some(Memory {
         limit,
         reservation,
-        swap: limit.filter(|_| swap_accounting).map(|l| l + max_swap * MIB),
+        swap: limit
+            .filter(|_| swap_accounting)
+            .map(|l| l + max_swap * MIB),
     })
 }
 
@@ -489,12 +549,49 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     let caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &[]),
-        mount("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
-        mount("/dev/pts", "devpts", "devpts", &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
-        mount("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-        mount("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
-        mount("/sys/fs/cgroup", "cgroup", "cgroup", &["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", "ro"],
+        ),
         mount("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777"]),
     ];
     for (dest, src) in &input.etc_files {
@@ -532,7 +629,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
                 permitted: caps.clone(),
                 inheritable: Vec::new(),
             },
-            rlimits: rlimits(def)?,
+            rlimits: rlimits(def, input.default_nofile)?,
             no_new_privileges: true,
         },
         root: Root {

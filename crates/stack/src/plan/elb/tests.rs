@@ -144,7 +144,9 @@ fn execute(state: &mut ElbState, stack_name: &str, plan: &Plan) {
                         .unwrap();
                 }
                 if *adopt {
-                    state.add_tags(std::slice::from_ref(arn), &tag(stack_name)).unwrap();
+                    state
+                        .add_tags(std::slice::from_ref(arn), &tag(stack_name))
+                        .unwrap();
                 }
             }
             ElbOp::ReplaceTargetGroup {
@@ -190,9 +192,9 @@ fn execute(state: &mut ElbState, stack_name: &str, plan: &Plan) {
                     .unwrap();
                 refs.load_balancers.insert(name.clone(), lb.arn);
             }
-            ElbOp::TagLoadBalancer { arn } => {
-                state.add_tags(std::slice::from_ref(arn), &tag(stack_name)).unwrap()
-            }
+            ElbOp::TagLoadBalancer { arn } => state
+                .add_tags(std::slice::from_ref(arn), &tag(stack_name))
+                .unwrap(),
             ElbOp::DeleteLoadBalancer { arn } => state.delete_load_balancer(arn).unwrap(),
             ElbOp::CreateListener {
                 load_balancer,

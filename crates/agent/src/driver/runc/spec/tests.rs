@@ -23,8 +23,16 @@ fn def(v: Value) -> ContainerDefinition {
     serde_json::from_value(v).unwrap()
 }
 
-fn spec_json(definition: &ContainerDefinition, task_cpu: Option<u32>, task_memory: Option<u32>, netns: Option<&str>) -> Value {
-    let env = vec![("A".to_string(), "task".to_string()), ("PORT".to_string(), "8080".to_string())];
+fn spec_json(
+    definition: &ContainerDefinition,
+    task_cpu: Option<u32>,
+    task_memory: Option<u32>,
+    netns: Option<&str>,
+) -> Value {
+    let env = vec![
+        ("A".to_string(), "task".to_string()),
+        ("PORT".to_string(), "8080".to_string()),
+    ];
     let img = image();
     let (user, home) = resolve_user(&user_spec(definition, &img), PASSWD, GROUP).unwrap();
     let input = SpecInput {
@@ -40,59 +48,149 @@ fn spec_json(definition: &ContainerDefinition, task_cpu: Option<u32>, task_memor
         cgroups_path: "berth/x".into(),
         etc_files: vec![("/etc/hosts".into(), PathBuf::from("/t/c/hosts"))],
         swap_accounting: true,
+        default_nofile: (1024, 4096),
     };
     serde_json::to_value(build_spec(&input).unwrap()).unwrap()
 }
 
 #[test]
 fn config_json_follows_the_definition() {
-    type Case = (&'static str, Value, Option<u32>, Option<u32>, Option<&'static str>, Vec<(&'static str, Value)>);
+    type Case = (
+        &'static str,
+        Value,
+        Option<u32>,
+        Option<u32>,
+        Option<&'static str>,
+        Vec<(&'static str, Value)>,
+    );
     let cases: Vec<Case> = vec![
-        ("image defaults", json!({"name": "c", "image": "i"}), None, None, Some("/var/run/netns/berth-1"), vec![
-            ("/process/args", json!(["/entry", "serve", "--port", "80"])),
-            ("/process/cwd", json!("/srv")),
-            ("/process/user", json!({"uid": 33, "gid": 33, "additionalGids": [50]})),
-            ("/process/noNewPrivileges", json!(true)),
-            ("/process/terminal", json!(false)),
-            ("/root", json!({"path": "rootfs", "readonly": false})),
-            ("/hostname", json!("abcdef012345")),
-            ("/linux/resources/cpu", Value::Null),
-            ("/linux/resources/memory", Value::Null),
-            ("/linux/namespaces", json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network", "path": "/var/run/netns/berth-1"}])),
-            ("/linux/cgroupsPath", json!("berth/x")),
-            ("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "hard": 65535, "soft": 65535}])),
-        ]),
-        ("command replaces Cmd only", json!({"name": "c", "image": "i", "command": ["run"]}), None, None, None, vec![
-            ("/process/args", json!(["/entry", "run"])),
-            ("/linux/namespaces", json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}])),
-        ]),
-        ("entryPoint drops the image's Cmd", json!({"name": "c", "image": "i", "entryPoint": ["sh", "-c"], "command": ["echo hi"]}), None, None, None, vec![
-            ("/process/args", json!(["sh", "-c", "echo hi"])),
-        ]),
-        ("entryPoint alone", json!({"name": "c", "image": "i", "entryPoint": ["/bin/true"]}), None, None, None, vec![
-            ("/process/args", json!(["/bin/true"])),
-        ]),
-        ("limits from the container", json!({"name": "c", "image": "i", "cpu": 256, "memory": 64, "memoryReservation": 32, "readonlyRootFilesystem": true, "workingDirectory": "/w", "user": "1000:50"}), Some(1024), Some(512), None, vec![
-            ("/linux/resources/cpu", json!({"shares": 256, "quota": 25000, "period": 100000})),
-            ("/linux/resources/memory", json!({"limit": 67108864, "reservation": 33554432, "swap": 67108864})),
-            ("/root/readonly", json!(true)),
-            ("/process/cwd", json!("/w")),
-            ("/process/user", json!({"uid": 1000, "gid": 50, "additionalGids": [29]})),
-        ]),
-        ("limits from the task", json!({"name": "c", "image": "i"}), Some(2048), Some(512), None, vec![
-            ("/linux/resources/cpu", json!({"shares": 2048, "quota": 200000, "period": 100000})),
-            ("/linux/resources/memory/limit", json!(536870912)),
-        ]),
-        ("tiny cpu keeps the minimum shares", json!({"name": "c", "image": "i", "cpu": 1}), None, None, None, vec![
-            ("/linux/resources/cpu/shares", json!(2)),
-        ]),
-        ("ulimits and maxSwap", json!({"name": "c", "image": "i", "memory": 16, "ulimits": [{"name": "nofile", "softLimit": 100, "hardLimit": 200}, {"name": "core", "softLimit": -1, "hardLimit": -1}], "linuxParameters": {"maxSwap": 16}}), None, None, None, vec![
-            ("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "hard": 200, "soft": 100}, {"type": "RLIMIT_CORE", "hard": u64::MAX, "soft": u64::MAX}])),
-            ("/linux/resources/memory/swap", json!(33554432)),
-        ]),
-        ("numeric user without passwd entry", json!({"name": "c", "image": "i", "user": "4242"}), None, None, None, vec![
-            ("/process/user", json!({"uid": 4242, "gid": 0})),
-        ]),
+        (
+            "image defaults",
+            json!({"name": "c", "image": "i"}),
+            None,
+            None,
+            Some("/var/run/netns/berth-1"),
+            vec![
+                ("/process/args", json!(["/entry", "serve", "--port", "80"])),
+                ("/process/cwd", json!("/srv")),
+                (
+                    "/process/user",
+                    json!({"uid": 33, "gid": 33, "additionalGids": [50]}),
+                ),
+                ("/process/noNewPrivileges", json!(true)),
+                ("/process/terminal", json!(false)),
+                ("/root", json!({"path": "rootfs", "readonly": false})),
+                ("/hostname", json!("abcdef012345")),
+                ("/linux/resources/cpu", Value::Null),
+                ("/linux/resources/memory", Value::Null),
+                (
+                    "/linux/namespaces",
+                    json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network", "path": "/var/run/netns/berth-1"}]),
+                ),
+                ("/linux/cgroupsPath", json!("berth/x")),
+                (
+                    "/process/rlimits",
+                    json!([{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 1024}]),
+                ),
+            ],
+        ),
+        (
+            "command replaces Cmd only",
+            json!({"name": "c", "image": "i", "command": ["run"]}),
+            None,
+            None,
+            None,
+            vec![
+                ("/process/args", json!(["/entry", "run"])),
+                (
+                    "/linux/namespaces",
+                    json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]),
+                ),
+            ],
+        ),
+        (
+            "entryPoint drops the image's Cmd",
+            json!({"name": "c", "image": "i", "entryPoint": ["sh", "-c"], "command": ["echo hi"]}),
+            None,
+            None,
+            None,
+            vec![("/process/args", json!(["sh", "-c", "echo hi"]))],
+        ),
+        (
+            "entryPoint alone",
+            json!({"name": "c", "image": "i", "entryPoint": ["/bin/true"]}),
+            None,
+            None,
+            None,
+            vec![("/process/args", json!(["/bin/true"]))],
+        ),
+        (
+            "limits from the container",
+            json!({"name": "c", "image": "i", "cpu": 256, "memory": 64, "memoryReservation": 32, "readonlyRootFilesystem": true, "workingDirectory": "/w", "user": "1000:50"}),
+            Some(1024),
+            Some(512),
+            None,
+            vec![
+                (
+                    "/linux/resources/cpu",
+                    json!({"shares": 256, "quota": 25000, "period": 100000}),
+                ),
+                (
+                    "/linux/resources/memory",
+                    json!({"limit": 67108864, "reservation": 33554432, "swap": 67108864}),
+                ),
+                ("/root/readonly", json!(true)),
+                ("/process/cwd", json!("/w")),
+                (
+                    "/process/user",
+                    json!({"uid": 1000, "gid": 50, "additionalGids": [29]}),
+                ),
+            ],
+        ),
+        (
+            "limits from the task",
+            json!({"name": "c", "image": "i"}),
+            Some(2048),
+            Some(512),
+            None,
+            vec![
+                (
+                    "/linux/resources/cpu",
+                    json!({"shares": 2048, "quota": 200000, "period": 100000}),
+                ),
+                ("/linux/resources/memory/limit", json!(536870912)),
+            ],
+        ),
+        (
+            "tiny cpu keeps the minimum shares",
+            json!({"name": "c", "image": "i", "cpu": 1}),
+            None,
+            None,
+            None,
+            vec![("/linux/resources/cpu/shares", json!(2))],
+        ),
+        (
+            "ulimits and maxSwap",
+            json!({"name": "c", "image": "i", "memory": 16, "ulimits": [{"name": "nofile", "softLimit": 100, "hardLimit": 200}, {"name": "core", "softLimit": -1, "hardLimit": -1}], "linuxParameters": {"maxSwap": 16}}),
+            None,
+            None,
+            None,
+            vec![
+                (
+                    "/process/rlimits",
+                    json!([{"type": "RLIMIT_NOFILE", "hard": 200, "soft": 100}, {"type": "RLIMIT_CORE", "hard": u64::MAX, "soft": u64::MAX}]),
+                ),
+                ("/linux/resources/memory/swap", json!(33554432)),
+            ],
+        ),
+        (
+            "numeric user without passwd entry",
+            json!({"name": "c", "image": "i", "user": "4242"}),
+            None,
+            None,
+            None,
+            vec![("/process/user", json!({"uid": 4242, "gid": 0}))],
+        ),
     ];
     for (name, d, task_cpu, task_memory, netns, expect) in cases {
         let spec = spec_json(&def(d), task_cpu, task_memory, netns);
@@ -106,23 +204,49 @@ fn config_json_follows_the_definition() {
 #[test]
 fn environment_layers_image_then_task_and_fixed_parts() {
     let spec = spec_json(&def(json!({"name": "c", "image": "i"})), None, None, None);
-    let env: Vec<&str> = spec["process"]["env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let env: Vec<&str> = spec["process"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(
         env,
-        vec!["HOSTNAME=abcdef012345", "PATH=/image/bin", "B=image", "A=task", "PORT=8080", "HOME=/var/www"]
+        vec![
+            "HOSTNAME=abcdef012345",
+            "PATH=/image/bin",
+            "B=image",
+            "A=task",
+            "PORT=8080",
+            "HOME=/var/www"
+        ]
     );
     // Without an image PATH the default one is used.
     let bare = container_env(&json!({}), &[], "h", "/");
     assert!(bare.contains(&format!("PATH={DEFAULT_PATH}")), "{bare:?}");
     // Security defaults: Docker's capabilities without NET_RAW, runc's masked and read-only paths,
     // a writable tmpfs /tmp, the /etc files bound read-only.
-    let caps = spec["process"]["capabilities"]["bounding"].as_array().unwrap();
+    let caps = spec["process"]["capabilities"]["bounding"]
+        .as_array()
+        .unwrap();
     assert_eq!(caps.len(), 13);
     assert!(!caps.contains(&json!("CAP_NET_RAW")) && caps.contains(&json!("CAP_NET_BIND_SERVICE")));
-    assert!(spec["linux"]["maskedPaths"].as_array().unwrap().contains(&json!("/proc/kcore")));
-    assert!(spec["linux"]["readonlyPaths"].as_array().unwrap().contains(&json!("/proc/sys")));
+    assert!(spec["linux"]["maskedPaths"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("/proc/kcore")));
+    assert!(spec["linux"]["readonlyPaths"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("/proc/sys")));
     let mounts = spec["mounts"].as_array().unwrap();
-    let find = |d: &str| mounts.iter().find(|m| m["destination"] == d).cloned().unwrap();
+    let find = |d: &str| {
+        mounts
+            .iter()
+            .find(|m| m["destination"] == d)
+            .cloned()
+            .unwrap()
+    };
     assert_eq!(find("/tmp")["type"], "tmpfs");
     assert_eq!(find("/proc")["type"], "proc");
     assert_eq!(find("/sys")["type"], "sysfs");
@@ -148,6 +272,7 @@ fn bad_definitions_are_refused_with_the_field() {
             cgroups_path: "c".into(),
             etc_files: vec![],
             swap_accounting: false,
+            default_nofile: (1024, 4096),
         };
         build_spec(&input).unwrap_err()
     };
@@ -156,34 +281,115 @@ fn bad_definitions_are_refused_with_the_field() {
         mk(json!({"name": "c", "image": "i", "command": ["x"], "workingDirectory": "rel"})),
         SpecError::RelativeCwd("rel".into())
     );
-    let err = mk(json!({"name": "c", "image": "i", "command": ["x"], "ulimits": [{"name": "bogus", "softLimit": 1, "hardLimit": 1}, {"name": "nofile", "softLimit": 10, "hardLimit": 5}, {"name": "nproc"}]}));
+    let err = mk(
+        json!({"name": "c", "image": "i", "command": ["x"], "ulimits": [{"name": "bogus", "softLimit": 1, "hardLimit": 1}, {"name": "nofile", "softLimit": 10, "hardLimit": 5}, {"name": "nproc"}]}),
+    );
     let text = err.to_string();
-    assert!(text.starts_with("ulimits: [0].name: expected one of"), "{text}");
-    assert!(text.contains("[1]: softLimit 10 exceeds hardLimit 5"), "{text}");
-    assert!(text.contains("[2]: expected softLimit and hardLimit integers"), "{text}");
+    assert!(
+        text.starts_with("ulimits: [0].name: expected one of"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[1]: softLimit 10 exceeds hardLimit 5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[2]: expected softLimit and hardLimit integers"),
+        "{text}"
+    );
     let err = mk(json!({"name": "c", "image": "i", "command": ["x"], "ulimits": {"nofile": 1}}));
-    assert!(err.to_string().starts_with("ulimits: expected a list"), "{err}");
+    assert!(
+        err.to_string().starts_with("ulimits: expected a list"),
+        "{err}"
+    );
 }
 
 #[test]
 fn users_resolve_by_number_name_and_group() {
     let r = |s: &str| resolve_user(s, PASSWD, GROUP);
-    assert_eq!(r("0").unwrap(), (User { uid: 0, gid: 0, additional_gids: vec![] }, "/root".into()));
-    assert_eq!(r("app").unwrap(), (User { uid: 1000, gid: 1000, additional_gids: vec![29, 50] }, "/home/app".into()));
-    assert_eq!(r("1000").unwrap().0.gid, 1000, "a uid listed in passwd gets its primary group");
-    assert_eq!(r("app:staff").unwrap().0, User { uid: 1000, gid: 50, additional_gids: vec![29] });
-    assert_eq!(r("33:7").unwrap().0, User { uid: 33, gid: 7, additional_gids: vec![50] });
-    assert_eq!(r("5000:5000").unwrap(), (User { uid: 5000, gid: 5000, additional_gids: vec![] }, "/".into()));
+    assert_eq!(
+        r("0").unwrap(),
+        (
+            User {
+                uid: 0,
+                gid: 0,
+                additional_gids: vec![]
+            },
+            "/root".into()
+        )
+    );
+    assert_eq!(
+        r("app").unwrap(),
+        (
+            User {
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![29, 50]
+            },
+            "/home/app".into()
+        )
+    );
+    assert_eq!(
+        r("1000").unwrap().0.gid,
+        1000,
+        "a uid listed in passwd gets its primary group"
+    );
+    assert_eq!(
+        r("app:staff").unwrap().0,
+        User {
+            uid: 1000,
+            gid: 50,
+            additional_gids: vec![29]
+        }
+    );
+    assert_eq!(
+        r("33:7").unwrap().0,
+        User {
+            uid: 33,
+            gid: 7,
+            additional_gids: vec![50]
+        }
+    );
+    assert_eq!(
+        r("5000:5000").unwrap(),
+        (
+            User {
+                uid: 5000,
+                gid: 5000,
+                additional_gids: vec![]
+            },
+            "/".into()
+        )
+    );
     // Names need the image's files.
-    assert!(matches!(r("nobody"), Err(SpecError::User(m)) if m.contains("unable to find user nobody")));
-    assert!(matches!(r("app:nogroup"), Err(SpecError::User(m)) if m.contains("unable to find group nogroup")));
-    assert!(matches!(resolve_user("app", "", ""), Err(SpecError::User(_))));
+    assert!(
+        matches!(r("nobody"), Err(SpecError::User(m)) if m.contains("unable to find user nobody"))
+    );
+    assert!(
+        matches!(r("app:nogroup"), Err(SpecError::User(m)) if m.contains("unable to find group nogroup"))
+    );
+    assert!(matches!(
+        resolve_user("app", "", ""),
+        Err(SpecError::User(_))
+    ));
     assert!(matches!(r(":5"), Err(SpecError::User(_))));
     // The definition's user wins over the image's; root is the default.
     let img = image();
-    assert_eq!(user_spec(&def(json!({"name": "c", "image": "i", "user": "app"})), &img), "app");
-    assert_eq!(user_spec(&def(json!({"name": "c", "image": "i"})), &img), "www");
-    assert_eq!(user_spec(&def(json!({"name": "c", "image": "i"})), &json!({})), "0");
+    assert_eq!(
+        user_spec(
+            &def(json!({"name": "c", "image": "i", "user": "app"})),
+            &img
+        ),
+        "app"
+    );
+    assert_eq!(
+        user_spec(&def(json!({"name": "c", "image": "i"})), &img),
+        "www"
+    );
+    assert_eq!(
+        user_spec(&def(json!({"name": "c", "image": "i"})), &json!({})),
+        "0"
+    );
 }
 
 #[test]
@@ -193,6 +399,10 @@ fn etc_files_are_read_without_following_symlinks() {
     std::fs::write(dir.path().join("etc/passwd"), PASSWD).unwrap();
     assert_eq!(read_etc(dir.path(), "passwd"), PASSWD);
     std::os::unix::fs::symlink("/etc/hostname", dir.path().join("etc/group")).unwrap();
-    assert_eq!(read_etc(dir.path(), "group"), "", "a symlink could point out of the image");
+    assert_eq!(
+        read_etc(dir.path(), "group"),
+        "",
+        "a symlink could point out of the image"
+    );
     assert_eq!(read_etc(dir.path(), "missing"), "");
 }
