@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 apt_missing=()
 command -v skopeo >/dev/null 2>&1 || apt_missing+=(skopeo)
 command -v runc >/dev/null 2>&1 || apt_missing+=(runc)
+[ -x /bin/busybox ] || apt_missing+=(busybox-static)
+command -v ip >/dev/null 2>&1 || apt_missing+=(iproute2)
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "installing ${apt_missing[*]} (Debian packages)"
   apt-get update -qq >/dev/null

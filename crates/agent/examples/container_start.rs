@@ -63,6 +63,7 @@ fn task(id: &str, image: &str, args: &[&str]) -> TaskAssignment {
         desired_status: "RUNNING".into(),
         environment_overrides: vec![],
         log_group: String::new(),
+        secrets: Vec::new(),
     }
 }
 

@@ -154,7 +154,7 @@ impl TaskRun {
     /// A new task, not started yet; writes `task.json`.
     pub fn create(assignment: TaskAssignment, dir: PathBuf) -> std::io::Result<TaskRun> {
         std::fs::create_dir_all(&dir)?;
-        state::write_json_atomic(&dir.join("task.json"), &assignment)?;
+        state::write_json_atomic(&dir.join("task.json"), &persisted(&assignment))?;
         Ok(Self::fresh(assignment, dir))
     }
 
@@ -943,7 +943,17 @@ fn new_health(
     })
 }
 
-/// A container's environment: its definition's `environment`, the assignment's overrides, `PORT`
+/// What `task.json` keeps of an assignment: everything but the secret values, which live only in
+/// memory.
+pub fn persisted(assignment: &TaskAssignment) -> TaskAssignment {
+    TaskAssignment {
+        secrets: Vec::new(),
+        ..assignment.clone()
+    }
+}
+
+/// A container's environment: its definition's `environment`, the assignment's overrides, the
+/// resolved `secrets`, `PORT`
 /// (first mapping's host port), `PORT_<containerPort>` per mapping, and the `BERTH_*` variables.
 /// The driver adds PATH.
 pub fn container_env(
@@ -960,6 +970,11 @@ pub fn container_env(
         set(&kv.name, kv.value.clone());
     }
     for (container, k, v) in &assignment.environment_overrides {
+        if container == &def.name {
+            set(k, v.clone());
+        }
+    }
+    for (container, k, v) in &assignment.secrets {
         if container == &def.name {
             set(k, v.clone());
         }

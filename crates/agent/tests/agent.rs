@@ -283,6 +283,7 @@ pub(crate) fn task(id: &str, containers: Vec<ContainerDefinition>) -> TaskAssign
         desired_status: "RUNNING".into(),
         environment_overrides: vec![],
         log_group: "/ecs/t".into(),
+        secrets: Vec::new(),
     }
 }
 

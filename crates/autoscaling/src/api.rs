@@ -19,13 +19,20 @@ pub const MAX_SCHEDULED_ACTIONS_PER_TARGET: usize = 200;
 pub const DEFAULT_COOLDOWN: i64 = 300;
 
 /// Runs `operation` at `now`.
-pub fn call(a: &AutoScaling, operation: &str, mut input: Value, now: f64) -> Result<Value, AutoScalingError> {
+pub fn call(
+    a: &AutoScaling,
+    operation: &str,
+    mut input: Value,
+    now: f64,
+) -> Result<Value, AutoScalingError> {
     strip_nulls(&mut input);
     if input.is_null() {
         input = json!({});
     }
     if !input.is_object() {
-        return Err(AutoScalingError::invalid(format!("request body: a JSON object was expected, found {input}")));
+        return Err(AutoScalingError::invalid(format!(
+            "request body: a JSON object was expected, found {input}"
+        )));
     }
     match operation {
         "RegisterScalableTarget" => register_scalable_target(a, parse(input)?, now),
@@ -56,7 +63,11 @@ fn strip_nulls(v: &mut Value) {
 fn parse<T: DeserializeOwned>(input: Value) -> Result<T, AutoScalingError> {
     serde_path_to_error::deserialize(input).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." { "request".to_string() } else { path };
+        let path = if path == "." {
+            "request".to_string()
+        } else {
+            path
+        };
         AutoScalingError::invalid(format!("{path}: {}", e.inner()))
     })
 }
@@ -70,18 +81,29 @@ fn check(errors: Vec<String>) -> Result<(), AutoScalingError> {
 }
 
 /// Checks namespace, resource id and dimension; returns (cluster, service) when the id is good.
-fn check_resource(ns: &str, resource_id: &str, dimension: Option<&str>, errors: &mut Vec<String>) -> Option<(String, String)> {
+fn check_resource(
+    ns: &str,
+    resource_id: &str,
+    dimension: Option<&str>,
+    errors: &mut Vec<String>,
+) -> Option<(String, String)> {
     if ns != SERVICE_NAMESPACE {
-        errors.push(format!("ServiceNamespace: ecs was expected (berth scales ECS services), found '{ns}'"));
+        errors.push(format!(
+            "ServiceNamespace: ecs was expected (berth scales ECS services), found '{ns}'"
+        ));
     }
     if let Some(d) = dimension {
         if d != SCALABLE_DIMENSION {
-            errors.push(format!("ScalableDimension: {SCALABLE_DIMENSION} was expected, found '{d}'"));
+            errors.push(format!(
+                "ScalableDimension: {SCALABLE_DIMENSION} was expected, found '{d}'"
+            ));
         }
     }
     let parsed = parse_resource_id(resource_id);
     if parsed.is_none() {
-        errors.push(format!("ResourceId: service/<cluster>/<service> was expected, found '{resource_id}'"));
+        errors.push(format!(
+            "ResourceId: service/<cluster>/<service> was expected, found '{resource_id}'"
+        ));
     }
     parsed
 }
@@ -97,7 +119,10 @@ fn capacity(v: Option<i64>, field: &str, errors: &mut Vec<String>) -> Option<u32
     match u32::try_from(v) {
         Ok(n) => Some(n),
         Err(_) => {
-            errors.push(format!("{field}: a number from 0 to {} was expected, found {v}", u32::MAX));
+            errors.push(format!(
+                "{field}: a number from 0 to {} was expected, found {v}",
+                u32::MAX
+            ));
             None
         }
     }
@@ -111,19 +136,27 @@ fn timestamp(v: &Option<Value>, field: &str, errors: &mut Vec<String>) -> Option
         Some(Value::String(s)) => match chrono::DateTime::parse_from_rfc3339(s) {
             Ok(t) => Some(t.timestamp_millis() as f64 / 1000.0),
             Err(_) => {
-                errors.push(format!("{field}: epoch seconds or an ISO 8601 time was expected, found '{s}'"));
+                errors.push(format!(
+                    "{field}: epoch seconds or an ISO 8601 time was expected, found '{s}'"
+                ));
                 None
             }
         },
         Some(other) => {
-            errors.push(format!("{field}: epoch seconds or an ISO 8601 time was expected, found {other}"));
+            errors.push(format!(
+                "{field}: epoch seconds or an ISO 8601 time was expected, found {other}"
+            ));
             None
         }
     }
 }
 
 /// (items, NextToken) for MaxResults (1-50, default 50) and an offset NextToken.
-fn page(items: Vec<Value>, max_results: Option<i64>, next_token: Option<String>) -> Result<(Vec<Value>, Option<String>), AutoScalingError> {
+fn page(
+    items: Vec<Value>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+) -> Result<(Vec<Value>, Option<String>), AutoScalingError> {
     let mut errors = Vec::new();
     let max = max_results.unwrap_or(50);
     if !(1..=50).contains(&max) {
@@ -133,14 +166,24 @@ fn page(items: Vec<Value>, max_results: Option<i64>, next_token: Option<String>)
         None => 0,
         Some(Ok(n)) => n,
         Some(Err(_)) => {
-            errors.push(format!("NextToken: a token from a previous response was expected, found '{}'", next_token.unwrap_or_default()));
+            errors.push(format!(
+                "NextToken: a token from a previous response was expected, found '{}'",
+                next_token.unwrap_or_default()
+            ));
             0
         }
     };
     check(errors)?;
     let end = (start + max as usize).min(items.len());
     let token = (end < items.len()).then(|| end.to_string());
-    Ok((items.into_iter().skip(start).take(end.saturating_sub(start)).collect(), token))
+    Ok((
+        items
+            .into_iter()
+            .skip(start)
+            .take(end.saturating_sub(start))
+            .collect(),
+        token,
+    ))
 }
 
 // ---- scalable targets ------------------------------------------------------------------------
@@ -168,9 +211,18 @@ struct RegisterIn {
     tags: Option<Value>,
 }
 
-fn register_scalable_target(a: &AutoScaling, input: RegisterIn, now: f64) -> Result<Value, AutoScalingError> {
+fn register_scalable_target(
+    a: &AutoScaling,
+    input: RegisterIn,
+    now: f64,
+) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    let service = check_resource(&input.service_namespace, &input.resource_id, Some(&input.scalable_dimension), &mut errors);
+    let service = check_resource(
+        &input.service_namespace,
+        &input.resource_id,
+        Some(&input.scalable_dimension),
+        &mut errors,
+    );
     let min = capacity(input.min_capacity, "MinCapacity", &mut errors);
     let max = capacity(input.max_capacity, "MaxCapacity", &mut errors);
     let mut book = a.lock();
@@ -183,10 +235,16 @@ fn register_scalable_target(a: &AutoScaling, input: RegisterIn, now: f64) -> Res
             errors.push("MaxCapacity: a value was expected when registering a new scalable target, found none".into());
         }
     }
-    let new_min = min.or(existing.as_ref().map(|t| t.min_capacity)).unwrap_or(0);
-    let new_max = max.or(existing.as_ref().map(|t| t.max_capacity)).unwrap_or(0);
+    let new_min = min
+        .or(existing.as_ref().map(|t| t.min_capacity))
+        .unwrap_or(0);
+    let new_max = max
+        .or(existing.as_ref().map(|t| t.max_capacity))
+        .unwrap_or(0);
     if new_min > new_max {
-        errors.push(format!("MinCapacity: at most MaxCapacity ({new_max}) was expected, found {new_min}"));
+        errors.push(format!(
+            "MinCapacity: at most MaxCapacity ({new_max}) was expected, found {new_min}"
+        ));
     }
     if let Some((cluster, name)) = &service {
         if a.service_counts(cluster, name).is_none() {
@@ -220,14 +278,25 @@ fn register_scalable_target(a: &AutoScaling, input: RegisterIn, now: f64) -> Res
     });
     if let Some(s) = input.suspended_state {
         let ss = &mut target.suspended_state;
-        ss.dynamic_scaling_in_suspended = s.dynamic_scaling_in_suspended.unwrap_or(ss.dynamic_scaling_in_suspended);
-        ss.dynamic_scaling_out_suspended = s.dynamic_scaling_out_suspended.unwrap_or(ss.dynamic_scaling_out_suspended);
-        ss.scheduled_scaling_suspended = s.scheduled_scaling_suspended.unwrap_or(ss.scheduled_scaling_suspended);
+        ss.dynamic_scaling_in_suspended = s
+            .dynamic_scaling_in_suspended
+            .unwrap_or(ss.dynamic_scaling_in_suspended);
+        ss.dynamic_scaling_out_suspended = s
+            .dynamic_scaling_out_suspended
+            .unwrap_or(ss.dynamic_scaling_out_suspended);
+        ss.scheduled_scaling_suspended = s
+            .scheduled_scaling_suspended
+            .unwrap_or(ss.scheduled_scaling_suspended);
     }
     let arn = target.arn.clone();
     book.targets.insert(input.resource_id.clone(), target);
     // New limits take effect at once: the desired count moves inside them.
-    a.clamp_desired(&mut book, &input.resource_id, now, "a RegisterScalableTarget call");
+    a.clamp_desired(
+        &mut book,
+        &input.resource_id,
+        now,
+        "a RegisterScalableTarget call",
+    );
     a.persist(&book)?;
     Ok(json!({ "ScalableTargetARN": arn }))
 }
@@ -240,16 +309,29 @@ struct TargetRef {
     scalable_dimension: String,
 }
 
-fn deregister_scalable_target(a: &AutoScaling, input: TargetRef) -> Result<Value, AutoScalingError> {
+fn deregister_scalable_target(
+    a: &AutoScaling,
+    input: TargetRef,
+) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    check_resource(&input.service_namespace, &input.resource_id, Some(&input.scalable_dimension), &mut errors);
+    check_resource(
+        &input.service_namespace,
+        &input.resource_id,
+        Some(&input.scalable_dimension),
+        &mut errors,
+    );
     check(errors)?;
     let mut book = a.lock();
     if book.targets.remove(&input.resource_id).is_none() {
         return Err(not_registered(&input.resource_id));
     }
     let prefix = key(&input.resource_id, "");
-    let policies: Vec<ScalingPolicy> = book.policies.values().filter(|p| p.resource_id == input.resource_id).cloned().collect();
+    let policies: Vec<ScalingPolicy> = book
+        .policies
+        .values()
+        .filter(|p| p.resource_id == input.resource_id)
+        .cloned()
+        .collect();
     for p in &policies {
         delete_policy_alarms(a, p)?;
     }
@@ -269,7 +351,10 @@ struct DescribeTargetsIn {
     next_token: Option<String>,
 }
 
-fn describe_scalable_targets(a: &AutoScaling, input: DescribeTargetsIn) -> Result<Value, AutoScalingError> {
+fn describe_scalable_targets(
+    a: &AutoScaling,
+    input: DescribeTargetsIn,
+) -> Result<Value, AutoScalingError> {
     if input.service_namespace != SERVICE_NAMESPACE {
         return Ok(json!({ "ScalableTargets": [] }));
     }
@@ -277,8 +362,18 @@ fn describe_scalable_targets(a: &AutoScaling, input: DescribeTargetsIn) -> Resul
     let items: Vec<Value> = book
         .targets
         .values()
-        .filter(|t| input.resource_ids.as_ref().is_none_or(|ids| ids.is_empty() || ids.contains(&t.resource_id)))
-        .filter(|_| input.scalable_dimension.as_deref().is_none_or(|d| d == SCALABLE_DIMENSION))
+        .filter(|t| {
+            input
+                .resource_ids
+                .as_ref()
+                .is_none_or(|ids| ids.is_empty() || ids.contains(&t.resource_id))
+        })
+        .filter(|_| {
+            input
+                .scalable_dimension
+                .as_deref()
+                .is_none_or(|d| d == SCALABLE_DIMENSION)
+        })
         .map(|t| {
             json!({
                 "ServiceNamespace": SERVICE_NAMESPACE,
@@ -326,12 +421,17 @@ fn validate_step(c: &StepScalingConfig, errors: &mut Vec<String>) {
             k
         }
     };
-    errors.extend(validate_steps(c.step_adjustments.as_deref().unwrap_or_default(), &format!("{p}.StepAdjustments")));
+    errors.extend(validate_steps(
+        c.step_adjustments.as_deref().unwrap_or_default(),
+        &format!("{p}.StepAdjustments"),
+    ));
     if let Some(m) = c.min_adjustment_magnitude {
         if kind != Some(AdjustmentType::PercentChangeInCapacity) {
             errors.push(format!("{p}.MinAdjustmentMagnitude: only with AdjustmentType PercentChangeInCapacity was it expected, found {m}"));
         } else if m < 1 {
-            errors.push(format!("{p}.MinAdjustmentMagnitude: at least 1 was expected, found {m}"));
+            errors.push(format!(
+                "{p}.MinAdjustmentMagnitude: at least 1 was expected, found {m}"
+            ));
         }
     }
     if kind == Some(AdjustmentType::ExactCapacity) {
@@ -342,17 +442,28 @@ fn validate_step(c: &StepScalingConfig, errors: &mut Vec<String>) {
         }
     }
     if let Some(cd) = c.cooldown.filter(|c| *c < 0) {
-        errors.push(format!("{p}.Cooldown: 0 or more seconds was expected, found {cd}"));
+        errors.push(format!(
+            "{p}.Cooldown: 0 or more seconds was expected, found {cd}"
+        ));
     }
-    if let Some(m) = c.metric_aggregation_type.as_deref().filter(|m| !matches!(*m, "Average" | "Minimum" | "Maximum")) {
-        errors.push(format!("{p}.MetricAggregationType: Average, Minimum or Maximum was expected, found '{m}'"));
+    if let Some(m) = c
+        .metric_aggregation_type
+        .as_deref()
+        .filter(|m| !matches!(*m, "Average" | "Minimum" | "Maximum"))
+    {
+        errors.push(format!(
+            "{p}.MetricAggregationType: Average, Minimum or Maximum was expected, found '{m}'"
+        ));
     }
 }
 
 fn validate_tracking(c: &TargetTrackingConfig, errors: &mut Vec<String>) {
     let p = "TargetTrackingScalingPolicyConfiguration";
     if !(c.target_value.is_finite() && c.target_value > 0.0) {
-        errors.push(format!("{p}.TargetValue: a number above 0 was expected, found {}", c.target_value));
+        errors.push(format!(
+            "{p}.TargetValue: a number above 0 was expected, found {}",
+            c.target_value
+        ));
     }
     match (&c.predefined_metric_specification, &c.customized_metric_specification) {
         (Some(_), Some(_)) | (None, None) => errors.push(format!(
@@ -395,9 +506,14 @@ fn validate_tracking(c: &TargetTrackingConfig, errors: &mut Vec<String>) {
             }
         }
     }
-    for (field, v) in [("ScaleOutCooldown", c.scale_out_cooldown), ("ScaleInCooldown", c.scale_in_cooldown)] {
+    for (field, v) in [
+        ("ScaleOutCooldown", c.scale_out_cooldown),
+        ("ScaleInCooldown", c.scale_in_cooldown),
+    ] {
         if let Some(v) = v.filter(|v| *v < 0) {
-            errors.push(format!("{p}.{field}: 0 or more seconds was expected, found {v}"));
+            errors.push(format!(
+                "{p}.{field}: 0 or more seconds was expected, found {v}"
+            ));
         }
     }
     if let Some(e) = c.evaluation_period_seconds {
@@ -412,7 +528,10 @@ pub fn alb_dimensions(label: &str) -> Option<(String, String)> {
     let (lb, tg) = label.split_once("/targetgroup/")?;
     let lb_parts: Vec<&str> = lb.split('/').collect();
     let tg_parts: Vec<&str> = tg.split('/').collect();
-    let ok = lb_parts.len() == 3 && lb_parts[0] == "app" && tg_parts.len() == 2 && lb_parts.iter().chain(&tg_parts).all(|p| !p.is_empty());
+    let ok = lb_parts.len() == 3
+        && lb_parts[0] == "app"
+        && tg_parts.len() == 2
+        && lb_parts.iter().chain(&tg_parts).all(|p| !p.is_empty());
     ok.then(|| (lb.to_string(), format!("targetgroup/{tg}")))
 }
 
@@ -423,7 +542,10 @@ fn delete_policy_alarms(a: &AutoScaling, p: &ScalingPolicy) -> Result<(), AutoSc
     }
     match a.cloudwatch().alarms.delete_alarms(&names) {
         Ok(()) | Err(berth_metrics::alarm::AlarmError::NotFound(_)) => Ok(()),
-        Err(e) => Err(AutoScalingError::FailedResourceAccess(format!("deleting the alarms of policy {}: {e}", p.name))),
+        Err(e) => Err(AutoScalingError::FailedResourceAccess(format!(
+            "deleting the alarms of policy {}: {e}",
+            p.name
+        ))),
     }
 }
 
@@ -435,13 +557,31 @@ fn alarms_json(a: &AutoScaling, p: &ScalingPolicy) -> Vec<Value> {
         .collect()
 }
 
-fn put_scaling_policy(a: &AutoScaling, input: PutPolicyIn, now: f64) -> Result<Value, AutoScalingError> {
+fn put_scaling_policy(
+    a: &AutoScaling,
+    input: PutPolicyIn,
+    now: f64,
+) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    let service = check_resource(&input.service_namespace, &input.resource_id, Some(&input.scalable_dimension), &mut errors);
-    if input.policy_name.is_empty() || input.policy_name.len() > 256 || input.policy_name.contains(':') {
-        errors.push(format!("PolicyName: 1 to 256 characters without ':' were expected, found '{}'", input.policy_name));
+    let service = check_resource(
+        &input.service_namespace,
+        &input.resource_id,
+        Some(&input.scalable_dimension),
+        &mut errors,
+    );
+    if input.policy_name.is_empty()
+        || input.policy_name.len() > 256
+        || input.policy_name.contains(':')
+    {
+        errors.push(format!(
+            "PolicyName: 1 to 256 characters without ':' were expected, found '{}'",
+            input.policy_name
+        ));
     }
-    let policy_type = input.policy_type.clone().unwrap_or_else(|| "StepScaling".into());
+    let policy_type = input
+        .policy_type
+        .clone()
+        .unwrap_or_else(|| "StepScaling".into());
     match policy_type.as_str() {
         "StepScaling" => match &input.step_scaling_policy_configuration {
             Some(c) => validate_step(c, &mut errors),
@@ -461,7 +601,14 @@ fn put_scaling_policy(a: &AutoScaling, input: PutPolicyIn, now: f64) -> Result<V
     }
     let k = key(&input.resource_id, &input.policy_name);
     let existing = book.policies.get(&k).cloned();
-    if existing.is_none() && book.policies.values().filter(|p| p.resource_id == input.resource_id).count() >= MAX_POLICIES_PER_TARGET {
+    if existing.is_none()
+        && book
+            .policies
+            .values()
+            .filter(|p| p.resource_id == input.resource_id)
+            .count()
+            >= MAX_POLICIES_PER_TARGET
+    {
         return Err(AutoScalingError::LimitExceeded(format!(
             "{} already has {MAX_POLICIES_PER_TARGET} scaling policies, the most a scalable target may have",
             input.resource_id
@@ -491,26 +638,46 @@ fn put_scaling_policy(a: &AutoScaling, input: PutPolicyIn, now: f64) -> Result<V
         last_run: existing.as_ref().and_then(|p| p.last_run),
     };
     if policy_type == "TargetTrackingScaling" {
-        let cfg = input.target_tracking_scaling_policy_configuration.unwrap_or_default();
+        let cfg = input
+            .target_tracking_scaling_policy_configuration
+            .unwrap_or_default();
         let suffix = || uuid::Uuid::new_v4().to_string();
-        let high = existing.as_ref().and_then(|p| p.alarm_high.clone()).unwrap_or_else(|| format!("TargetTracking-{}-AlarmHigh-{}", input.resource_id, suffix()));
-        let low = existing.as_ref().and_then(|p| p.alarm_low.clone()).unwrap_or_else(|| format!("TargetTracking-{}-AlarmLow-{}", input.resource_id, suffix()));
+        let high = existing
+            .as_ref()
+            .and_then(|p| p.alarm_high.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "TargetTracking-{}-AlarmHigh-{}",
+                    input.resource_id,
+                    suffix()
+                )
+            });
+        let low = existing
+            .as_ref()
+            .and_then(|p| p.alarm_low.clone())
+            .unwrap_or_else(|| {
+                format!("TargetTracking-{}-AlarmLow-{}", input.resource_id, suffix())
+            });
         let metric = tracked_metric(&cluster, &service, &cfg);
         let disable_in = cfg.disable_scale_in.unwrap_or(false);
         let (high_alarm, low_alarm) = tracking_alarms(&metric, &cfg, &policy.arn, &high, &low);
         let alarms = &a.cloudwatch().alarms;
-        alarms
-            .put_metric_alarm(high_alarm, now)
-            .map_err(|e| AutoScalingError::FailedResourceAccess(format!("creating alarm {high}: {e}")))?;
+        alarms.put_metric_alarm(high_alarm, now).map_err(|e| {
+            AutoScalingError::FailedResourceAccess(format!("creating alarm {high}: {e}"))
+        })?;
         policy.alarm_high = Some(high);
         if disable_in {
-            if existing.as_ref().and_then(|p| p.alarm_low.as_ref()).is_some() {
+            if existing
+                .as_ref()
+                .and_then(|p| p.alarm_low.as_ref())
+                .is_some()
+            {
                 let _ = alarms.delete_alarms(std::slice::from_ref(&low));
             }
         } else {
-            alarms
-                .put_metric_alarm(low_alarm, now)
-                .map_err(|e| AutoScalingError::FailedResourceAccess(format!("creating alarm {low}: {e}")))?;
+            alarms.put_metric_alarm(low_alarm, now).map_err(|e| {
+                AutoScalingError::FailedResourceAccess(format!("creating alarm {low}: {e}"))
+            })?;
             policy.alarm_low = Some(low);
         }
         policy.tracking = Some(cfg);
@@ -537,7 +704,10 @@ struct DescribePoliciesIn {
     next_token: Option<String>,
 }
 
-fn describe_scaling_policies(a: &AutoScaling, input: DescribePoliciesIn) -> Result<Value, AutoScalingError> {
+fn describe_scaling_policies(
+    a: &AutoScaling,
+    input: DescribePoliciesIn,
+) -> Result<Value, AutoScalingError> {
     if input.service_namespace != SERVICE_NAMESPACE {
         return Ok(json!({ "ScalingPolicies": [] }));
     }
@@ -545,9 +715,24 @@ fn describe_scaling_policies(a: &AutoScaling, input: DescribePoliciesIn) -> Resu
     let items: Vec<Value> = book
         .policies
         .values()
-        .filter(|p| input.resource_id.as_ref().is_none_or(|r| *r == p.resource_id))
-        .filter(|p| input.policy_names.as_ref().is_none_or(|n| n.is_empty() || n.contains(&p.name)))
-        .filter(|_| input.scalable_dimension.as_deref().is_none_or(|d| d == SCALABLE_DIMENSION))
+        .filter(|p| {
+            input
+                .resource_id
+                .as_ref()
+                .is_none_or(|r| *r == p.resource_id)
+        })
+        .filter(|p| {
+            input
+                .policy_names
+                .as_ref()
+                .is_none_or(|n| n.is_empty() || n.contains(&p.name))
+        })
+        .filter(|_| {
+            input
+                .scalable_dimension
+                .as_deref()
+                .is_none_or(|d| d == SCALABLE_DIMENSION)
+        })
         .map(|p| {
             json!({
                 "PolicyARN": p.arn,
@@ -576,9 +761,17 @@ struct DeletePolicyIn {
     scalable_dimension: String,
 }
 
-fn delete_scaling_policy(a: &AutoScaling, input: DeletePolicyIn) -> Result<Value, AutoScalingError> {
+fn delete_scaling_policy(
+    a: &AutoScaling,
+    input: DeletePolicyIn,
+) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    check_resource(&input.service_namespace, &input.resource_id, Some(&input.scalable_dimension), &mut errors);
+    check_resource(
+        &input.service_namespace,
+        &input.resource_id,
+        Some(&input.scalable_dimension),
+        &mut errors,
+    );
     check(errors)?;
     let mut book = a.lock();
     let k = key(&input.resource_id, &input.policy_name);
@@ -632,9 +825,18 @@ pub fn next_fire(action: &ScheduledAction, after: f64) -> Option<f64> {
     action.end_time.is_none_or(|e| t <= e).then_some(t)
 }
 
-fn put_scheduled_action(a: &AutoScaling, input: PutScheduledIn, now: f64) -> Result<Value, AutoScalingError> {
+fn put_scheduled_action(
+    a: &AutoScaling,
+    input: PutScheduledIn,
+    now: f64,
+) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    check_resource(&input.service_namespace, &input.resource_id, Some(&input.scalable_dimension), &mut errors);
+    check_resource(
+        &input.service_namespace,
+        &input.resource_id,
+        Some(&input.scalable_dimension),
+        &mut errors,
+    );
     let name = &input.scheduled_action_name;
     if name.is_empty() || name.len() > 256 || name.contains(':') || name.contains('/') {
         errors.push(format!("ScheduledActionName: 1 to 256 characters without ':' or '/' were expected, found '{name}'"));
@@ -651,12 +853,22 @@ fn put_scheduled_action(a: &AutoScaling, input: PutScheduledIn, now: f64) -> Res
     let end = timestamp(&input.end_time, "EndTime", &mut errors);
     if let (Some(s), Some(e)) = (start, end) {
         if s >= e {
-            errors.push(format!("EndTime: a time after StartTime was expected, found {e} <= {s}"));
+            errors.push(format!(
+                "EndTime: a time after StartTime was expected, found {e} <= {s}"
+            ));
         }
     }
     let action_in = input.scalable_target_action.unwrap_or_default();
-    let min = capacity(action_in.min_capacity, "ScalableTargetAction.MinCapacity", &mut errors);
-    let max = capacity(action_in.max_capacity, "ScalableTargetAction.MaxCapacity", &mut errors);
+    let min = capacity(
+        action_in.min_capacity,
+        "ScalableTargetAction.MinCapacity",
+        &mut errors,
+    );
+    let max = capacity(
+        action_in.max_capacity,
+        "ScalableTargetAction.MaxCapacity",
+        &mut errors,
+    );
     if let (Some(lo), Some(hi)) = (min, max) {
         if lo > hi {
             errors.push(format!("ScalableTargetAction.MinCapacity: at most MaxCapacity ({hi}) was expected, found {lo}"));
@@ -670,14 +882,24 @@ fn put_scheduled_action(a: &AutoScaling, input: PutScheduledIn, now: f64) -> Res
             errors.push("Schedule: at(...), rate(...) or cron(...) was expected for a new scheduled action, found none".into());
         }
         if min.is_none() && max.is_none() {
-            errors.push("ScalableTargetAction: MinCapacity or MaxCapacity was expected, found neither".into());
+            errors.push(
+                "ScalableTargetAction: MinCapacity or MaxCapacity was expected, found neither"
+                    .into(),
+            );
         }
     }
     check(errors)?;
     if !book.targets.contains_key(&input.resource_id) {
         return Err(not_registered(&input.resource_id));
     }
-    if existing.is_none() && book.scheduled.values().filter(|s| s.resource_id == input.resource_id).count() >= MAX_SCHEDULED_ACTIONS_PER_TARGET {
+    if existing.is_none()
+        && book
+            .scheduled
+            .values()
+            .filter(|s| s.resource_id == input.resource_id)
+            .count()
+            >= MAX_SCHEDULED_ACTIONS_PER_TARGET
+    {
         return Err(AutoScalingError::LimitExceeded(format!(
             "{} already has {MAX_SCHEDULED_ACTIONS_PER_TARGET} scheduled actions, the most a scalable target may have",
             input.resource_id
@@ -737,7 +959,10 @@ struct DescribeScheduledIn {
     next_token: Option<String>,
 }
 
-fn describe_scheduled_actions(a: &AutoScaling, input: DescribeScheduledIn) -> Result<Value, AutoScalingError> {
+fn describe_scheduled_actions(
+    a: &AutoScaling,
+    input: DescribeScheduledIn,
+) -> Result<Value, AutoScalingError> {
     if input.service_namespace != SERVICE_NAMESPACE {
         return Ok(json!({ "ScheduledActions": [] }));
     }
@@ -777,12 +1002,24 @@ struct DeleteScheduledIn {
     scalable_dimension: String,
 }
 
-fn delete_scheduled_action(a: &AutoScaling, input: DeleteScheduledIn) -> Result<Value, AutoScalingError> {
+fn delete_scheduled_action(
+    a: &AutoScaling,
+    input: DeleteScheduledIn,
+) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    check_resource(&input.service_namespace, &input.resource_id, Some(&input.scalable_dimension), &mut errors);
+    check_resource(
+        &input.service_namespace,
+        &input.resource_id,
+        Some(&input.scalable_dimension),
+        &mut errors,
+    );
     check(errors)?;
     let mut book = a.lock();
-    if book.scheduled.remove(&key(&input.resource_id, &input.scheduled_action_name)).is_none() {
+    if book
+        .scheduled
+        .remove(&key(&input.resource_id, &input.scheduled_action_name))
+        .is_none()
+    {
         return Err(AutoScalingError::ObjectNotFound(format!(
             "No scheduled action found for service namespace: ecs, resource ID: {}, scalable dimension: {SCALABLE_DIMENSION}, scheduled action name: {}",
             input.resource_id, input.scheduled_action_name
@@ -806,7 +1043,10 @@ struct DescribeActivitiesIn {
     include_not_scaled_activities: Option<bool>,
 }
 
-fn describe_scaling_activities(a: &AutoScaling, input: DescribeActivitiesIn) -> Result<Value, AutoScalingError> {
+fn describe_scaling_activities(
+    a: &AutoScaling,
+    input: DescribeActivitiesIn,
+) -> Result<Value, AutoScalingError> {
     if input.service_namespace != SERVICE_NAMESPACE {
         return Ok(json!({ "ScalingActivities": [] }));
     }
@@ -815,10 +1055,19 @@ fn describe_scaling_activities(a: &AutoScaling, input: DescribeActivitiesIn) -> 
         .activities
         .iter()
         .filter(|(rid, _)| input.resource_id.as_ref().is_none_or(|r| r == *rid))
-        .filter(|_| input.scalable_dimension.as_deref().is_none_or(|d| d == SCALABLE_DIMENSION))
+        .filter(|_| {
+            input
+                .scalable_dimension
+                .as_deref()
+                .is_none_or(|d| d == SCALABLE_DIMENSION)
+        })
         .flat_map(|(_, list)| list.iter())
         .collect();
-    all.sort_by(|x, y| y.start_time.total_cmp(&x.start_time).then_with(|| y.id.cmp(&x.id)));
+    all.sort_by(|x, y| {
+        y.start_time
+            .total_cmp(&x.start_time)
+            .then_with(|| y.id.cmp(&x.id))
+    });
     let items: Vec<Value> = all
         .into_iter()
         .map(|x| {
@@ -850,7 +1099,12 @@ mod tests {
             alb_dimensions("app/shop/0123abcd/targetgroup/api/4567ef"),
             Some(("app/shop/0123abcd".into(), "targetgroup/api/4567ef".into()))
         );
-        for bad in ["app/shop/0123/targetgroup/api", "net/shop/1/targetgroup/api/2", "app/shop/1/tg/api/2", "app//1/targetgroup/api/2"] {
+        for bad in [
+            "app/shop/0123/targetgroup/api",
+            "net/shop/1/targetgroup/api/2",
+            "app/shop/1/tg/api/2",
+            "app//1/targetgroup/api/2",
+        ] {
             assert_eq!(alb_dimensions(bad), None, "{bad}");
         }
     }
@@ -859,10 +1113,16 @@ mod tests {
     fn pages_follow_next_tokens_and_refuse_bad_ones() {
         let items: Vec<Value> = (0..5).map(|i| json!(i)).collect();
         let (p1, t1) = page(items.clone(), Some(2), None).unwrap();
-        assert_eq!((p1, t1.clone()), (vec![json!(0), json!(1)], Some("2".into())));
+        assert_eq!(
+            (p1, t1.clone()),
+            (vec![json!(0), json!(1)], Some("2".into()))
+        );
         let (p3, t3) = page(items.clone(), Some(2), Some("4".into())).unwrap();
         assert_eq!((p3, t3), (vec![json!(4)], None));
         let e = page(items, Some(0), Some("x".into())).unwrap_err();
-        assert!(matches!(&e, AutoScalingError::Validation(v) if v.len() == 2), "{e:?}");
+        assert!(
+            matches!(&e, AutoScalingError::Validation(v) if v.len() == 2),
+            "{e:?}"
+        );
     }
 }

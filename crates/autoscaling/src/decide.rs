@@ -31,12 +31,23 @@ pub enum Vote {
 /// below `target × SCALE_IN_MARGIN` (and `scale_in` allowed), the larger of
 /// `ceil(current × metric / target)` (never so few that the metric would exceed the target) and
 /// `current` minus at most `MAX_SCALE_IN_FRACTION` of it. None: no change.
-pub fn target_tracking_capacity(current: u32, metric: f64, target: f64, scale_in: bool) -> Option<u32> {
+pub fn target_tracking_capacity(
+    current: u32,
+    metric: f64,
+    target: f64,
+    scale_in: bool,
+) -> Option<u32> {
     if !metric.is_finite() || !target.is_finite() || target <= 0.0 || metric < 0.0 {
         return None;
     }
-    let needed = (f64::from(current) * metric / target - EPSILON).ceil().max(0.0);
-    let needed = if needed > f64::from(u32::MAX) { u32::MAX } else { needed as u32 };
+    let needed = (f64::from(current) * metric / target - EPSILON)
+        .ceil()
+        .max(0.0);
+    let needed = if needed > f64::from(u32::MAX) {
+        u32::MAX
+    } else {
+        needed as u32
+    };
     if metric > target {
         let out = if current == 0 { 1 } else { needed };
         return (out > current).then_some(out);
@@ -172,21 +183,36 @@ pub fn step_for(steps: &[StepAdjustment], delta: f64) -> Option<&StepAdjustment>
 pub fn validate_steps(steps: &[StepAdjustment], path: &str) -> Vec<String> {
     let mut errors = Vec::new();
     if steps.is_empty() {
-        errors.push(format!("{path}: at least one step adjustment was expected, found none"));
+        errors.push(format!(
+            "{path}: at least one step adjustment was expected, found none"
+        ));
         return errors;
     }
     for (i, s) in steps.iter().enumerate() {
-        if let (Some(lo), Some(hi)) = (s.metric_interval_lower_bound, s.metric_interval_upper_bound) {
+        if let (Some(lo), Some(hi)) = (s.metric_interval_lower_bound, s.metric_interval_upper_bound)
+        {
             if lo >= hi {
                 errors.push(format!("{path}[{i}]: MetricIntervalLowerBound below MetricIntervalUpperBound was expected, found {lo} >= {hi}"));
             }
         }
-        if s.metric_interval_lower_bound.is_none() && s.metric_interval_upper_bound.is_none() && steps.len() > 1 {
-            errors.push(format!("{path}[{i}]: a step without both bounds must be the only one, found {} steps", steps.len()));
+        if s.metric_interval_lower_bound.is_none()
+            && s.metric_interval_upper_bound.is_none()
+            && steps.len() > 1
+        {
+            errors.push(format!(
+                "{path}[{i}]: a step without both bounds must be the only one, found {} steps",
+                steps.len()
+            ));
         }
     }
-    let open_low = steps.iter().filter(|s| s.metric_interval_lower_bound.is_none()).count();
-    let open_high = steps.iter().filter(|s| s.metric_interval_upper_bound.is_none()).count();
+    let open_low = steps
+        .iter()
+        .filter(|s| s.metric_interval_lower_bound.is_none())
+        .count();
+    let open_high = steps
+        .iter()
+        .filter(|s| s.metric_interval_upper_bound.is_none())
+        .count();
     if open_low > 1 || open_high > 1 {
         errors.push(format!("{path}: at most one step without a lower bound and one without an upper bound was expected, found {open_low} and {open_high}"));
     }
@@ -212,7 +238,12 @@ pub fn validate_steps(steps: &[StepAdjustment], path: &str) -> Vec<String> {
 
 /// The capacity after applying `adjustment` to `current` (before min/max clamping). A percentage
 /// change rounds toward zero past ±1 and to ±1 inside it, then is at least `min_magnitude` tasks.
-pub fn adjusted_capacity(current: u32, kind: AdjustmentType, adjustment: i64, min_magnitude: Option<u32>) -> i64 {
+pub fn adjusted_capacity(
+    current: u32,
+    kind: AdjustmentType,
+    adjustment: i64,
+    min_magnitude: Option<u32>,
+) -> i64 {
     let current = i64::from(current);
     match kind {
         AdjustmentType::ChangeInCapacity => current + adjustment,

@@ -62,15 +62,38 @@ mod tests {
     fn codes_and_statuses_are_aws_ones() {
         let cases = [
             (AutoScalingError::invalid("x"), "ValidationException", 400),
-            (AutoScalingError::ObjectNotFound("x".into()), "ObjectNotFoundException", 400),
-            (AutoScalingError::ConcurrentUpdate("x".into()), "ConcurrentUpdateException", 400),
-            (AutoScalingError::FailedResourceAccess("x".into()), "FailedResourceAccessException", 400),
-            (AutoScalingError::LimitExceeded("x".into()), "LimitExceededException", 400),
-            (AutoScalingError::Internal("x".into()), "InternalServiceException", 500),
+            (
+                AutoScalingError::ObjectNotFound("x".into()),
+                "ObjectNotFoundException",
+                400,
+            ),
+            (
+                AutoScalingError::ConcurrentUpdate("x".into()),
+                "ConcurrentUpdateException",
+                400,
+            ),
+            (
+                AutoScalingError::FailedResourceAccess("x".into()),
+                "FailedResourceAccessException",
+                400,
+            ),
+            (
+                AutoScalingError::LimitExceeded("x".into()),
+                "LimitExceededException",
+                400,
+            ),
+            (
+                AutoScalingError::Internal("x".into()),
+                "InternalServiceException",
+                500,
+            ),
         ];
         for (e, code, status) in cases {
             assert_eq!((e.code(), e.status()), (code, status), "{e:?}");
         }
-        assert_eq!(AutoScalingError::Validation(vec!["a: b".into(), "c: d".into()]).to_string(), "a: b; c: d");
+        assert_eq!(
+            AutoScalingError::Validation(vec!["a: b".into(), "c: d".into()]).to_string(),
+            "a: b; c: d"
+        );
     }
 }

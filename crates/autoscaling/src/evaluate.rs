@@ -14,7 +14,9 @@
 //! over a period of P seconds with `target × P / 60`.
 
 use crate::api::{alb_dimensions, next_fire, DEFAULT_COOLDOWN};
-use crate::decide::{adjusted_capacity, clamp, combine, step_for, target_tracking_capacity, AdjustmentType, Vote};
+use crate::decide::{
+    adjusted_capacity, clamp, combine, step_for, target_tracking_capacity, AdjustmentType, Vote,
+};
 use crate::model::{Activity, ScalingPolicy, TargetTrackingConfig};
 use crate::{AutoScaling, Book, ACTIVITIES_PER_TARGET};
 use berth_metrics::alarm::manager::AlarmFilter;
@@ -47,7 +49,14 @@ pub struct TrackedMetric {
 pub fn tracked_metric(cluster: &str, service: &str, cfg: &TargetTrackingConfig) -> TrackedMetric {
     let period = cfg.evaluation_period_seconds.unwrap_or(1);
     let ecs = |name: &str| TrackedMetric {
-        id: MetricId::new("AWS/ECS", name, vec![Dimension::new("ClusterName", cluster), Dimension::new("ServiceName", service)]),
+        id: MetricId::new(
+            "AWS/ECS",
+            name,
+            vec![
+                Dimension::new("ClusterName", cluster),
+                Dimension::new("ServiceName", service),
+            ],
+        ),
         statistic: "Average".into(),
         unit: None,
         period,
@@ -57,12 +66,19 @@ pub fn tracked_metric(cluster: &str, service: &str, cfg: &TargetTrackingConfig) 
         return match p.predefined_metric_type.as_str() {
             "ECSServiceAverageMemoryUtilization" => ecs("MemoryUtilization"),
             "ALBRequestCountPerTarget" => {
-                let (lb, tg) = p.resource_label.as_deref().and_then(alb_dimensions).unwrap_or_default();
+                let (lb, tg) = p
+                    .resource_label
+                    .as_deref()
+                    .and_then(alb_dimensions)
+                    .unwrap_or_default();
                 TrackedMetric {
                     id: MetricId::new(
                         "AWS/ApplicationELB",
                         "RequestCountPerTarget",
-                        vec![Dimension::new("LoadBalancer", lb), Dimension::new("TargetGroup", tg)],
+                        vec![
+                            Dimension::new("LoadBalancer", lb),
+                            Dimension::new("TargetGroup", tg),
+                        ],
                     ),
                     statistic: "Sum".into(),
                     unit: None,
@@ -73,12 +89,19 @@ pub fn tracked_metric(cluster: &str, service: &str, cfg: &TargetTrackingConfig) 
             _ => ecs("CPUUtilization"),
         };
     }
-    let c = cfg.customized_metric_specification.clone().unwrap_or_default();
+    let c = cfg
+        .customized_metric_specification
+        .clone()
+        .unwrap_or_default();
     TrackedMetric {
         id: MetricId::new(
             c.namespace.unwrap_or_default(),
             c.metric_name.unwrap_or_default(),
-            c.dimensions.unwrap_or_default().into_iter().map(|d| Dimension::new(d.name, d.value)).collect(),
+            c.dimensions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| Dimension::new(d.name, d.value))
+                .collect(),
         ),
         statistic: c.statistic.unwrap_or_else(|| "Average".into()),
         unit: c.unit,
@@ -88,11 +111,23 @@ pub fn tracked_metric(cluster: &str, service: &str, cfg: &TargetTrackingConfig) 
 }
 
 /// The AlarmHigh and AlarmLow a target tracking policy owns.
-pub fn tracking_alarms(m: &TrackedMetric, cfg: &TargetTrackingConfig, policy_arn: &str, high: &str, low: &str) -> (MetricAlarm, MetricAlarm) {
+pub fn tracking_alarms(
+    m: &TrackedMetric,
+    cfg: &TargetTrackingConfig,
+    policy_arn: &str,
+    high: &str,
+    low: &str,
+) -> (MetricAlarm, MetricAlarm) {
     let alarm = |name: &str, n: u32, threshold: f64, op: ComparisonOperator| MetricAlarm {
         alarm_name: name.to_string(),
-        alarm_description: Some(format!("DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy_arn}.")),
-        actions: AlarmActions { actions_enabled: true, alarm_actions: vec![policy_arn.to_string()], ..Default::default() },
+        alarm_description: Some(format!(
+            "DO NOT EDIT OR DELETE. For TargetTrackingScaling policy {policy_arn}."
+        )),
+        actions: AlarmActions {
+            actions_enabled: true,
+            alarm_actions: vec![policy_arn.to_string()],
+            ..Default::default()
+        },
         metric: m.id.clone(),
         statistic: m.statistic.clone(),
         unit: m.unit.clone(),
@@ -106,8 +141,18 @@ pub fn tracking_alarms(m: &TrackedMetric, cfg: &TargetTrackingConfig, policy_arn
     };
     let target = cfg.target_value * m.scale;
     (
-        alarm(high, HIGH_DATAPOINTS, target, ComparisonOperator::GreaterThanThreshold),
-        alarm(low, LOW_DATAPOINTS, target * crate::decide::SCALE_IN_MARGIN, ComparisonOperator::LessThanThreshold),
+        alarm(
+            high,
+            HIGH_DATAPOINTS,
+            target,
+            ComparisonOperator::GreaterThanThreshold,
+        ),
+        alarm(
+            low,
+            LOW_DATAPOINTS,
+            target * crate::decide::SCALE_IN_MARGIN,
+            ComparisonOperator::LessThanThreshold,
+        ),
     )
 }
 
@@ -127,8 +172,18 @@ impl AutoScaling {
     }
 
     /// Sets the desired count of the target's service, recording an activity and a service event.
-    fn set_desired(&self, book: &mut Book, resource_id: &str, from: u32, to: u32, trigger: &str, now: f64) -> bool {
-        let Some(target) = book.targets.get(resource_id) else { return false };
+    fn set_desired(
+        &self,
+        book: &mut Book,
+        resource_id: &str,
+        from: u32,
+        to: u32,
+        trigger: &str,
+        now: f64,
+    ) -> bool {
+        let Some(target) = book.targets.get(resource_id) else {
+            return false;
+        };
         let (cluster, service) = target.service();
         let cause = format!("{trigger} changing the desired capacity from {from} to {to}.");
         let result = berth_control::ecs::call_as(
@@ -138,11 +193,27 @@ impl AutoScaling {
             "application-autoscaling",
         );
         let (status, message) = match &result {
-            Ok(_) => ("Successful", format!("Successfully set desired count to {to}. Change successfully fulfilled by ecs.")),
-            Err(e) => ("Failed", format!("Failed to set desired count to {to}. Reason: {e}")),
+            Ok(_) => (
+                "Successful",
+                format!(
+                    "Successfully set desired count to {to}. Change successfully fulfilled by ecs."
+                ),
+            ),
+            Err(e) => (
+                "Failed",
+                format!("Failed to set desired count to {to}. Reason: {e}"),
+            ),
         };
         tracing::info!(resource = resource_id, from, to, status, cause = %cause, "scaling activity");
-        self.record(book, resource_id, format!("Setting desired count to {to}."), cause.clone(), status, message, now);
+        self.record(
+            book,
+            resource_id,
+            format!("Setting desired count to {to}."),
+            cause.clone(),
+            status,
+            message,
+            now,
+        );
         let event = format!("(service {service}) Application Auto Scaling set the desired count from {from} to {to}: {cause}");
         if let Err(error) = self.cp().add_service_event(&cluster, &service, &event) {
             tracing::warn!(resource = resource_id, %error, "could not add the scaling service event");
@@ -151,7 +222,16 @@ impl AutoScaling {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn record(&self, book: &mut Book, resource_id: &str, description: String, cause: String, status: &str, message: String, now: f64) {
+    fn record(
+        &self,
+        book: &mut Book,
+        resource_id: &str,
+        description: String,
+        cause: String,
+        status: &str,
+        message: String,
+        now: f64,
+    ) {
         let list = book.activities.entry(resource_id.to_string()).or_default();
         list.push_front(Activity {
             id: uuid::Uuid::new_v4().to_string(),
@@ -168,13 +248,28 @@ impl AutoScaling {
 
     /// Moves the desired count inside the target's [min, max] (after the limits changed).
     pub(crate) fn clamp_desired(&self, book: &mut Book, resource_id: &str, now: f64, by: &str) {
-        let Some(target) = book.targets.get(resource_id).cloned() else { return };
+        let Some(target) = book.targets.get(resource_id).cloned() else {
+            return;
+        };
         let (cluster, service) = target.service();
-        let Some((desired, _)) = self.service_counts(&cluster, &service) else { return };
+        let Some((desired, _)) = self.service_counts(&cluster, &service) else {
+            return;
+        };
         let to = clamp(i64::from(desired), target.min_capacity, target.max_capacity);
         if to != desired {
-            let (which, v) = if to > desired { ("minimum", target.min_capacity) } else { ("maximum", target.max_capacity) };
-            self.set_desired(book, resource_id, desired, to, &format!("the {which} capacity was set to {v} by {by},"), now);
+            let (which, v) = if to > desired {
+                ("minimum", target.min_capacity)
+            } else {
+                ("maximum", target.max_capacity)
+            };
+            self.set_desired(
+                book,
+                resource_id,
+                desired,
+                to,
+                &format!("the {which} capacity was set to {v} by {by},"),
+                now,
+            );
         }
     }
 
@@ -198,20 +293,35 @@ impl AutoScaling {
 
     /// Metric alarms with a scaling policy among their actions, by name.
     fn scaling_alarms(&self) -> BTreeMap<String, AlarmView> {
-        let filter = AlarmFilter { action_prefix: Some("arn:aws:autoscaling:".into()), metric_alarms: true, ..Default::default() };
+        let filter = AlarmFilter {
+            action_prefix: Some("arn:aws:autoscaling:".into()),
+            metric_alarms: true,
+            ..Default::default()
+        };
         self.cloudwatch()
             .alarms
             .describe(&filter)
             .into_iter()
             .filter_map(|a| match a.definition {
-                AlarmDefinition::Metric(m) => Some((m.alarm_name.clone(), (m.alarm_name.clone(), a.state.value, m))),
+                AlarmDefinition::Metric(m) => Some((
+                    m.alarm_name.clone(),
+                    (m.alarm_name.clone(), a.state.value, m),
+                )),
                 AlarmDefinition::Composite(_) => None,
             })
             .collect()
     }
 
     /// Statistic per period over the newest `n` complete periods (plus `PUBLISH_LAG` of slack).
-    fn datapoints(&self, id: &MetricId, statistic: &str, unit: Option<&str>, period: i64, n: u32, now: f64) -> Vec<f64> {
+    fn datapoints(
+        &self,
+        id: &MetricId,
+        statistic: &str,
+        unit: Option<&str>,
+        period: i64,
+        n: u32,
+        now: f64,
+    ) -> Vec<f64> {
         let now_s = now.floor() as i64;
         let end = now_s - now_s.rem_euclid(period);
         let slack = (PUBLISH_LAG + period - 1) / period;
@@ -224,7 +334,11 @@ impl AutoScaling {
             unit: unit.map(str::to_string),
         };
         let values: Vec<f64> = match self.cloudwatch().metrics.query_at(&q, now_s) {
-            Ok(dps) => dps.into_iter().filter_map(|d| d.values.first().copied()).filter(|v| v.is_finite()).collect(),
+            Ok(dps) => dps
+                .into_iter()
+                .filter_map(|d| d.values.first().copied())
+                .filter(|v| v.is_finite())
+                .collect(),
             Err(error) => {
                 tracing::warn!(metric = %id.name, %error, "auto scaling metric query failed");
                 Vec::new()
@@ -240,13 +354,28 @@ impl AutoScaling {
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64 / m.scale)
     }
 
-    fn evaluate_target(&self, book: &mut Book, rid: &str, alarms: &BTreeMap<String, AlarmView>, now: f64) {
-        let Some(target) = book.targets.get(rid).cloned() else { return };
+    fn evaluate_target(
+        &self,
+        book: &mut Book,
+        rid: &str,
+        alarms: &BTreeMap<String, AlarmView>,
+        now: f64,
+    ) {
+        let Some(target) = book.targets.get(rid).cloned() else {
+            return;
+        };
         let (cluster, service) = target.service();
-        let Some((mut desired, running)) = self.service_counts(&cluster, &service) else { return };
+        let Some((mut desired, running)) = self.service_counts(&cluster, &service) else {
+            return;
+        };
         let ss = target.suspended_state;
         let mut cooldowns = target.cooldowns;
-        let policies: Vec<ScalingPolicy> = book.policies.values().filter(|p| p.resource_id == rid).cloned().collect();
+        let policies: Vec<ScalingPolicy> = book
+            .policies
+            .values()
+            .filter(|p| p.resource_id == rid)
+            .cloned()
+            .collect();
 
         // Target tracking: one vote per policy, combined.
         // Scale-out proposals start from the tasks the metric describes; scale-in proposals from the
@@ -256,14 +385,26 @@ impl AutoScaling {
         for p in policies.iter().filter(|p| p.tracking.is_some()) {
             let Some(cfg) = &p.tracking else { continue };
             let m = tracked_metric(&cluster, &service, cfg);
-            let in_alarm = |name: &Option<String>| name.as_ref().and_then(|n| alarms.get(n)).filter(|a| a.1 == StateValue::ALARM);
+            let in_alarm = |name: &Option<String>| {
+                name.as_ref()
+                    .and_then(|n| alarms.get(n))
+                    .filter(|a| a.1 == StateValue::ALARM)
+            };
             let vote = if let Some(a) = in_alarm(&p.alarm_high) {
-                match self.tracked_value(&m, HIGH_DATAPOINTS, now).and_then(|v| target_tracking_capacity(out_base, v, cfg.target_value, false)) {
+                match self
+                    .tracked_value(&m, HIGH_DATAPOINTS, now)
+                    .and_then(|v| target_tracking_capacity(out_base, v, cfg.target_value, false))
+                {
                     Some(n) if n > desired => (Vote::Out(n), a.0.clone()),
                     _ => (Vote::Hold, String::new()),
                 }
-            } else if let Some(a) = in_alarm(&p.alarm_low).filter(|_| !cfg.disable_scale_in.unwrap_or(false)) {
-                match self.tracked_value(&m, LOW_DATAPOINTS, now).and_then(|v| target_tracking_capacity(desired, v, cfg.target_value, true)) {
+            } else if let Some(a) =
+                in_alarm(&p.alarm_low).filter(|_| !cfg.disable_scale_in.unwrap_or(false))
+            {
+                match self
+                    .tracked_value(&m, LOW_DATAPOINTS, now)
+                    .and_then(|v| target_tracking_capacity(desired, v, cfg.target_value, true))
+                {
                     Some(n) if n < desired => (Vote::In(n), a.0.clone()),
                     _ => (Vote::Hold, String::new()),
                 }
@@ -276,11 +417,21 @@ impl AutoScaling {
         match combine(&plain) {
             Some(Vote::Out(n)) => {
                 let to = clamp(i64::from(n), target.min_capacity, target.max_capacity);
-                if to > desired && !ss.dynamic_scaling_out_suspended && cooldowns.scale_out_allowed(now, to) {
+                if to > desired
+                    && !ss.dynamic_scaling_out_suspended
+                    && cooldowns.scale_out_allowed(now, to)
+                {
                     if let Some((_, alarm, p)) = votes.iter().find(|v| v.0 == Vote::Out(n)) {
-                        let trigger = format!("monitor alarm {alarm} in state ALARM triggered policy {}", p.name);
+                        let trigger = format!(
+                            "monitor alarm {alarm} in state ALARM triggered policy {}",
+                            p.name
+                        );
                         if self.set_desired(book, rid, desired, to, &trigger, now) {
-                            let cd = p.tracking.as_ref().and_then(|c| c.scale_out_cooldown).unwrap_or(DEFAULT_COOLDOWN);
+                            let cd = p
+                                .tracking
+                                .as_ref()
+                                .and_then(|c| c.scale_out_cooldown)
+                                .unwrap_or(DEFAULT_COOLDOWN);
                             cooldowns.scaled_out(now, desired, to, cd as f64);
                             desired = to;
                         }
@@ -289,11 +440,21 @@ impl AutoScaling {
             }
             Some(Vote::In(n)) => {
                 let to = clamp(i64::from(n), target.min_capacity, target.max_capacity);
-                if to < desired && !ss.dynamic_scaling_in_suspended && cooldowns.scale_in_allowed(now) {
+                if to < desired
+                    && !ss.dynamic_scaling_in_suspended
+                    && cooldowns.scale_in_allowed(now)
+                {
                     if let Some((_, alarm, p)) = votes.iter().find(|v| v.0 == Vote::In(n)) {
-                        let trigger = format!("monitor alarm {alarm} in state ALARM triggered policy {}", p.name);
+                        let trigger = format!(
+                            "monitor alarm {alarm} in state ALARM triggered policy {}",
+                            p.name
+                        );
                         if self.set_desired(book, rid, desired, to, &trigger, now) {
-                            let cd = p.tracking.as_ref().and_then(|c| c.scale_in_cooldown).unwrap_or(DEFAULT_COOLDOWN);
+                            let cd = p
+                                .tracking
+                                .as_ref()
+                                .and_then(|c| c.scale_in_cooldown)
+                                .unwrap_or(DEFAULT_COOLDOWN);
                             cooldowns.scaled_in(now, cd as f64);
                             desired = to;
                         }
@@ -307,10 +468,10 @@ impl AutoScaling {
         // again after its cooldown while the alarm stays there.
         for p in policies.iter().filter(|p| p.step.is_some()) {
             let Some(cfg) = &p.step else { continue };
-            let Some((alarm_name, state, alarm)) = alarms.values().find(|(_, state, m)| {
-                let actions = AlarmActions { ..m.actions.clone() };
-                actions.for_state(*state).iter().any(|x| *x == p.arn)
-            }) else {
+            let Some((alarm_name, state, alarm)) = alarms
+                .values()
+                .find(|(_, state, m)| m.actions.for_state(*state).contains(&p.arn))
+            else {
                 continue;
             };
             let cooldown = cfg.cooldown.unwrap_or(DEFAULT_COOLDOWN) as f64;
@@ -318,12 +479,36 @@ impl AutoScaling {
                 continue;
             }
             let stat = cfg.metric_aggregation_type.as_deref().unwrap_or("Average");
-            let values = self.datapoints(&alarm.metric, stat, alarm.unit.as_deref(), alarm.period, 1, now);
-            let Some(value) = values.last().copied() else { continue };
-            let Some(step) = step_for(cfg.step_adjustments.as_deref().unwrap_or_default(), value - alarm.threshold) else { continue };
-            let kind = cfg.adjustment_type.as_deref().and_then(AdjustmentType::parse).unwrap_or(AdjustmentType::ChangeInCapacity);
-            let min_magnitude = cfg.min_adjustment_magnitude.and_then(|m| u32::try_from(m).ok());
-            let to = clamp(adjusted_capacity(desired, kind, step.scaling_adjustment, min_magnitude), target.min_capacity, target.max_capacity);
+            let values = self.datapoints(
+                &alarm.metric,
+                stat,
+                alarm.unit.as_deref(),
+                alarm.period,
+                1,
+                now,
+            );
+            let Some(value) = values.last().copied() else {
+                continue;
+            };
+            let Some(step) = step_for(
+                cfg.step_adjustments.as_deref().unwrap_or_default(),
+                value - alarm.threshold,
+            ) else {
+                continue;
+            };
+            let kind = cfg
+                .adjustment_type
+                .as_deref()
+                .and_then(AdjustmentType::parse)
+                .unwrap_or(AdjustmentType::ChangeInCapacity);
+            let min_magnitude = cfg
+                .min_adjustment_magnitude
+                .and_then(|m| u32::try_from(m).ok());
+            let to = clamp(
+                adjusted_capacity(desired, kind, step.scaling_adjustment, min_magnitude),
+                target.min_capacity,
+                target.max_capacity,
+            );
             let allowed = if to > desired {
                 !ss.dynamic_scaling_out_suspended
             } else {
@@ -332,7 +517,11 @@ impl AutoScaling {
             if !allowed {
                 continue;
             }
-            let trigger = format!("monitor alarm {alarm_name} in state {} triggered policy {}", state.as_str(), p.name);
+            let trigger = format!(
+                "monitor alarm {alarm_name} in state {} triggered policy {}",
+                state.as_str(),
+                p.name
+            );
             if self.set_desired(book, rid, desired, to, &trigger, now) {
                 if to > desired {
                     cooldowns.scaled_out(now, desired, to, cooldown);
@@ -352,13 +541,22 @@ impl AutoScaling {
 
     /// Runs scheduled actions whose time has come (once, even if several fire times were missed).
     fn run_scheduled(&self, book: &mut Book, now: f64) {
-        let due: Vec<String> = book.scheduled.iter().filter(|(_, a)| a.next_fire.is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
+        let due: Vec<String> = book
+            .scheduled
+            .iter()
+            .filter(|(_, a)| a.next_fire.is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in due {
-            let Some(action) = book.scheduled.get(&k).cloned() else { continue };
+            let Some(action) = book.scheduled.get(&k).cloned() else {
+                continue;
+            };
             if let Some(stored) = book.scheduled.get_mut(&k) {
                 stored.next_fire = next_fire(&action, now);
             }
-            let Some(target) = book.targets.get_mut(&action.resource_id) else { continue };
+            let Some(target) = book.targets.get_mut(&action.resource_id) else {
+                continue;
+            };
             if target.suspended_state.scheduled_scaling_suspended {
                 continue;
             }
@@ -383,7 +581,12 @@ impl AutoScaling {
                 format!("Successfully set min capacity to {min} and max capacity to {max}."),
                 now,
             );
-            self.clamp_desired(book, &action.resource_id, now, &format!("scheduled action {}", action.name));
+            self.clamp_desired(
+                book,
+                &action.resource_id,
+                now,
+                &format!("scheduled action {}", action.name),
+            );
         }
     }
 
@@ -391,7 +594,12 @@ impl AutoScaling {
     fn publish_request_count_per_target(&self, book: &Book, now: f64) {
         let mut labels: HashMap<String, (String, String)> = HashMap::new();
         for p in book.policies.values() {
-            let Some(label) = p.tracking.as_ref().and_then(|c| c.predefined_metric_specification.as_ref()).and_then(|s| s.resource_label.clone()) else {
+            let Some(label) = p
+                .tracking
+                .as_ref()
+                .and_then(|c| c.predefined_metric_specification.as_ref())
+                .and_then(|s| s.resource_label.clone())
+            else {
                 continue;
             };
             if let Some(target) = book.targets.get(&p.resource_id) {
@@ -402,12 +610,17 @@ impl AutoScaling {
         let to = now_s - PUBLISH_LAG;
         let mut published = self.published();
         for (label, (cluster, service)) in labels {
-            let Some((lb, tg)) = alb_dimensions(&label) else { continue };
+            let Some((lb, tg)) = alb_dimensions(&label) else {
+                continue;
+            };
             let from = published.get(&label).map_or(to, |t| t + 1).max(to - 60);
             if from > to {
                 continue;
             }
-            let dims = vec![Dimension::new("LoadBalancer", lb), Dimension::new("TargetGroup", tg)];
+            let dims = vec![
+                Dimension::new("LoadBalancer", lb),
+                Dimension::new("TargetGroup", tg),
+            ];
             let per_second = |name: &str, stat: Statistic| -> HashMap<i64, f64> {
                 let q = MetricQuery {
                     id: MetricId::new("AWS/ApplicationELB", name, dims.clone()),
@@ -420,17 +633,31 @@ impl AutoScaling {
                 self.cloudwatch()
                     .metrics
                     .query_at(&q, now_s)
-                    .map(|dps| dps.into_iter().filter_map(|d| Some((d.timestamp, *d.values.first()?))).collect())
+                    .map(|dps| {
+                        dps.into_iter()
+                            .filter_map(|d| Some((d.timestamp, *d.values.first()?)))
+                            .collect()
+                    })
                     .unwrap_or_default()
             };
             let requests = per_second("RequestCount", Statistic::Sum);
             let healthy = per_second("HealthyHostCount", Statistic::Average);
-            let running = self.service_counts(&cluster, &service).map_or(1, |(_, r)| r.max(1));
+            let running = self
+                .service_counts(&cluster, &service)
+                .map_or(1, |(_, r)| r.max(1));
             let data: Vec<MetricDatum> = (from..=to)
                 .map(|t| {
-                    let targets = healthy.get(&t).copied().filter(|h| *h >= 1.0).unwrap_or(f64::from(running));
+                    let targets = healthy
+                        .get(&t)
+                        .copied()
+                        .filter(|h| *h >= 1.0)
+                        .unwrap_or(f64::from(running));
                     MetricDatum {
-                        id: MetricId::new("AWS/ApplicationELB", "RequestCountPerTarget", dims.clone()),
+                        id: MetricId::new(
+                            "AWS/ApplicationELB",
+                            "RequestCountPerTarget",
+                            dims.clone(),
+                        ),
                         unit: Some("Count".into()),
                         timestamp: t,
                         sample: Sample::Value(requests.get(&t).copied().unwrap_or(0.0) / targets),

@@ -62,16 +62,29 @@ pub struct AutoScaling {
 
 impl AutoScaling {
     /// Opens (or starts empty) the state under `path` (a directory, created if needed).
-    pub fn open(path: PathBuf, cp: ControlPlane, cloudwatch: CloudWatch) -> Result<AutoScaling, AutoScalingError> {
-        std::fs::create_dir_all(&path)
-            .map_err(|e| AutoScalingError::Internal(format!("cannot create {}: {e}", path.display())))?;
+    pub fn open(
+        path: PathBuf,
+        cp: ControlPlane,
+        cloudwatch: CloudWatch,
+    ) -> Result<AutoScaling, AutoScalingError> {
+        std::fs::create_dir_all(&path).map_err(|e| {
+            AutoScalingError::Internal(format!("cannot create {}: {e}", path.display()))
+        })?;
         let file = path.join("autoscaling.json");
         let book = match std::fs::read(&file) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                AutoScalingError::Internal(format!("{}: not berth auto scaling JSON: {e}", file.display()))
+                AutoScalingError::Internal(format!(
+                    "{}: not berth auto scaling JSON: {e}",
+                    file.display()
+                ))
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Book::default(),
-            Err(e) => return Err(AutoScalingError::Internal(format!("{}: {e}", file.display()))),
+            Err(e) => {
+                return Err(AutoScalingError::Internal(format!(
+                    "{}: {e}",
+                    file.display()
+                )))
+            }
         };
         Ok(AutoScaling {
             inner: Arc::new(Inner {
@@ -85,7 +98,11 @@ impl AutoScaling {
     }
 
     /// Runs one Application Auto Scaling operation (awsJson 1.1 input and output).
-    pub fn call(&self, operation: &str, input: serde_json::Value) -> Result<serde_json::Value, AutoScalingError> {
+    pub fn call(
+        &self,
+        operation: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, AutoScalingError> {
         api::call(self, operation, input, berth_model::now())
     }
 
@@ -115,7 +132,9 @@ impl AutoScaling {
     async fn evaluate_blocking(&self) {
         let me = self.clone();
         // Evaluation reads the metric store and writes the control plane's store: off the workers.
-        if let Err(error) = tokio::task::spawn_blocking(move || me.evaluate_at(berth_model::now())).await {
+        if let Err(error) =
+            tokio::task::spawn_blocking(move || me.evaluate_at(berth_model::now())).await
+        {
             tracing::warn!(%error, "auto scaling evaluation panicked; continuing");
         }
     }
@@ -134,12 +153,16 @@ impl AutoScaling {
     }
 
     pub(crate) fn published(&self) -> MutexGuard<'_, HashMap<String, i64>> {
-        self.inner.published.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes the book atomically (called with the lock held, so writes never reorder).
     pub(crate) fn persist(&self, book: &Book) -> Result<(), AutoScalingError> {
-        let json = serde_json::to_vec_pretty(book).map_err(|e| AutoScalingError::Internal(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(book)
+            .map_err(|e| AutoScalingError::Internal(e.to_string()))?;
         berth_metrics::alarm::manager::write_atomically(&self.inner.file, &json)
             .map_err(|e| AutoScalingError::Internal(format!("{}: {e}", self.inner.file.display())))
     }

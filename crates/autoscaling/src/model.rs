@@ -195,8 +195,17 @@ mod tests {
 
     #[test]
     fn resource_ids_parse_only_in_the_ecs_service_shape() {
-        assert_eq!(parse_resource_id("service/default/web"), Some(("default".into(), "web".into())));
-        for bad in ["service/default", "service//web", "cluster/default/web", "service/a/b/c", ""] {
+        assert_eq!(
+            parse_resource_id("service/default/web"),
+            Some(("default".into(), "web".into()))
+        );
+        for bad in [
+            "service/default",
+            "service//web",
+            "cluster/default/web",
+            "service/a/b/c",
+            "",
+        ] {
             assert_eq!(parse_resource_id(bad), None, "{bad}");
         }
     }

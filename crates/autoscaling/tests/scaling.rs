@@ -1,6 +1,8 @@
 //! In-process scaling: a real control plane (memory store) and CloudWatch in a temp dir, synthetic
 //! metrics fed second by second, alarms and policies evaluated at explicit times (no sleeping).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
+
 use berth_autoscaling::AutoScaling;
 use berth_control::{ControlConfig, ControlPlane};
 use berth_metrics::alarm::{AlarmActions, ComparisonOperator, MetricAlarm, TreatMissingData};
@@ -20,8 +22,13 @@ impl Rig {
     fn new(services: &[(&str, u32)]) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_path_buf();
-        let config = ControlConfig { state_dir: path.join("control"), arns: Default::default(), listen_host: "127.0.0.1".into() };
-        let cp = ControlPlane::with_store(config, Box::new(berth_store::MemoryStore::default())).unwrap();
+        let config = ControlConfig {
+            state_dir: path.join("control"),
+            arns: Default::default(),
+            listen_host: "127.0.0.1".into(),
+        };
+        let cp = ControlPlane::with_store(config, Box::new(berth_store::MemoryStore::default()))
+            .unwrap();
         berth_control::ecs::call(
             &cp,
             "RegisterTaskDefinition",
@@ -29,16 +36,30 @@ impl Rig {
         )
         .unwrap();
         for (name, count) in services {
-            berth_control::ecs::call(&cp, "CreateService", json!({"serviceName": name, "taskDefinition": "app", "desiredCount": count})).unwrap();
+            berth_control::ecs::call(
+                &cp,
+                "CreateService",
+                json!({"serviceName": name, "taskDefinition": "app", "desiredCount": count}),
+            )
+            .unwrap();
         }
         let cw = CloudWatch::open(path.join("cloudwatch"), Retention::default()).unwrap();
         let asg = AutoScaling::open(path.join("autoscaling"), cp.clone(), cw.clone()).unwrap();
         let t0 = berth_model::now().floor() as i64;
-        Rig { _dir: dir, dir: path, cp, cw, asg, t0 }
+        Rig {
+            _dir: dir,
+            dir: path,
+            cp,
+            cw,
+            asg,
+            t0,
+        }
     }
 
     fn call(&self, op: &str, input: Value) -> Value {
-        self.asg.call(op, input).unwrap_or_else(|e| panic!("{op}: {e}"))
+        self.asg
+            .call(op, input)
+            .unwrap_or_else(|e| panic!("{op}: {e}"))
     }
 
     fn register(&self, service: &str, min: u32, max: u32) {
@@ -49,12 +70,22 @@ impl Rig {
     }
 
     fn desired(&self, service: &str) -> u64 {
-        let out = berth_control::ecs::call(&self.cp, "DescribeServices", json!({"services": [service]})).unwrap();
+        let out =
+            berth_control::ecs::call(&self.cp, "DescribeServices", json!({"services": [service]}))
+                .unwrap();
         out["services"][0]["desiredCount"].as_u64().unwrap()
     }
 
     fn put(&self, id: &MetricId, t: i64, v: f64) {
-        self.cw.metrics.put_at(&[MetricDatum { id: id.clone(), unit: None, timestamp: t, sample: Sample::Value(v) }], t);
+        self.cw.metrics.put_at(
+            &[MetricDatum {
+                id: id.clone(),
+                unit: None,
+                timestamp: t,
+                sample: Sample::Value(v),
+            }],
+            t,
+        );
     }
 
     /// Feeds `value` for seconds [from, to) of the run (relative to t0) and evaluates after each.
@@ -69,12 +100,25 @@ impl Rig {
     }
 
     fn activities(&self) -> Vec<Value> {
-        self.call("DescribeScalingActivities", json!({"ServiceNamespace": "ecs"}))["ScalingActivities"].as_array().unwrap().clone()
+        self.call(
+            "DescribeScalingActivities",
+            json!({"ServiceNamespace": "ecs"}),
+        )["ScalingActivities"]
+            .as_array()
+            .unwrap()
+            .clone()
     }
 }
 
 fn cpu(service: &str) -> MetricId {
-    MetricId::new("AWS/ECS", "CPUUtilization", vec![Dimension::new("ClusterName", "default"), Dimension::new("ServiceName", service)])
+    MetricId::new(
+        "AWS/ECS",
+        "CPUUtilization",
+        vec![
+            Dimension::new("ClusterName", "default"),
+            Dimension::new("ServiceName", service),
+        ],
+    )
 }
 
 fn tracking(service: &str, name: &str, extra: Value) -> Value {
@@ -90,14 +134,35 @@ fn tracking(service: &str, name: &str, extra: Value) -> Value {
 fn target_tracking_scales_out_then_in_gradually_after_cooldowns() {
     let rig = Rig::new(&[("web", 2)]);
     rig.register("web", 1, 6);
-    let out = rig.call("PutScalingPolicy", tracking("web", "cpu-tracking", json!({"ScaleOutCooldown": 60, "ScaleInCooldown": 30})));
+    let out = rig.call(
+        "PutScalingPolicy",
+        tracking(
+            "web",
+            "cpu-tracking",
+            json!({"ScaleOutCooldown": 60, "ScaleInCooldown": 30}),
+        ),
+    );
     let alarms = out["Alarms"].as_array().unwrap();
     assert_eq!(alarms.len(), 2, "{out}");
     let high = alarms[0]["AlarmName"].as_str().unwrap().to_string();
-    assert!(high.starts_with("TargetTracking-service/default/web-AlarmHigh-"), "{high}");
-    assert!(alarms[1]["AlarmName"].as_str().unwrap().starts_with("TargetTracking-service/default/web-AlarmLow-"));
-    let alarm = rig.cw.alarms.get(&high).expect("the policy's alarm is a CloudWatch alarm");
-    assert!(alarm.definition.actions().alarm_actions.contains(&out["PolicyARN"].as_str().unwrap().to_string()));
+    assert!(
+        high.starts_with("TargetTracking-service/default/web-AlarmHigh-"),
+        "{high}"
+    );
+    assert!(alarms[1]["AlarmName"]
+        .as_str()
+        .unwrap()
+        .starts_with("TargetTracking-service/default/web-AlarmLow-"));
+    let alarm = rig
+        .cw
+        .alarms
+        .get(&high)
+        .expect("the policy's alarm is a CloudWatch alarm");
+    assert!(alarm
+        .definition
+        .actions()
+        .alarm_actions
+        .contains(&out["PolicyARN"].as_str().unwrap().to_string()));
 
     let id = cpu("web");
     // On target: nothing moves.
@@ -105,16 +170,36 @@ fn target_tracking_scales_out_then_in_gradually_after_cooldowns() {
     assert_eq!(rig.desired("web"), 2);
     // 90% on 2 tasks against 50%: 3 breaching 1 s datapoints, then ceil(2 × 90 / 50) = 4.
     rig.run(&id, 20, 22, 90.0);
-    assert_eq!(rig.desired("web"), 2, "two datapoints are not sustained load");
+    assert_eq!(
+        rig.desired("web"),
+        2,
+        "two datapoints are not sustained load"
+    );
     rig.run(&id, 22, 30, 90.0);
-    assert_eq!(rig.desired("web"), 4, "the load is still shown by 2 tasks: no second scale-out in the cooldown");
+    assert_eq!(
+        rig.desired("web"),
+        4,
+        "the load is still shown by 2 tasks: no second scale-out in the cooldown"
+    );
     // Idle: AlarmLow after 15 datapoints, but the scale-out cooldown (60 s from ~23 s) holds scale-in.
     rig.run(&id, 30, 80, 10.0);
-    assert_eq!(rig.desired("web"), 4, "scale-in waits for the scale-out cooldown");
+    assert_eq!(
+        rig.desired("web"),
+        4,
+        "scale-in waits for the scale-out cooldown"
+    );
     rig.run(&id, 80, 86, 10.0);
-    assert_eq!(rig.desired("web"), 2, "at most half the tasks go in one step");
+    assert_eq!(
+        rig.desired("web"),
+        2,
+        "at most half the tasks go in one step"
+    );
     rig.run(&id, 86, 110, 10.0);
-    assert_eq!(rig.desired("web"), 2, "the scale-in cooldown holds the next step");
+    assert_eq!(
+        rig.desired("web"),
+        2,
+        "the scale-in cooldown holds the next step"
+    );
     rig.run(&id, 110, 120, 10.0);
     assert_eq!(rig.desired("web"), 1);
     rig.run(&id, 120, 170, 0.0);
@@ -125,24 +210,62 @@ fn target_tracking_scales_out_then_in_gradually_after_cooldowns() {
     let first = &acts[2];
     assert_eq!(first["Description"], "Setting desired count to 4.");
     let cause = first["Cause"].as_str().unwrap();
-    assert!(cause.starts_with(&format!("monitor alarm {high} in state ALARM triggered policy cpu-tracking")), "{cause}");
-    assert!(cause.ends_with("changing the desired capacity from 2 to 4."), "{cause}");
+    assert!(
+        cause.starts_with(&format!(
+            "monitor alarm {high} in state ALARM triggered policy cpu-tracking"
+        )),
+        "{cause}"
+    );
+    assert!(
+        cause.ends_with("changing the desired capacity from 2 to 4."),
+        "{cause}"
+    );
     assert_eq!(first["StatusCode"], "Successful");
-    assert!(acts[0]["Cause"].as_str().unwrap().contains("AlarmLow"), "{}", acts[0]);
-    let svc = berth_control::ecs::call(&rig.cp, "DescribeServices", json!({"services": ["web"]})).unwrap();
-    let events: Vec<&str> = svc["services"][0]["events"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap()).collect();
-    assert!(events.iter().any(|m| m.contains("from 2 to 4") && m.contains("cpu-tracking")), "{events:?}");
+    assert!(
+        acts[0]["Cause"].as_str().unwrap().contains("AlarmLow"),
+        "{}",
+        acts[0]
+    );
+    let svc = berth_control::ecs::call(&rig.cp, "DescribeServices", json!({"services": ["web"]}))
+        .unwrap();
+    let events: Vec<&str> = svc["services"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|m| m.contains("from 2 to 4") && m.contains("cpu-tracking")),
+        "{events:?}"
+    );
 }
 
 #[test]
 fn disable_scale_in_holds_and_max_caps() {
     let rig = Rig::new(&[("api", 2)]);
     rig.register("api", 1, 3);
-    let out = rig.call("PutScalingPolicy", tracking("api", "cpu", json!({"DisableScaleIn": true, "ScaleOutCooldown": 0})));
-    assert_eq!(out["Alarms"].as_array().unwrap().len(), 1, "no AlarmLow without scale-in: {out}");
+    let out = rig.call(
+        "PutScalingPolicy",
+        tracking(
+            "api",
+            "cpu",
+            json!({"DisableScaleIn": true, "ScaleOutCooldown": 0}),
+        ),
+    );
+    assert_eq!(
+        out["Alarms"].as_array().unwrap().len(),
+        1,
+        "no AlarmLow without scale-in: {out}"
+    );
     let id = cpu("api");
     rig.run(&id, 0, 5, 500.0);
-    assert_eq!(rig.desired("api"), 3, "MaxCapacity caps ceil(2 × 500 / 50) = 20");
+    assert_eq!(
+        rig.desired("api"),
+        3,
+        "MaxCapacity caps ceil(2 × 500 / 50) = 20"
+    );
     rig.run(&id, 5, 60, 0.0);
     assert_eq!(rig.desired("api"), 3, "DisableScaleIn keeps the capacity");
 }
@@ -151,12 +274,26 @@ fn disable_scale_in_holds_and_max_caps() {
 fn two_policies_scale_in_only_when_both_agree() {
     let rig = Rig::new(&[("web", 4)]);
     rig.register("web", 1, 10);
-    rig.call("PutScalingPolicy", tracking("web", "cpu", json!({"ScaleInCooldown": 0, "ScaleOutCooldown": 60})));
+    rig.call(
+        "PutScalingPolicy",
+        tracking(
+            "web",
+            "cpu",
+            json!({"ScaleInCooldown": 0, "ScaleOutCooldown": 60}),
+        ),
+    );
     let mem = json!({"PolicyName": "mem", "ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount",
         "PolicyType": "TargetTrackingScaling", "TargetTrackingScalingPolicyConfiguration": {"TargetValue": 50.0, "ScaleInCooldown": 0, "ScaleOutCooldown": 60,
         "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageMemoryUtilization"}}});
     rig.call("PutScalingPolicy", mem);
-    let mem_id = MetricId::new("AWS/ECS", "MemoryUtilization", vec![Dimension::new("ClusterName", "default"), Dimension::new("ServiceName", "web")]);
+    let mem_id = MetricId::new(
+        "AWS/ECS",
+        "MemoryUtilization",
+        vec![
+            Dimension::new("ClusterName", "default"),
+            Dimension::new("ServiceName", "web"),
+        ],
+    );
     // CPU idle, memory on target: no scale-in.
     for s in 0..30 {
         rig.put(&mem_id, rig.t0 + s, 48.0);
@@ -183,13 +320,21 @@ fn step_policy_follows_its_steps_and_repeats_after_the_cooldown() {
                                    {"MetricIntervalLowerBound": 50, "ScalingAdjustment": 3}]}}),
     );
     let arn = out["PolicyARN"].as_str().unwrap().to_string();
-    assert!(arn.starts_with("arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:") && arn.ends_with(":resource/ecs/service/default/worker:policyName/queue-out"), "{arn}");
+    assert!(
+        arn.starts_with("arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:")
+            && arn.ends_with(":resource/ecs/service/default/worker:policyName/queue-out"),
+        "{arn}"
+    );
     assert_eq!(out["Alarms"], json!([]));
     let depth = MetricId::new("App/Queue", "Depth", vec![Dimension::new("Queue", "jobs")]);
     let alarm = MetricAlarm {
         alarm_name: "queue-deep".into(),
         alarm_description: None,
-        actions: AlarmActions { actions_enabled: true, alarm_actions: vec![arn.clone()], ..Default::default() },
+        actions: AlarmActions {
+            actions_enabled: true,
+            alarm_actions: vec![arn.clone()],
+            ..Default::default()
+        },
         metric: depth.clone(),
         statistic: "Average".into(),
         unit: None,
@@ -201,13 +346,20 @@ fn step_policy_follows_its_steps_and_repeats_after_the_cooldown() {
         treat_missing_data: TreatMissingData::Missing,
         evaluate_low_sample_count_percentile: None,
     };
-    rig.cw.alarms.put_metric_alarm(alarm, rig.t0 as f64).expect("a scaling policy ARN is a valid alarm action");
+    rig.cw
+        .alarms
+        .put_metric_alarm(alarm, rig.t0 as f64)
+        .expect("a scaling policy ARN is a valid alarm action");
     rig.run(&depth, 0, 3, 120.0);
     assert_eq!(rig.desired("worker"), 3, "first step: +1");
     rig.run(&depth, 3, 10, 120.0);
     assert_eq!(rig.desired("worker"), 3, "cooldown");
     rig.run(&depth, 10, 13, 120.0);
-    assert_eq!(rig.desired("worker"), 4, "still in ALARM after the cooldown: again");
+    assert_eq!(
+        rig.desired("worker"),
+        4,
+        "still in ALARM after the cooldown: again"
+    );
     rig.run(&depth, 13, 25, 200.0);
     assert_eq!(rig.desired("worker"), 7, "second step: +3");
     rig.run(&depth, 25, 60, 10.0);
@@ -220,34 +372,85 @@ fn step_policy_follows_its_steps_and_repeats_after_the_cooldown() {
 fn scheduled_action_sets_min_max_at_its_time_and_state_survives_reopening() {
     let rig = Rig::new(&[("dev", 2)]);
     rig.register("dev", 1, 4);
-    let at = chrono::DateTime::from_timestamp(rig.t0 + 10, 0).unwrap().naive_utc().format("%Y-%m-%dT%H:%M:%S").to_string();
+    let at = chrono::DateTime::from_timestamp(rig.t0 + 10, 0)
+        .unwrap()
+        .naive_utc()
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
     rig.call(
         "PutScheduledAction",
         json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/dev", "ScalableDimension": "ecs:service:DesiredCount",
                "ScheduledActionName": "night", "Schedule": format!("at({at})"), "Timezone": "Etc/UTC",
                "ScalableTargetAction": {"MinCapacity": 0, "MaxCapacity": 0}}),
     );
-    let listed = rig.call("DescribeScheduledActions", json!({"ServiceNamespace": "ecs"}));
-    assert_eq!(listed["ScheduledActions"][0]["Schedule"], format!("at({at})"));
+    let listed = rig.call(
+        "DescribeScheduledActions",
+        json!({"ServiceNamespace": "ecs"}),
+    );
+    assert_eq!(
+        listed["ScheduledActions"][0]["Schedule"],
+        format!("at({at})")
+    );
     rig.asg.evaluate_at((rig.t0 + 9) as f64);
     assert_eq!(rig.desired("dev"), 2, "not yet");
     rig.asg.evaluate_at((rig.t0 + 10) as f64 + 0.5);
-    assert_eq!(rig.desired("dev"), 0, "MaxCapacity 0 clamps the desired count");
-    let t = rig.call("DescribeScalableTargets", json!({"ServiceNamespace": "ecs"}));
-    assert_eq!((t["ScalableTargets"][0]["MinCapacity"].clone(), t["ScalableTargets"][0]["MaxCapacity"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        rig.desired("dev"),
+        0,
+        "MaxCapacity 0 clamps the desired count"
+    );
+    let t = rig.call(
+        "DescribeScalableTargets",
+        json!({"ServiceNamespace": "ecs"}),
+    );
+    assert_eq!(
+        (
+            t["ScalableTargets"][0]["MinCapacity"].clone(),
+            t["ScalableTargets"][0]["MaxCapacity"].clone()
+        ),
+        (json!(0), json!(0))
+    );
     let acts = rig.activities();
     assert_eq!(acts.len(), 2, "{acts:#?}");
-    assert!(acts.iter().any(|a| a["Cause"] == "scheduled action name night was triggered"), "{acts:#?}");
-    assert!(acts.iter().any(|a| a["Description"] == "Setting desired count to 0."));
+    assert!(
+        acts.iter()
+            .any(|a| a["Cause"] == "scheduled action name night was triggered"),
+        "{acts:#?}"
+    );
+    assert!(acts
+        .iter()
+        .any(|a| a["Description"] == "Setting desired count to 0."));
     rig.asg.evaluate_at((rig.t0 + 100) as f64);
     assert_eq!(rig.activities().len(), 2, "at() fires once");
 
-    let reopened = AutoScaling::open(rig.dir.join("autoscaling"), rig.cp.clone(), rig.cw.clone()).unwrap();
-    let t = reopened.call("DescribeScalableTargets", json!({"ServiceNamespace": "ecs", "ResourceIds": ["service/default/dev"]})).unwrap();
+    let reopened =
+        AutoScaling::open(rig.dir.join("autoscaling"), rig.cp.clone(), rig.cw.clone()).unwrap();
+    let t = reopened
+        .call(
+            "DescribeScalableTargets",
+            json!({"ServiceNamespace": "ecs", "ResourceIds": ["service/default/dev"]}),
+        )
+        .unwrap();
     assert_eq!(t["ScalableTargets"][0]["MaxCapacity"], 0);
-    let acts = reopened.call("DescribeScalingActivities", json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/dev"})).unwrap();
+    let acts = reopened
+        .call(
+            "DescribeScalingActivities",
+            json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/dev"}),
+        )
+        .unwrap();
     assert_eq!(acts["ScalingActivities"].as_array().unwrap().len(), 2);
-    assert_eq!(reopened.call("DescribeScheduledActions", json!({"ServiceNamespace": "ecs"})).unwrap()["ScheduledActions"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        reopened
+            .call(
+                "DescribeScheduledActions",
+                json!({"ServiceNamespace": "ecs"})
+            )
+            .unwrap()["ScheduledActions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -255,18 +458,32 @@ fn deleting_a_policy_or_target_deletes_its_alarms() {
     let rig = Rig::new(&[("web", 1)]);
     rig.register("web", 1, 3);
     let out = rig.call("PutScalingPolicy", tracking("web", "cpu", json!({})));
-    let names: Vec<String> = out["Alarms"].as_array().unwrap().iter().map(|a| a["AlarmName"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = out["Alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["AlarmName"].as_str().unwrap().to_string())
+        .collect();
     // Updating keeps the same alarms.
-    let again = rig.call("PutScalingPolicy", tracking("web", "cpu", json!({"TargetValue": 70.0})));
+    let again = rig.call(
+        "PutScalingPolicy",
+        tracking("web", "cpu", json!({"TargetValue": 70.0})),
+    );
     assert_eq!(again["Alarms"], out["Alarms"]);
     assert_eq!(again["PolicyARN"], out["PolicyARN"]);
     rig.call("DeleteScalingPolicy", json!({"PolicyName": "cpu", "ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount"}));
-    assert!(names.iter().all(|n| rig.cw.alarms.get(n).is_none()), "alarms deleted with the policy");
+    assert!(
+        names.iter().all(|n| rig.cw.alarms.get(n).is_none()),
+        "alarms deleted with the policy"
+    );
     let out = rig.call("PutScalingPolicy", tracking("web", "cpu2", json!({})));
     let name = out["Alarms"][0]["AlarmName"].as_str().unwrap().to_string();
     rig.call("DeregisterScalableTarget", json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount"}));
     assert!(rig.cw.alarms.get(&name).is_none());
-    let policies = rig.call("DescribeScalingPolicies", json!({"ServiceNamespace": "ecs"}));
+    let policies = rig.call(
+        "DescribeScalingPolicies",
+        json!({"ServiceNamespace": "ecs"}),
+    );
     assert_eq!(policies["ScalingPolicies"], json!([]));
 }
 
@@ -279,7 +496,12 @@ fn bad_input_is_refused_with_aws_errors_listing_every_problem() {
         .unwrap_err();
     assert_eq!(e.code(), "ValidationException");
     let msg = e.to_string();
-    for needle in ["ServiceNamespace:", "ResourceId:", "ScalableDimension:", "MinCapacity:"] {
+    for needle in [
+        "ServiceNamespace:",
+        "ResourceId:",
+        "ScalableDimension:",
+        "MinCapacity:",
+    ] {
         assert!(msg.contains(needle), "{needle} missing from {msg}");
     }
     let e = rig
@@ -287,7 +509,10 @@ fn bad_input_is_refused_with_aws_errors_listing_every_problem() {
         .call("RegisterScalableTarget", json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/nope", "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 1, "MaxCapacity": 2}))
         .unwrap_err();
     assert!(e.to_string().contains("ECS service doesn't exist"), "{e}");
-    let e = rig.asg.call("PutScalingPolicy", tracking("web", "cpu", json!({}))).unwrap_err();
+    let e = rig
+        .asg
+        .call("PutScalingPolicy", tracking("web", "cpu", json!({})))
+        .unwrap_err();
     assert_eq!(e.code(), "ObjectNotFoundException");
     rig.register("web", 1, 2);
     let bad = json!({"PolicyName": "p", "ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount",
@@ -295,21 +520,37 @@ fn bad_input_is_refused_with_aws_errors_listing_every_problem() {
         "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget"}, "EvaluationPeriodSeconds": 7}});
     let e = rig.asg.call("PutScalingPolicy", bad).unwrap_err();
     match &e {
-        berth_autoscaling::AutoScalingError::Validation(errors) => assert_eq!(errors.len(), 3, "{errors:?}"),
+        berth_autoscaling::AutoScalingError::Validation(errors) => {
+            assert_eq!(errors.len(), 3, "{errors:?}")
+        }
         other => panic!("{other:?}"),
     }
     let steps = json!({"PolicyName": "s", "ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount",
         "StepScalingPolicyConfiguration": {"AdjustmentType": "Bogus", "StepAdjustments": [{"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 10, "ScalingAdjustment": 1}, {"MetricIntervalLowerBound": 20, "ScalingAdjustment": 2}]}});
     let e = rig.asg.call("PutScalingPolicy", steps).unwrap_err();
-    assert!(e.to_string().contains("AdjustmentType") && e.to_string().contains("gap"), "{e}");
+    assert!(
+        e.to_string().contains("AdjustmentType") && e.to_string().contains("gap"),
+        "{e}"
+    );
     let e = rig
         .asg
         .call("PutScheduledAction", json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount", "ScheduledActionName": "x", "Schedule": "cron(0 0 * * * *)", "Timezone": "Nowhere/Land"}))
         .unwrap_err();
-    assert!(e.to_string().contains("Schedule: cron") && e.to_string().contains("Timezone:") && e.to_string().contains("ScalableTargetAction"), "{e}");
+    assert!(
+        e.to_string().contains("Schedule: cron")
+            && e.to_string().contains("Timezone:")
+            && e.to_string().contains("ScalableTargetAction"),
+        "{e}"
+    );
     let e = rig.asg.call("DeleteScalingPolicy", json!({"PolicyName": "nope", "ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount"})).unwrap_err();
     assert_eq!((e.code(), e.status()), ("ObjectNotFoundException", 400));
-    let e = rig.asg.call("DescribeScalableTargets", json!({"ServiceNamespace": 5})).unwrap_err();
+    let e = rig
+        .asg
+        .call("DescribeScalableTargets", json!({"ServiceNamespace": 5}))
+        .unwrap_err();
     assert!(e.to_string().starts_with("ServiceNamespace: "), "{e}");
-    assert_eq!(rig.asg.call("TagResource", json!({})).unwrap_err().code(), "UnknownOperationException");
+    assert_eq!(
+        rig.asg.call("TagResource", json!({})).unwrap_err().code(),
+        "UnknownOperationException"
+    );
 }

@@ -28,6 +28,14 @@ fn actor() -> String {
         .unwrap_or_else(|_| "cli".into())
 }
 
+/// The CA certificate `--ca-cert` names, trusted by every client of this process.
+static CA_CERT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Trusts the PEM CA certificate at `path` for https:// API addresses (call once, at start).
+pub fn trust_ca(path: std::path::PathBuf) {
+    let _ = CA_CERT.set(path);
+}
+
 /// An API client bound to one server.
 pub struct Client {
     base: String,
@@ -40,10 +48,28 @@ impl Client {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(Client { base, http, rt })
+        let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(path) = CA_CERT.get() {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("--ca-cert: reading {}", path.display()))?;
+            let ca = reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("--ca-cert: {}: expected a PEM certificate", path.display()))?;
+            http = http.add_root_certificate(ca);
+        }
+        Ok(Client { base, http: http.build()?, rt })
+    }
+
+    /// The error for a request that got no answer; over https the cause (often the
+    /// certificate) is named.
+    fn unreachable(&self, e: reqwest::Error) -> Unreachable {
+        if !self.base.starts_with("https://") {
+            return Unreachable(self.base.clone());
+        }
+        let mut cause: &dyn std::error::Error = &e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        Unreachable(format!("{} ({cause})", self.base))
     }
 
     fn post(&self, target: &str, body: &Value) -> anyhow::Result<Value> {
@@ -57,7 +83,7 @@ impl Client {
         let resp = self
             .rt
             .block_on(async { req.send().await })
-            .map_err(|_| Unreachable(self.base.clone()))?;
+            .map_err(|e| self.unreachable(e))?;
         let status = resp.status();
         let text = self
             .rt
@@ -77,6 +103,11 @@ impl Client {
         self.post(&format!("AmazonEC2ContainerServiceV20141113.{op}"), &body)
     }
 
+    /// Calls an Application Auto Scaling operation (awsJson1_1, `AnyScaleFrontendService`).
+    pub fn autoscaling(&self, op: &str, body: Value) -> anyhow::Result<Value> {
+        self.post(&format!("AnyScaleFrontendService.{op}"), &body)
+    }
+
     /// Calls a CloudWatch Logs operation.
     pub fn logs(&self, op: &str, body: Value) -> anyhow::Result<Value> {
         self.post(&format!("Logs_20140328.{op}"), &body)
@@ -88,7 +119,7 @@ impl Client {
         let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", "2015-12-01")];
         form.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let req = self.http.post(format!("{}/", self.base)).form(&form);
-        let resp = self.rt.block_on(async { req.send().await }).map_err(|_| Unreachable(self.base.clone()))?;
+        let resp = self.rt.block_on(async { req.send().await }).map_err(|e| self.unreachable(e))?;
         let status = resp.status();
         let text = self.rt.block_on(async { resp.text().await }).context("reading the response")?;
         let doc = crate::client_elb::XmlNode::parse(&text).with_context(|| format!("reading the {action} response"))?;
@@ -112,7 +143,7 @@ impl Client {
                     .send()
                     .await
             })
-            .map_err(|_| Unreachable(self.base.clone()))?;
+            .map_err(|e| self.unreachable(e))?;
         let text = self.rt.block_on(async { resp.text().await })?;
         Ok(serde_json::from_str(&text)?)
     }

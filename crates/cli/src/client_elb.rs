@@ -609,7 +609,15 @@ pub fn apply_op(c: &Client, stack: &str, op: &ElbOp, refs: &mut ElbRefs) -> anyh
             p.conditions(&conditions.to_elb());
             p.action("Actions", &elb_action(action, refs));
             p.stack_tag(stack);
-            c.query("CreateRule", &p.0)?;
+            let doc = c.query("CreateRule", &p.0)?;
+            if let Some(arn) = result(&doc, "CreateRule")?
+                .members("Rules")
+                .first()
+                .and_then(|r| r.text_of("RuleArn"))
+            {
+                refs.rules
+                    .insert((load_balancer.clone(), *port, *priority), arn);
+            }
         }
         ElbOp::ModifyRule {
             arn,

@@ -1,14 +1,20 @@
-//! `berth apply` and `berth diff`: load a stack file, compare it with the cluster (ECS services
-//! and ELBv2 resources), print the plan, and (for apply) carry it out through the ECS and ELBv2
-//! APIs.
+//! `berth apply` and `berth diff`: load a stack file, compare it with the cluster (ECS services,
+//! ELBv2 resources, Application Auto Scaling), print the plan, and (for apply) carry it out
+//! through the ECS, ELBv2 and Application Auto Scaling APIs.
 
 use crate::client::Client;
 use crate::config::Global;
 use anyhow::{bail, Context};
 use berth_elb::ElbState;
-use berth_stack::{ChangeKind, CurrentService, ElbRefs, Plan, Resource, Stack, STACK_TAG};
+use berth_stack::scaling::{
+    resource_id, resource_label, ScalingMetric, SCALABLE_DIMENSION, SERVICE_NAMESPACE,
+};
+use berth_stack::{
+    ChangeKind, CurrentScaling, CurrentService, ElbRefs, Plan, Resource, ScalingOp, Stack,
+    STACK_TAG,
+};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The stack file named by `path`: a file, or `berth.yaml` in a directory (default: `.`).
@@ -65,6 +71,153 @@ fn current_services(c: &Client, stack: &Stack) -> anyhow::Result<Vec<CurrentServ
     Ok(out)
 }
 
+/// Every item of a paginated Application Auto Scaling Describe call (`NextToken`).
+fn describe_all(c: &Client, op: &str, key: &str, body: Value) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    // Bounded: 1000 pages of 50 is far more than a cluster has.
+    for _ in 0..1000 {
+        let mut b = body.clone();
+        if let Some(t) = &token {
+            b["NextToken"] = json!(t);
+        }
+        let r = c.autoscaling(op, b)?;
+        out.extend(r[key].as_array().cloned().unwrap_or_default());
+        token = r["NextToken"].as_str().map(str::to_string);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The Application Auto Scaling state of the cluster's services, by service name.
+fn current_scaling(c: &Client, cluster: &str) -> anyhow::Result<BTreeMap<String, CurrentScaling>> {
+    let ns = json!({"ServiceNamespace": SERVICE_NAMESPACE});
+    let prefix = format!("service/{cluster}/");
+    let service_of = |v: &Value| {
+        v["ResourceId"]
+            .as_str()
+            .and_then(|r| r.strip_prefix(&prefix))
+            .filter(|_| v["ScalableDimension"] == SCALABLE_DIMENSION)
+            .map(str::to_string)
+    };
+    let mut out: BTreeMap<String, CurrentScaling> = BTreeMap::new();
+    for t in describe_all(c, "DescribeScalableTargets", "ScalableTargets", ns.clone())? {
+        if let Some(service) = service_of(&t) {
+            let n = |k: &str| t[k].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+            out.insert(
+                service,
+                CurrentScaling {
+                    min_capacity: n("MinCapacity"),
+                    max_capacity: n("MaxCapacity"),
+                    ..CurrentScaling::default()
+                },
+            );
+        }
+    }
+    for p in describe_all(c, "DescribeScalingPolicies", "ScalingPolicies", ns.clone())? {
+        if let Some(cur) = service_of(&p).and_then(|s| out.get_mut(&s)) {
+            let config = if p["PolicyType"] == "TargetTrackingScaling" {
+                p["TargetTrackingScalingPolicyConfiguration"].clone()
+            } else {
+                Value::Null
+            };
+            cur.policies
+                .insert(p["PolicyName"].as_str().unwrap_or_default().to_string(), config);
+        }
+    }
+    for a in describe_all(c, "DescribeScheduledActions", "ScheduledActions", ns)? {
+        if let Some(cur) = service_of(&a).and_then(|s| out.get_mut(&s)) {
+            cur.scheduled.insert(
+                a["ScheduledActionName"].as_str().unwrap_or_default().to_string(),
+                json!({"Schedule": a["Schedule"], "Timezone": a["Timezone"],
+                       "ScalableTargetAction": a["ScalableTargetAction"]}),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Carries out one scaling step through Application Auto Scaling.
+fn apply_scaling(c: &Client, cluster: &str, op: &ScalingOp, refs: &ElbRefs) -> anyhow::Result<()> {
+    let target = |service: &str| {
+        json!({
+            "ServiceNamespace": SERVICE_NAMESPACE,
+            "ResourceId": resource_id(cluster, service),
+            "ScalableDimension": SCALABLE_DIMENSION,
+        })
+    };
+    match op {
+        ScalingOp::Deregister { service } => {
+            c.autoscaling("DeregisterScalableTarget", target(service))?;
+        }
+        ScalingOp::Apply {
+            service,
+            register,
+            put_policies,
+            delete_policies,
+            put_scheduled,
+            delete_scheduled,
+        } => {
+            if let Some((min, max)) = register {
+                let mut body = target(service);
+                body["MinCapacity"] = json!(min);
+                body["MaxCapacity"] = json!(max);
+                c.autoscaling("RegisterScalableTarget", body)?;
+            }
+            for name in delete_policies {
+                let mut body = target(service);
+                body["PolicyName"] = json!(name);
+                c.autoscaling("DeleteScalingPolicy", body)
+                    .with_context(|| format!("deleting scaling policy {name}"))?;
+            }
+            for p in put_policies {
+                let label = match &p.metric {
+                    ScalingMetric::Requests {
+                        load_balancer,
+                        target_group,
+                    } => Some(
+                        resource_label(
+                            &refs.load_balancer_arn(load_balancer),
+                            &refs.target_group_arn(target_group),
+                        )
+                        .with_context(|| {
+                            format!("finding the ARNs of load balancer {load_balancer} and target group {target_group}")
+                        })?,
+                    ),
+                    _ => None,
+                };
+                let mut body = target(service);
+                body["PolicyName"] = json!(p.name);
+                body["PolicyType"] = json!("TargetTrackingScaling");
+                body["TargetTrackingScalingPolicyConfiguration"] =
+                    p.configuration(label.as_deref());
+                c.autoscaling("PutScalingPolicy", body)
+                    .with_context(|| format!("putting scaling policy {}", p.name))?;
+            }
+            for name in delete_scheduled {
+                let mut body = target(service);
+                body["ScheduledActionName"] = json!(name);
+                c.autoscaling("DeleteScheduledAction", body)
+                    .with_context(|| format!("deleting scheduled action {name}"))?;
+            }
+            for s in put_scheduled {
+                let mut body = target(service);
+                body["ScheduledActionName"] = json!(s.name);
+                body["Schedule"] = json!(s.schedule);
+                if let Some(tz) = &s.timezone {
+                    body["Timezone"] = json!(tz);
+                }
+                body["ScalableTargetAction"] = s.target_action();
+                c.autoscaling("PutScheduledAction", body)
+                    .with_context(|| format!("putting scheduled action {}", s.name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn plan_json(plan: &Plan) -> Value {
     let changes: Vec<Value> = plan
         .changes
@@ -86,7 +239,18 @@ pub fn apply(g: &Global, file: Option<PathBuf>, apply: bool) -> anyhow::Result<i
     let path = stack_path(file);
     let stack = load_stack(&path)?;
     let c = Client::new(g.api_url())?;
-    let current = current_services(&c, &stack)?;
+    let mut current = current_services(&c, &stack)?;
+    let scales = stack.services.values().any(|s| s.scaling.is_some());
+    match current_scaling(&c, &stack.cluster) {
+        Ok(mut scaling) => {
+            for cur in &mut current {
+                cur.scaling = scaling.remove(&cur.name);
+            }
+        }
+        // A server without Application Auto Scaling only matters to stacks that scale.
+        Err(e) if scales => return Err(e.context("reading Application Auto Scaling")),
+        Err(_) => {}
+    }
     let elb = crate::client_elb::current_elb(&c).context("reading the load balancers")?;
     let plan = berth_stack::plan(&stack, &current, &elb);
     if g.json() {
@@ -116,6 +280,12 @@ pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan, elb: &ElbState) -> any
     let mut refs = ElbRefs::from_state(elb);
     let mut done: BTreeSet<&str> = BTreeSet::new();
     for change in &plan.changes {
+        if let Some(op) = &change.scaling {
+            apply_scaling(c, &stack.cluster, op, &refs).with_context(|| {
+                format!("{} {} {}", verb(change.kind), change.resource, change.name)
+            })?;
+            continue;
+        }
         if let Some(op) = &change.elb {
             crate::client_elb::apply_op(c, &stack.name, op, &mut refs).with_context(|| {
                 format!("{} {} {}", verb(change.kind), change.resource, change.name)
@@ -172,7 +342,7 @@ pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan, elb: &ElbState) -> any
         let load_balancers: Vec<_> = spec
             .load_balancers
             .iter()
-            .map(|lb| lb.resolve(&|tg| refs.target_groups.get(tg).cloned()))
+            .map(|lb| lb.resolve(&refs))
             .collect();
         let mut body = json!({
             "cluster": stack.cluster,
@@ -191,6 +361,12 @@ pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan, elb: &ElbState) -> any
             }
             _ => {
                 body["service"] = json!(name);
+                if spec.scaling.is_some() {
+                    // Application Auto Scaling owns the count of a running service.
+                    if let Some(m) = body.as_object_mut() {
+                        m.remove("desiredCount");
+                    }
+                }
                 c.ecs("UpdateService", body)
                     .with_context(|| format!("updating service {name}"))?;
             }

@@ -44,13 +44,27 @@ pub fn write_atomic(path: &std::path::Path, contents: &str) -> anyhow::Result<()
     Ok(())
 }
 
-pub fn server(g: &Global) -> anyhow::Result<i32> {
+/// `berth server`; with `tls` (certificate and key PEM files) the API and dashboard are HTTPS.
+pub fn server(g: &Global, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<i32> {
     init_tracing();
     let state_dir = g.state_dir();
     let addr = g
         .api_addr
         .clone()
         .unwrap_or_else(|| crate::config::DEFAULT_API_ADDR.to_string());
+    // The address may carry the scheme clients use (`https://127.0.0.1:7878`).
+    let addr = addr
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let tls = match tls {
+        Some((cert, key)) => Some(std::sync::Arc::new(
+            berth_server::tls_server_config(&cert, &key)?,
+        )),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let arns = berth_model::Arns {
         region: std::env::var("BERTH_REGION").unwrap_or_else(|_| "us-east-1".into()),
         account: std::env::var("BERTH_ACCOUNT_ID").unwrap_or_else(|_| "000000000000".into()),
@@ -69,25 +83,50 @@ pub fn server(g: &Global) -> anyhow::Result<i32> {
         let local = listener.local_addr()?;
         let registry = berth_registry::Registry::open(state_dir.join("registry"), arns, local.to_string())
             .map_err(|e| anyhow::anyhow!("opening the image registry: {e}"))?;
-        write_atomic(&state_dir.join("run/api.addr"), &local.to_string())?;
+        let api_addr = if tls.is_some() { format!("https://{local}") } else { local.to_string() };
+        write_atomic(&state_dir.join("run/api.addr"), &api_addr)?;
         write_atomic(
             &state_dir.join("run/server.pid"),
             &std::process::id().to_string(),
         )?;
         tracing::info!(api = %local, state_dir = %state_dir.display(), "berth server listening");
         let endpoints = berth_server::Endpoints {
-            api: format!("http://{local}"),
-            dashboard: format!("http://{local}/dashboard"),
+            api: format!("{scheme}://{local}"),
+            dashboard: format!("{scheme}://{local}/dashboard"),
         };
         let cloudwatch = berth_metrics::CloudWatch::open(state_dir.join("cloudwatch"), berth_metrics::Retention::default())
             .map_err(|e| anyhow::anyhow!("opening the metrics store: {e}"))?;
         let autoscaling = berth_autoscaling::AutoScaling::open(state_dir.join("autoscaling"), cp.clone(), cloudwatch.clone())
             .map_err(|e| anyhow::anyhow!("opening the auto scaling state: {e}"))?;
-        let backends = berth_server::Backends { registry: Some(registry), cloudwatch: Some(cloudwatch), autoscaling: Some(autoscaling) };
-        berth_server::serve(cp, backends, listener, endpoints, termination()).await?;
+        let secrets = open_secrets(&state_dir, &cp)?;
+        let backends = berth_server::Backends { registry: Some(registry), cloudwatch: Some(cloudwatch), autoscaling: Some(autoscaling), secrets: Some(secrets) };
+        match tls {
+            Some(tls) => berth_server::serve_tls(cp, backends, listener, tls, endpoints, termination()).await?,
+            None => berth_server::serve(cp, backends, listener, endpoints, termination()).await?,
+        }
         tracing::info!("berth server stopped");
         Ok(0)
     })
+}
+
+/// Opens Secrets Manager at `<state>/secrets`, resolves task secrets through it, and redeploys
+/// the services that use a secret after it rotates.
+fn open_secrets(state_dir: &std::path::Path, cp: &berth_control::ControlPlane) -> anyhow::Result<berth_secrets::Secrets> {
+    let secrets = berth_secrets::Secrets::open(state_dir.join("secrets"), berth_secrets::MasterKeySource::from_env())
+        .map_err(|e| anyhow::anyhow!("opening the secret store: {e}"))?;
+    let resolver = secrets.clone();
+    cp.set_secret_resolver(std::sync::Arc::new(move |value_from: &str, task_id: &str| {
+        resolver
+            .resolve_value_from(value_from, task_id)
+            .map(|v| v.to_string())
+            .map_err(|e| format!("{}: {e}", e.code()))
+    }));
+    let (cp2, lookup) = (cp.clone(), secrets.clone());
+    secrets.on_rotated(std::sync::Arc::new(move |arn: &str| {
+        let name = lookup.name_of(arn).unwrap_or_default();
+        cp2.force_deployments_using_secret(arn, &name);
+    }));
+    Ok(secrets)
 }
 
 pub fn agent(g: &Global, node_id: Option<String>) -> anyhow::Result<i32> {

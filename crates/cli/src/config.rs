@@ -20,6 +20,9 @@ pub struct Global {
     /// Cluster the command works on.
     #[arg(long, env = "BERTH_CLUSTER", global = true, default_value = "default")]
     pub cluster: String,
+    /// CA certificate (PEM) to trust for an https:// API address, e.g. one made by `berth cert ca`.
+    #[arg(long, env = "BERTH_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
     /// Output format: table or json.
     #[arg(long, short = 'o', global = true, default_value = "table", value_parser = ["table", "json"])]
     pub output: String,
@@ -59,9 +62,14 @@ impl Global {
         DEFAULT_API_ADDR.to_string()
     }
 
-    /// Base URL of the API.
+    /// Base URL of the API (`http://` unless the address names its scheme, e.g. `https://`).
     pub fn api_url(&self) -> String {
-        format!("http://{}", self.api_addr())
+        let addr = self.api_addr();
+        if addr.starts_with("http://") || addr.starts_with("https://") {
+            addr.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{addr}")
+        }
     }
 
     pub fn json(&self) -> bool {

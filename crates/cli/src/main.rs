@@ -3,6 +3,7 @@
 mod client;
 mod client_elb;
 mod cmd_apply;
+mod cmd_cert;
 mod cmd_deploy;
 mod cmd_ecs;
 mod cmd_up;
@@ -142,7 +143,18 @@ enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// Run the control plane (API, store, scheduler).
-    Server,
+    #[command(after_help = "Examples:\n  berth server\n  berth server --tls-cert certs/web.local.pem --tls-key certs/web.local-key.pem   (serve https://)")]
+    Server {
+        /// PEM certificate (chain) to serve the API and dashboard over HTTPS (TLS 1.2/1.3).
+        #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Development certificates: a local CA and server certificates it signs.
+    #[command(subcommand)]
+    Cert(cmd_cert::CertCommand),
     /// Run the node agent.
     Agent {
         /// Node id (default: the host name).
@@ -234,9 +246,13 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = cli.global;
+    if let Some(ca) = &g.ca_cert {
+        client::trust_ca(ca.clone());
+    }
     match cli.command {
         Command::Shim { args } => Ok(berth_agent::shim_main(args)),
-        Command::Server => components::server(&g),
+        Command::Server { tls_cert, tls_key } => components::server(&g, tls_cert.zip(tls_key)),
+        Command::Cert(c) => cmd_cert::run(c),
         Command::Image(ImageCommand::Build(mut a)) => {
             a.json = g.json();
             components::image_build(a)

@@ -36,6 +36,11 @@ services:
           image: process://berth
           command: ["demo-app"]
           portMappings: [{{containerPort: 8080}}]
+          healthCheck:
+            command: ["CMD-SHELL", "berth probe http://127.0.0.1:$PORT/health"]
+            interval: 0.5
+            timeout: 2
+            retries: 2
           stopTimeout: 3
 "#
     )

@@ -1064,6 +1064,7 @@ pub(crate) fn new_task(
         draining_since: None,
         targets: vec![],
         failure_counted: false,
+        success_counted: false,
         reported_stopped: false,
         environment_overrides,
     };

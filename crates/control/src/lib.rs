@@ -10,6 +10,7 @@ pub mod logs;
 pub mod logs_api;
 mod nodes;
 mod reconcile;
+pub mod secrets_hook;
 mod shift;
 pub mod traffic;
 pub mod state;

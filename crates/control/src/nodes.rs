@@ -26,11 +26,62 @@ pub(crate) fn pick_node(st: &State) -> String {
         .unwrap_or_else(|| "local".to_string())
 }
 
+/// Default reservations when a task definition sets none (Fargate's smallest task size).
+const DEFAULT_CPU_UNITS: f64 = 256.0;
+const DEFAULT_MEMORY_MIB: f64 = 512.0;
+
+/// Folds a task report's usage figures into CPU and memory utilization, ECS's way: usage relative
+/// to what the task reserved (task-level cpu/memory, else the containers', else Fargate's minimum).
+fn record_usage(st: &mut State, id: &str, r: &berth_model::protocol::agent::TaskReport, t: f64) {
+    if r.last_status == task_status::STOPPED {
+        st.usage.remove(id);
+        return;
+    }
+    let cpu: Option<f64> = r.containers.iter().map(|c| c.cpu_seconds_total).sum();
+    let mem: Option<u64> = r.containers.iter().map(|c| c.memory_bytes).sum();
+    if cpu.is_none() && mem.is_none() {
+        return;
+    }
+    let Some(rec) = st.tasks.get(id) else { return };
+    let td = crate::ecs::find_task_definition(st, &rec.task.task_definition_arn).ok();
+    let cpu_units = td
+        .as_ref()
+        .and_then(|td| td.cpu_units())
+        .map(f64::from)
+        .or_else(|| {
+            let sum: u32 = td.as_ref()?.container_definitions.iter().map(|c| c.cpu).sum();
+            (sum > 0).then_some(f64::from(sum))
+        })
+        .unwrap_or(DEFAULT_CPU_UNITS);
+    let mem_mib = td
+        .as_ref()
+        .and_then(|td| td.memory_mib())
+        .map(f64::from)
+        .or_else(|| {
+            let sum: u32 = td.as_ref()?.container_definitions.iter().filter_map(|c| c.memory.or(c.memory_reservation)).sum();
+            (sum > 0).then_some(f64::from(sum))
+        })
+        .unwrap_or(DEFAULT_MEMORY_MIB);
+    let prev = st.usage.get(id).cloned().unwrap_or_default();
+    let mut u = crate::telemetry::TaskUsage { at: t, ..prev.clone() };
+    if let Some(c) = cpu {
+        if prev.at > 0.0 && t > prev.at && c >= prev.cpu_seconds {
+            let cores = (c - prev.cpu_seconds) / (t - prev.at);
+            u.cpu_percent = Some(100.0 * cores / (cpu_units / 1024.0));
+        }
+        u.cpu_seconds = c;
+    }
+    if let Some(m) = mem {
+        u.memory_percent = Some(100.0 * (m as f64 / 1048576.0) / mem_mib);
+    }
+    st.usage.insert(id.to_string(), u);
+}
+
 impl ControlPlane {
     /// What `node` should run now.
     pub fn assignments(&self, node: &str) -> Assignments {
         let version = self.version();
-        self.read(|st| {
+        let mut assignments = self.read(|st| {
             let tasks = st
                 .tasks
                 .values()
@@ -46,11 +97,14 @@ impl ControlPlane {
                         desired_status: t.agent_desired.clone(),
                         environment_overrides: t.environment_overrides.clone(),
                         log_group: t.log_group.clone(),
+                        secrets: Vec::new(),
                     })
                 })
                 .collect();
             Assignments { version, tasks }
-        })
+        });
+        self.fill_secrets(&mut assignments.tasks);
+        assignments
     }
 
     /// Folds an agent's report into the tasks it names.
@@ -64,6 +118,7 @@ impl ControlPlane {
                 report.tasks.iter().map(|r| r.task_arn.as_str()).collect();
             for r in &report.tasks {
                 let id = berth_model::arn::name_of(&r.task_arn).to_string();
+                record_usage(st, &id, r, t);
                 let Some(rec) = st.tasks.get_mut(&id) else {
                     continue;
                 };

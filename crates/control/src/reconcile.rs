@@ -10,6 +10,9 @@ use berth_model::now;
 use berth_scheduler::{decide, Backoff, Health, Phase, ServiceView, StopReason, TaskView};
 use std::time::Duration;
 
+/// A task healthy for this long resets the restart throttle.
+const PROVEN_AFTER_SECONDS: f64 = 10.0;
+
 /// How often the controllers run when nothing wakes them.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -245,11 +248,11 @@ fn task_health(st: &State, rec: &crate::state::TaskRecord, grace: f64, t: f64) -
         Some("UNHEALTHY") => Health::Unhealthy,
         Some("HEALTHY") => Health::Healthy,
         _ => {
-            let has_checks = rec
-                .task
-                .containers
-                .iter()
-                .any(|c| c.health_status.is_some());
+            // Whether the task has container health checks comes from its task definition: the
+            // agent may report UNKNOWN for containers that have none.
+            let has_checks = crate::ecs::find_task_definition(st, &rec.task.task_definition_arn)
+                .map(|td| td.container_definitions.iter().any(|c| c.health_check.is_some()))
+                .unwrap_or(false);
             if has_checks {
                 Health::Unknown
             } else {
@@ -321,26 +324,32 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
                 r.task.stop_code.as_deref(),
                 Some(stop_code::TASK_FAILED_TO_START) | Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
             )
-            || r.task
-                .stopped_reason
-                .as_deref()
-                .is_some_and(|s| s.starts_with("Task failed"));
-        let healthy = r.task.last_status == task_status::RUNNING
+            || r.task.stopped_reason.as_deref().is_some_and(|s| s.starts_with("Task failed"));
+        // A task proves the service can start tasks once it has been healthy for a while; a task
+        // that runs for a moment and then exits must not reset the throttle.
+        let proven = !r.success_counted
+            && r.task.last_status == task_status::RUNNING
+            && r.task.started_at.is_some_and(|s| t - s >= PROVEN_AFTER_SECONDS)
             && task_health(st, r, grace, t) == Health::Healthy;
         if failed {
             backoff = backoff.after_failure(t);
-            if let Some(d) = rec
-                .service
-                .deployments
-                .iter_mut()
-                .find(|d| Some(&d.id) == r.deployment_id.as_ref())
-            {
+            if let Some(d) = rec.service.deployments.iter_mut().find(|d| Some(&d.id) == r.deployment_id.as_ref()) {
                 d.failed_tasks += 1;
             }
-        } else if healthy && backoff.consecutive_failures > 0 {
-            backoff = backoff.after_success();
-        }
-        if failed || healthy || stopped {
+            if let Some(r) = st.tasks.get_mut(id) {
+                r.failure_counted = true;
+                st.touch(TASKS, id);
+            }
+        } else if proven {
+            if backoff.consecutive_failures > 0 {
+                backoff = backoff.after_success();
+            }
+            if let Some(r) = st.tasks.get_mut(id) {
+                r.success_counted = true;
+                st.touch(TASKS, id);
+            }
+        } else if stopped {
+            // Stopped on request (scale-in, replacement): neither a failure nor a success.
             if let Some(r) = st.tasks.get_mut(id) {
                 r.failure_counted = true;
                 st.touch(TASKS, id);

@@ -131,6 +131,9 @@ pub struct TaskRecord {
     /// Whether the failure of this task was already counted for backoff.
     #[serde(default)]
     pub failure_counted: bool,
+    /// Whether this task already reset the restart throttle by staying healthy.
+    #[serde(default)]
+    pub success_counted: bool,
     /// Whether the agent acknowledged the STOPPED state (the task can leave the assignments).
     #[serde(default)]
     pub reported_stopped: bool,
@@ -252,6 +255,8 @@ pub(crate) struct Inner {
     pub(crate) kick: tokio::sync::Notify,
     /// Where metrics go, once attached.
     pub(crate) metrics: std::sync::OnceLock<berth_metrics::MetricStore>,
+    /// The secret resolver and the values resolved per task (memory only).
+    pub(crate) secrets: crate::secrets_hook::SecretHook,
 }
 
 /// The control plane; cheap to clone.
@@ -288,6 +293,7 @@ impl ControlPlane {
                 logs,
                 kick: tokio::sync::Notify::new(),
                 metrics: std::sync::OnceLock::new(),
+                secrets: Default::default(),
             }),
         };
         // A fresh cluster store gets the `default` cluster, as the ECS console makes one.

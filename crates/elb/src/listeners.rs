@@ -43,6 +43,14 @@ fn protocol_and_certificates(
                 format!("Certificates[{i}].CertificateArn"),
                 "a certificate ARN was expected, found none",
             );
+        } else if crate::proxy_config::certificate_files(&c.certificate_arn).is_none() {
+            errors.push(
+                format!("Certificates[{i}].CertificateArn"),
+                format!(
+                    "file://<cert.pem>|<key.pem> or arn:berth:acm:file:<cert.pem>:<key.pem> was expected, found '{}'",
+                    c.certificate_arn
+                ),
+            );
         }
     }
 }

@@ -1,8 +1,41 @@
 //! Translation of the ELBv2 state into the proxy's routing snapshot (`protocol::proxy`).
 
-use crate::types::{Action, RuleCondition};
+use crate::types::{Action, Certificate, RuleCondition};
 use crate::ElbState;
 use berth_model::protocol::proxy as p;
+
+/// berth's ACM stand-in: a certificate "ARN" names PEM files on the proxy's machine, as
+/// `file://<cert.pem>|<key.pem>` or `arn:berth:acm:file:<cert.pem>:<key.pem>`. Returns the
+/// (certificate, key) paths, or None when `arn` is neither form.
+pub fn certificate_files(arn: &str) -> Option<(String, String)> {
+    let (cert, key) = if let Some(rest) = arn.strip_prefix("file://") {
+        rest.split_once('|')?
+    } else {
+        arn.strip_prefix("arn:berth:acm:file:")?.rsplit_once(':')?
+    };
+    (!cert.is_empty() && !key.is_empty()).then(|| (cert.to_string(), key.to_string()))
+}
+
+/// The proxy's certificate list of a listener: the one marked IsDefault (else the first) is
+/// the default.
+fn certificates(certs: &[Certificate]) -> Vec<p::ListenerCertificate> {
+    let default = certs
+        .iter()
+        .position(|c| c.is_default == Some(true))
+        .unwrap_or(0);
+    certs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let (cert_pem_path, key_pem_path) = certificate_files(&c.certificate_arn)?;
+            Some(p::ListenerCertificate {
+                cert_pem_path,
+                key_pem_path,
+                default: i == default,
+            })
+        })
+        .collect()
+}
 
 fn action(a: &Action) -> Option<p::Action> {
     match a.action_type.as_str() {
@@ -128,6 +161,7 @@ impl ElbState {
                     rules,
                     default_actions: actions(&l.default_actions),
                     idle_timeout_seconds,
+                    certificates: certificates(&l.certificates),
                 }
             })
             .collect();

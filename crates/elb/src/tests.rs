@@ -594,7 +594,7 @@ fn listener_input_errors_are_all_reported() {
         protocol: Some("HTTPS".into()),
         port: Some(443),
         certificates: vec![Certificate {
-            certificate_arn: "arn:aws:acm:us-east-1:0:certificate/x".into(),
+            certificate_arn: "file:///etc/berth/web.pem|/etc/berth/web-key.pem".into(),
             is_default: None,
         }],
         default_actions: vec![forward(&t.arn)],
@@ -604,6 +604,29 @@ fn listener_input_errors_are_all_reported() {
     assert_eq!(
         created.ssl_policy.as_deref(),
         Some("ELBSecurityPolicy-2016-08")
+    );
+    let pl = s.proxy_config(1, "127.0.0.1");
+    let pl = pl.listeners.iter().find(|x| x.arn == created.arn).unwrap();
+    assert_eq!(
+        pl.certificates,
+        vec![berth_model::protocol::proxy::ListenerCertificate {
+            cert_pem_path: "/etc/berth/web.pem".into(),
+            key_pem_path: "/etc/berth/web-key.pem".into(),
+            default: true,
+        }]
+    );
+    let not_a_file = CreateListenerRequest {
+        port: Some(8443),
+        certificates: vec![Certificate {
+            certificate_arn: "arn:aws:acm:us-east-1:0:certificate/x".into(),
+            is_default: None,
+        }],
+        ..https.clone()
+    };
+    let msg = messages(&s.create_listener(&arns(), &not_a_file).unwrap_err());
+    assert!(
+        msg.contains("Certificates[0].CertificateArn: file://<cert.pem>|<key.pem> or"),
+        "{msg}"
     );
     let tcp = CreateListenerRequest {
         protocol: Some("TCP".into()),
@@ -1425,4 +1448,24 @@ fn state_round_trips_through_json() {
     assert_eq!(back, s);
     let empty: ElbState = serde_json::from_str("{}").unwrap();
     assert_eq!(empty, ElbState::default());
+}
+
+#[test]
+fn certificate_arns_name_pem_files() {
+    use crate::proxy_config::certificate_files;
+    let files = |c: &str, k: &str| Some((c.to_string(), k.to_string()));
+    assert_eq!(
+        certificate_files("file:///a/c.pem|/a/k.pem"),
+        files("/a/c.pem", "/a/k.pem")
+    );
+    assert_eq!(
+        certificate_files("arn:berth:acm:file:/a/c.pem:/a/k.pem"),
+        files("/a/c.pem", "/a/k.pem")
+    );
+    assert_eq!(certificate_files("file:///a/c.pem"), None);
+    assert_eq!(certificate_files("file://|/a/k.pem"), None);
+    assert_eq!(
+        certificate_files("arn:aws:acm:us-east-1:0:certificate/x"),
+        None
+    );
 }

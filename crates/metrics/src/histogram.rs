@@ -8,6 +8,8 @@
 
 /// The ratio between consecutive bin bounds.
 pub const GAMMA: f64 = 1.02;
+/// `GAMMA.ln()`, spelled out because the call is not folded at compile time (a test checks it).
+const LN_GAMMA: f64 = 0.01980262729617973;
 /// Keeps keys of positive values above zero (ln(f64::MIN_POSITIVE)/ln(GAMMA) ≈ -35,900).
 const KEY_OFFSET: f64 = 40_000.0;
 
@@ -40,11 +42,12 @@ impl PartialEq for Histogram {
     }
 }
 
-fn key_of(v: f64) -> i32 {
+/// The bin key of a value.
+pub(crate) fn key_of(v: f64) -> i32 {
     if v == 0.0 || !v.is_finite() {
         return 0;
     }
-    let magnitude = (v.abs().ln() / GAMMA.ln()).ceil() + KEY_OFFSET;
+    let magnitude = (v.abs().ln() / LN_GAMMA).ceil() + KEY_OFFSET;
     // Clamped into i32 range; the offset keeps it ≥ 1 for every normal f64.
     let k = magnitude.clamp(1.0, f64::from(i32::MAX)) as i32;
     if v < 0.0 {
@@ -96,7 +99,8 @@ impl Histogram {
         self.add_key(key_of(value), count);
     }
 
-    fn add_key(&mut self, k: i32, count: f64) {
+    /// Adds `count` (positive, finite) observations to bin `k`.
+    pub(crate) fn add_key(&mut self, k: i32, count: f64) {
         match &mut self.bins {
             Bins::One([(k0, c0)]) if *k0 == k => *c0 += count,
             Bins::One([first]) => {
@@ -159,6 +163,7 @@ impl Histogram {
     }
 
     /// True when nothing was added.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.bins().is_empty()
     }
@@ -174,6 +179,7 @@ impl Histogram {
     }
 
     /// The bins, sorted by key, for encoding.
+    #[inline]
     pub fn bins(&self) -> &[(i32, f64)] {
         match &self.bins {
             Bins::One(one) => one,
@@ -198,6 +204,7 @@ impl Histogram {
 /// A statistic from a bucket's (or a merged period's) summary, with percentiles from
 /// `percentile` (None when it holds no distribution) clamped to [min, max]; one value (min = max)
 /// is its own percentile, without consulting the distribution.
+#[inline]
 pub(crate) fn statistic_of(
     statistic: crate::Statistic,
     (count, sum, min, max): (f64, f64, f64, f64),
@@ -276,6 +283,16 @@ impl Bucket {
         self.histogram.add(value, count);
     }
 
+    /// Adds one observation of the finite `value`, whose bin key [`key_of`] gave (so that a
+    /// value folded into several resolutions has its key computed once).
+    pub(crate) fn add_one_keyed(&mut self, value: f64, key: i32) {
+        self.count += 1.0;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        self.histogram.add_key(key, 1.0);
+    }
+
     /// Adds a statistic set. Its distribution is unknown, so the histogram gets the minimum and
     /// maximum once each and the remaining samples at the mean (clamped to [min, max]); exact
     /// when SampleCount ≤ 2 or Minimum = Maximum, which is when CloudWatch itself offers percentiles.
@@ -296,7 +313,8 @@ impl Bucket {
             self.histogram.add(max, 1.0);
             let rest = sample_count - 2.0;
             if rest > 0.0 {
-                let mean_rest = ((sum - min - max) / rest).clamp(min, max);
+                // max/min rather than clamp, which panics if a caller claims min > max.
+                let mean_rest = ((sum - min - max) / rest).max(min).min(max);
                 self.histogram.add(mean_rest, rest);
             }
         }
@@ -320,6 +338,7 @@ impl Bucket {
     }
 
     /// A statistic of this bucket; percentiles come from the histogram, clamped to [min, max].
+    #[inline]
     pub fn statistic(&self, statistic: crate::Statistic) -> f64 {
         statistic_of(
             statistic,
@@ -398,6 +417,41 @@ mod tests {
         assert_eq!(b.statistic(Statistic::SampleCount), 10_000.0);
         assert_eq!(b.statistic(Statistic::Sum), 50_005_000.0);
         assert_eq!(b.statistic(Statistic::Average), 5000.5);
+    }
+
+    #[test]
+    fn the_spelled_out_logarithm_is_the_computed_one() {
+        assert_eq!(LN_GAMMA.to_bits(), GAMMA.ln().to_bits());
+    }
+
+    #[test]
+    fn one_bin_is_kept_inline_and_grows_into_many() {
+        let mut h = Histogram::default();
+        assert!(h.is_empty());
+        h.add(5.0, 1.0);
+        h.add(5.0, 2.0);
+        assert_eq!(h.bins().len(), 1);
+        assert_eq!(h.count(), 3.0);
+        h.add(-5.0, 1.0);
+        assert_eq!(h.bins().len(), 2);
+        assert!(h.bins()[0].0 < h.bins()[1].0, "still sorted");
+        assert_eq!(h, Histogram::from_bins(h.bins().to_vec()));
+        let mut one = Histogram::default();
+        one.add(5.0, 3.0);
+        assert_eq!(one, Histogram::from_bins(vec![(key_of(5.0), 3.0)]));
+        one.merge(&h);
+        assert_eq!(one.count(), 7.0);
+        assert_eq!(one.bins().len(), 2);
+    }
+
+    #[test]
+    fn a_statistic_set_claiming_min_above_max_gives_numbers_not_a_panic() {
+        let mut b = Bucket::default();
+        b.add_set(3.0, 15.0, 9.0, 1.0);
+        let p50 = b.statistic(Statistic::Percentile(50.0));
+        assert!(p50.is_finite(), "{p50}");
+        let empty = Bucket::default().statistic(Statistic::Percentile(50.0));
+        assert!(empty.is_nan(), "an empty bucket has no percentile: {empty}");
     }
 
     #[test]

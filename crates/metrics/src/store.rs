@@ -14,7 +14,7 @@
 mod query;
 mod tier;
 
-use crate::histogram::Bucket;
+use crate::histogram::{key_of, Bucket};
 use crate::types::*;
 use redb::{Database, ReadableTable, TableDefinition};
 use std::collections::HashMap;
@@ -83,7 +83,9 @@ impl Series {
 #[derive(Debug, Default)]
 struct State {
     series: Vec<Series>,
-    index: HashMap<MetricId, u32>,
+    /// Series id by identity; foldhash rather than SipHash, as hashing identities was a
+    /// quarter of the cost of ingest (its seed is random per process).
+    index: HashMap<MetricId, u32, foldhash::fast::RandomState>,
     /// Buckets that turned dirty since the last flush, each listed once (a compacted one may
     /// linger here until the flush skips it).
     dirty: Vec<BucketKey>,
@@ -327,13 +329,20 @@ impl MetricStore {
                 series.unit = d.unit.clone();
                 st.new_series.push(sid);
             }
+            let one_value = match d.sample {
+                Sample::Value(v) => Some((v, key_of(v))),
+                _ => None,
+            };
             for (tier, (res, keep)) in tiers.iter().enumerate() {
                 if d.timestamp < now - keep {
                     continue;
                 }
                 let start = d.timestamp - d.timestamp.rem_euclid(*res);
                 let (b, turned_dirty) = series.tiers[tier].bucket_mut(start);
-                add_sample(b, &d.sample);
+                match one_value {
+                    Some((v, key)) => b.add_one_keyed(v, key),
+                    None => add_sample(b, &d.sample),
+                }
                 if turned_dirty {
                     st.dirty.push((sid, tier as u8, start));
                 }
@@ -504,7 +513,8 @@ impl Encoded {
     }
 }
 
-/// Whether a sample holds at least one finite observation (so that a bucket is worth creating).
+/// Whether a sample holds at least one finite observation (so that a bucket is worth creating);
+/// a statistic set must also have Minimum <= Maximum, as the API demands.
 fn adds_anything(sample: &Sample) -> bool {
     match sample {
         Sample::Value(v) => v.is_finite(),
@@ -519,6 +529,7 @@ fn adds_anything(sample: &Sample) -> bool {
             maximum,
         } => {
             *sample_count > 0.0
+                && minimum <= maximum
                 && [*sample_count, *sum, *minimum, *maximum]
                     .iter()
                     .all(|v| v.is_finite())

@@ -174,7 +174,7 @@ pub struct Datapoint {
 }
 
 /// How many values a [`DatapointValues`] holds without allocating.
-const INLINE_VALUES: usize = 4;
+pub(crate) const INLINE_VALUES: usize = 4;
 
 /// A datapoint's values, read like a `&[f64]`: up to four are kept inline, so a query of
 /// 86,400 datapoints makes no heap allocation per datapoint; more go to the heap.
@@ -218,7 +218,17 @@ impl DatapointValues {
         }
     }
 
+    /// The first `len` (at most four) of `items`, kept inline.
+    #[inline]
+    pub(crate) fn inline(items: [f64; INLINE_VALUES], len: usize) -> DatapointValues {
+        DatapointValues(ValuesRepr::Inline {
+            len: len.min(INLINE_VALUES) as u8,
+            items,
+        })
+    }
+
     /// The values as a slice.
+    #[inline]
     pub fn as_slice(&self) -> &[f64] {
         match &self.0 {
             ValuesRepr::Inline { len, items } => items.get(..usize::from(*len)).unwrap_or_default(),
@@ -250,6 +260,7 @@ impl Default for DatapointValues {
 
 impl std::ops::Deref for DatapointValues {
     type Target = [f64];
+    #[inline]
     fn deref(&self) -> &[f64] {
         self.as_slice()
     }
@@ -467,7 +478,10 @@ mod tests {
         let many: DatapointValues = (0..9).map(f64::from).collect();
         assert_eq!(many.len(), 9, "past four values they move to the heap");
         assert_eq!(many[8], 8.0);
-        assert_eq!(Vec::from(many.clone()), (0..9).map(f64::from).collect::<Vec<_>>());
+        assert_eq!(
+            Vec::from(many.clone()),
+            (0..9).map(f64::from).collect::<Vec<_>>()
+        );
         assert_eq!(many.into_iter().sum::<f64>(), 36.0);
         let copied = DatapointValues::from(&[1.0, 2.0][..]);
         assert_eq!(copied, [1.0, 2.0]);

@@ -35,6 +35,10 @@ pub mod agent {
         /// The CloudWatch-style log group the task's streams belong to.
         #[serde(default)]
         pub log_group: String,
+        /// Resolved `secrets` per container: (container, environment name, value). Travels only in
+        /// memory and over this protocol; the agent never writes it to disk.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub secrets: Vec<(String, String, String)>,
     }
 
     /// The state of one container as the agent sees it.
@@ -145,6 +149,24 @@ pub mod proxy {
         /// Idle timeout of client connections in seconds (ALB default 60).
         #[serde(default = "default_idle")]
         pub idle_timeout_seconds: u64,
+        /// Certificates of an HTTPS listener: the first marked `default` (else the first) is
+        /// presented when no other matches the client's SNI name.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub certificates: Vec<ListenerCertificate>,
+    }
+
+    /// A certificate of an HTTPS listener, as PEM files on the proxy's machine (berth's ACM
+    /// stand-in: the certificate ARN `file://<cert.pem>|<key.pem>` or
+    /// `arn:berth:acm:file:<cert.pem>:<key.pem>`).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+    pub struct ListenerCertificate {
+        /// PEM file with the certificate (and optionally its chain).
+        pub cert_pem_path: String,
+        /// PEM file with the private key.
+        pub key_pem_path: String,
+        /// Presented when no certificate matches the SNI name.
+        #[serde(default)]
+        pub default: bool,
     }
 
     fn default_idle() -> u64 {

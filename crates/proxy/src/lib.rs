@@ -15,6 +15,7 @@ pub mod routing;
 mod server;
 pub mod snapshot;
 pub mod targets;
+mod tls;
 pub mod wildcard;
 
 use berth_model::protocol::proxy::{ProxyConfig, Report, TargetHealth};

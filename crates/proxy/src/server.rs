@@ -138,27 +138,31 @@ async fn accept_loop(
     }
 }
 
+/// A client that has not finished its TLS handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     routes: Arc<ArcSwap<Listener>>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let listener = routes.load_full();
     let lb = listener.lb.metrics.clone();
     let idle_timeout = listener.idle_timeout;
+    let tls = listener.tls.clone();
     drop(listener);
     lb.new_connections.inc();
     lb.active_connections.fetch_add(1, Relaxed);
     shared.open_connections.fetch_add(1, Relaxed);
 
     let activity = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Tracked {
+    let tracked = Tracked {
         inner: stream,
         activity: activity.clone(),
-    });
+    };
     let peer_ip = HeaderValue::from_str(&peer.ip().to_canonical().to_string())
         .unwrap_or(HeaderValue::from_static("-"));
     let conn = Arc::new(Conn {
@@ -167,6 +171,50 @@ async fn serve_connection(
         peer,
         peer_ip,
     });
+    let idle = Idle {
+        activity,
+        timeout: idle_timeout,
+        peer,
+    };
+    match tls {
+        None => drive(TokioIo::new(tracked), conn, &shared, stop, idle).await,
+        Some(config) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tracked)).await {
+                Ok(Ok(tls)) => drive(TokioIo::new(tls), conn, &shared, stop, idle).await,
+                Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "tls handshake failed"),
+                Err(_) => tracing::debug!(peer = %peer, "tls handshake timed out"),
+            }
+        }
+    }
+    lb.active_connections.fetch_sub(1, Relaxed);
+    shared.open_connections.fetch_sub(1, Relaxed);
+}
+
+/// What the idle timeout of a connection watches.
+struct Idle {
+    /// Bumped by every read and write on the socket.
+    activity: Arc<AtomicU64>,
+    timeout: Duration,
+    peer: SocketAddr,
+}
+
+/// Serves HTTP on one client connection (plain or TLS) until it ends, idles out or the
+/// listener stops.
+async fn drive<I>(
+    io: TokioIo<I>,
+    conn: Arc<Conn>,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+    idle: Idle,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Idle {
+        activity,
+        timeout: idle_timeout,
+        peer,
+    } = idle;
     let service = service_fn(move |req| handle(conn.clone(), req));
     let connection = shared.server.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
@@ -210,8 +258,6 @@ async fn serve_connection(
             }
         }
     }
-    lb.active_connections.fetch_sub(1, Relaxed);
-    shared.open_connections.fetch_sub(1, Relaxed);
 }
 
 /// A TCP stream that counts successful reads and writes (for the idle timeout).

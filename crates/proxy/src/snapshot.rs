@@ -35,6 +35,8 @@ pub struct Listener {
     pub lb: Arc<LoadBalancer>,
     pub routes: Routes,
     pub idle_timeout: Duration,
+    /// HTTPS listeners: the TLS settings and certificates connections are accepted with.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A compiled snapshot.
@@ -274,6 +276,11 @@ pub fn compile(
                 "http"
             }
         };
+        let tls = if protocol == "https" {
+            crate::tls::server_config(&l.certificates, &path, &mut errors)
+        } else {
+            None
+        };
         let lb = lbs
             .entry(l.load_balancer_arn.clone())
             .or_insert_with(|| {
@@ -353,6 +360,7 @@ pub fn compile(
                 default_action,
             },
             idle_timeout: Duration::from_secs(l.idle_timeout_seconds.max(1)),
+            tls,
         }));
     }
     if !errors.is_empty() {

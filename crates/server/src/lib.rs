@@ -15,6 +15,9 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod tls;
+pub use tls::{server_config as tls_server_config, TlsError};
+
 /// What `/berth/v1/status` reports about the endpoints, filled in by the binary.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Endpoints {
@@ -31,6 +34,8 @@ pub struct Backends {
     pub cloudwatch: Option<berth_metrics::CloudWatch>,
     /// Application Auto Scaling (the `AnyScaleFrontendService` API and its evaluation loop).
     pub autoscaling: Option<berth_autoscaling::AutoScaling>,
+    /// Secrets Manager (the `secretsmanager` API and its rotation loop).
+    pub secrets: Option<berth_secrets::Secrets>,
 }
 
 #[derive(Clone)]
@@ -39,6 +44,7 @@ struct AppState {
     registry: Option<berth_registry::Registry>,
     cloudwatch: Option<berth_metrics::CloudWatch>,
     autoscaling: Option<berth_autoscaling::AutoScaling>,
+    secrets: Option<berth_secrets::Secrets>,
     endpoints: Endpoints,
     started_at: f64,
 }
@@ -50,6 +56,7 @@ pub fn router(cp: ControlPlane, backends: Backends, endpoints: Endpoints) -> Rou
         registry: backends.registry.clone(),
         cloudwatch: backends.cloudwatch.clone(),
         autoscaling: backends.autoscaling.clone(),
+        secrets: backends.secrets.clone(),
         endpoints,
         started_at: berth_model::now(),
     };
@@ -78,6 +85,29 @@ pub async fn serve(
     endpoints: Endpoints,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_maybe_tls(cp, backends, listener, None, endpoints, shutdown).await
+}
+
+/// Like [`serve`], but every connection is HTTPS with `tls` (see [`tls_server_config`]).
+pub async fn serve_tls(
+    cp: ControlPlane,
+    backends: Backends,
+    listener: tokio::net::TcpListener,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    endpoints: Endpoints,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_maybe_tls(cp, backends, listener, Some(tls), endpoints, shutdown).await
+}
+
+async fn serve_maybe_tls(
+    cp: ControlPlane,
+    backends: Backends,
+    listener: tokio::net::TcpListener,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    endpoints: Endpoints,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     let controllers = {
         let cp = cp.clone();
@@ -102,20 +132,40 @@ pub async fn serve(
         let (a, rx) = (a.clone(), rx.clone());
         tokio::spawn(async move { a.run(rx).await });
     }
+    if let Some(s) = &backends.secrets {
+        let (s, rx) = (s.clone(), rx.clone());
+        tokio::spawn(async move { s.run(rx).await });
+    }
     let app = router(cp, backends, endpoints);
     let mut rx2 = rx.clone();
     tokio::spawn(async move {
         shutdown.await;
         let _ = tx.send(true);
     });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let stopped = async move {
         let _ = rx2.wait_for(|s| *s).await;
-    })
-    .await?;
+    };
+    match tls {
+        None => {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped)
+            .await?
+        }
+        Some(config) => {
+            use axum::serve::ListenerExt;
+            // `tap_io` only to get axum's ConnectInfo<SocketAddr> for a custom listener.
+            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped)
+            .await?
+        }
+    }
     let _ = controllers.await;
     Ok(())
 }
@@ -200,6 +250,7 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         let cp = app.cp.clone();
         let registry = app.registry.clone();
         let autoscaling = app.autoscaling.clone();
+        let secrets = app.secrets.clone();
         let actor = actor(&headers);
         if api == JsonApi::CloudWatch {
             let Some(cw) = app.cloudwatch.clone() else {
@@ -220,6 +271,12 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
             JsonApi::AutoScaling => match &autoscaling {
                 Some(a) => a
                     .call(&op, input)
+                    .map_err(|e| ApiError { code: e.code(), message: e.to_string(), status: e.status() }),
+                None => Err(ApiError::unknown_operation(&op)),
+            },
+            JsonApi::SecretsManager => match &secrets {
+                Some(s) => s
+                    .call(&op, input, &actor)
                     .map_err(|e| ApiError { code: e.code(), message: e.to_string(), status: e.status() }),
                 None => Err(ApiError::unknown_operation(&op)),
             },

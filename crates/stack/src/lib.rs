@@ -6,6 +6,7 @@
 pub mod elb;
 mod parse;
 mod plan;
+pub mod scaling;
 mod spec;
 
 pub use elb::{
@@ -13,8 +14,13 @@ pub use elb::{
     RuleSpec, TargetGroupSpec,
 };
 pub use plan::elb::{ElbOp, ElbRefs};
+pub use plan::scaling::{CurrentScaling, ScalingOp};
 pub use plan::{plan, Change, ChangeKind, CurrentService, Plan, Resource};
-pub use spec::{ServiceLoadBalancer, ServiceSpec, Stack, DEFAULT_CLUSTER, STACK_TAG};
+pub use scaling::{ScalingMetric, ScalingSpec, ScheduledSpec, TargetTrackingSpec};
+pub use spec::{
+    ArnResolver, ListenerRuleRef, ServiceLoadBalancer, ServiceSpec, Stack, TrafficShiftTargets,
+    DEFAULT_CLUSTER, STACK_TAG,
+};
 
 use berth_model::FieldErrors;
 use std::path::{Path, PathBuf};

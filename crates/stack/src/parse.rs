@@ -2,13 +2,14 @@
 //! The file is walked as a `serde_json::Value` so that a wrong type (`desiredCount: two`) is an
 //! error with a path like any other, not a deserializer failure that stops at the first problem.
 
+mod deployment;
 mod elb;
+mod scaling;
 
-use crate::elb::TargetGroupSpec;
+
+use crate::elb::{LoadBalancerSpec, TargetGroupSpec};
 use crate::spec::{default_family, ServiceLoadBalancer, ServiceSpec, Stack, DEFAULT_CLUSTER};
-use berth_model::ecs::{
-    valid_name, DeploymentCircuitBreaker, DeploymentConfiguration, LoadBalancer, TaskDefinition,
-};
+use berth_model::ecs::{valid_name, LoadBalancer, TaskDefinition};
 use berth_model::FieldErrors;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -29,21 +30,24 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "taskDefinitionFile",
     "healthCheckGracePeriodSeconds",
     "deploymentConfiguration",
+    "deployment",
     "loadBalancers",
+    "scaling",
 ];
-const DEPLOYMENT_CONFIGURATION_KEYS: &[&str] = &[
-    "minimumHealthyPercent",
-    "maximumPercent",
-    "deploymentCircuitBreaker",
-];
-const CIRCUIT_BREAKER_KEYS: &[&str] = &["enable", "rollback"];
 const LOAD_BALANCER_KEYS: &[&str] = &[
     "targetGroup",
     "targetGroupArn",
     "loadBalancerName",
     "containerName",
     "containerPort",
+    "advancedConfiguration",
 ];
+
+/// The stack's ELBv2 sections, which services refer to by name.
+pub(crate) struct StackRefs<'a> {
+    pub target_groups: &'a BTreeMap<String, TargetGroupSpec>,
+    pub load_balancers: &'a BTreeMap<String, LoadBalancerSpec>,
+}
 
 /// Path used for errors about the document as a whole.
 const ROOT: &str = "(document)";
@@ -102,17 +106,16 @@ pub(crate) fn stack_from_value(doc: &Value, base_dir: &Path) -> Result<Stack, Fi
         Some(v) => elb::load_balancers(v, &target_groups, &mut errs),
     };
     let mut services = BTreeMap::new();
+    let refs = StackRefs {
+        target_groups: &target_groups,
+        load_balancers: &load_balancers,
+    };
     match get(root, "services") {
         Some(Value::Object(map)) => {
             for (service_name, value) in map {
-                if let Some(spec) = service_from_value(
-                    &name,
-                    service_name,
-                    value,
-                    base_dir,
-                    &target_groups,
-                    &mut errs,
-                ) {
+                if let Some(spec) =
+                    service_from_value(&name, service_name, value, base_dir, &refs, &mut errs)
+                {
                     services.insert(service_name.clone(), spec);
                 }
             }
@@ -149,7 +152,7 @@ fn service_from_value(
     name: &str,
     value: &Value,
     base_dir: &Path,
-    target_groups: &BTreeMap<String, TargetGroupSpec>,
+    refs: &StackRefs<'_>,
     errs: &mut FieldErrors,
 ) -> Option<ServiceSpec> {
     let path = format!("services.{name}");
@@ -171,9 +174,8 @@ fn service_from_value(
     };
     check_keys(obj, SERVICE_KEYS, &path, errs);
 
-    let desired_count = match get(obj, "desiredCount") {
-        None => DEFAULT_DESIRED_COUNT,
-        Some(v) => integer(
+    let given_count = get(obj, "desiredCount").map(|v| {
+        integer(
             v,
             0,
             MAX_DESIRED_COUNT,
@@ -181,8 +183,7 @@ fn service_from_value(
             errs,
         )
         .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0),
-    };
+    });
 
     let family = default_family(stack_name, name);
     let task_definition = match (get(obj, "taskDefinition"), get(obj, "taskDefinitionFile")) {
@@ -222,19 +223,61 @@ fn service_from_value(
         })
         .and_then(|n| u32::try_from(n).ok());
 
-    let deployment_configuration = get(obj, "deploymentConfiguration").and_then(|v| {
-        deployment_configuration(v, &format!("{path}.deploymentConfiguration"), errs)
+    let dc_value = get(obj, "deploymentConfiguration");
+    let mut deployment_configuration = dc_value.and_then(|v| {
+        deployment::deployment_configuration(v, &format!("{path}.deploymentConfiguration"), errs)
     });
 
-    let load_balancers = match get(obj, "loadBalancers") {
+    let mut load_balancers = match get(obj, "loadBalancers") {
         None => Vec::new(),
         Some(v) => load_balancers(
             v,
             &format!("{path}.loadBalancers"),
             task_definition.as_ref(),
-            target_groups,
+            refs.target_groups,
             errs,
         ),
+    };
+
+    match get(obj, "deployment") {
+        Some(v) => deployment::deployment(
+            v,
+            &format!("{path}.deployment"),
+            dc_value,
+            refs,
+            &mut deployment_configuration,
+            &mut load_balancers,
+            errs,
+        ),
+        None => deployment::check_raw_shifting(
+            deployment_configuration.as_ref(),
+            &load_balancers,
+            &path,
+            errs,
+        ),
+    }
+
+    let scaling = get(obj, "scaling")
+        .and_then(|v| scaling::scaling(v, &path, &load_balancers, refs, errs));
+    // With scaling, desiredCount is the count a new service starts with (minCapacity unless
+    // given); Application Auto Scaling owns it afterwards.
+    let desired_count = match (&scaling, given_count) {
+        (Some(s), None) => s.min_capacity,
+        (None, None) => DEFAULT_DESIRED_COUNT,
+        (_, Some(None)) => 0,
+        (Some(s), Some(Some(n)))
+            if s.min_capacity <= s.max_capacity && !(s.min_capacity..=s.max_capacity).contains(&n) =>
+        {
+            errs.push(
+                format!("{path}.desiredCount"),
+                format!(
+                    "expected a count within scaling's minCapacity and maxCapacity ({}-{}), found {n}",
+                    s.min_capacity, s.max_capacity
+                ),
+            );
+            n
+        }
+        (_, Some(Some(n))) => n,
     };
 
     Some(ServiceSpec {
@@ -243,6 +286,7 @@ fn service_from_value(
         health_check_grace_period_seconds,
         deployment_configuration,
         load_balancers,
+        scaling,
     })
 }
 
@@ -356,56 +400,6 @@ fn task_definition_file(
     )
 }
 
-fn deployment_configuration(
-    value: &Value,
-    path: &str,
-    errs: &mut FieldErrors,
-) -> Option<DeploymentConfiguration> {
-    let Some(obj) = value.as_object() else {
-        errs.push(
-            path,
-            format!("expected a mapping with minimumHealthyPercent, maximumPercent, deploymentCircuitBreaker, found {}", describe(value)),
-        );
-        return None;
-    };
-    check_keys(obj, DEPLOYMENT_CONFIGURATION_KEYS, path, errs);
-    let percent = |key: &str, min: u64, max: u64, errs: &mut FieldErrors| {
-        get(obj, key)
-            .and_then(|v| integer(v, min, max, &format!("{path}.{key}"), errs))
-            .and_then(|n| u32::try_from(n).ok())
-    };
-    let minimum_healthy_percent = percent("minimumHealthyPercent", 0, 100, errs);
-    let maximum_percent = percent("maximumPercent", 100, 1000, errs);
-    let deployment_circuit_breaker = get(obj, "deploymentCircuitBreaker").and_then(|v| {
-        let cb_path = format!("{path}.deploymentCircuitBreaker");
-        let Some(cb) = v.as_object() else {
-            errs.push(
-                &cb_path,
-                format!(
-                    "expected a mapping with enable and rollback, found {}",
-                    describe(v)
-                ),
-            );
-            return None;
-        };
-        check_keys(cb, CIRCUIT_BREAKER_KEYS, &cb_path, errs);
-        let enable = get(cb, "enable").and_then(|v| boolean(v, &format!("{cb_path}.enable"), errs));
-        let rollback =
-            get(cb, "rollback").and_then(|v| boolean(v, &format!("{cb_path}.rollback"), errs));
-        Some(DeploymentCircuitBreaker {
-            enable: enable.unwrap_or(false),
-            rollback: rollback.unwrap_or(false),
-        })
-    });
-    Some(DeploymentConfiguration {
-        deployment_circuit_breaker,
-        maximum_percent,
-        minimum_healthy_percent,
-        extra: Map::new(),
-        ..DeploymentConfiguration::default()
-    })
-}
-
 fn load_balancers(
     value: &Value,
     path: &str,
@@ -489,6 +483,13 @@ fn load_balancers(
         {
             check_target(td, name, port, &lb_path, errs);
         }
+        let advanced_configuration = get(obj, "advancedConfiguration").and_then(|v| {
+            deployment::advanced_configuration(
+                v,
+                &format!("{lb_path}.advancedConfiguration"),
+                errs,
+            )
+        });
         out.push(ServiceLoadBalancer {
             target_group,
             load_balancer: LoadBalancer {
@@ -496,8 +497,9 @@ fn load_balancers(
                 load_balancer_name,
                 container_name,
                 container_port,
-                ..LoadBalancer::default()
+                advanced_configuration,
             },
+            traffic: None,
         });
     }
     out

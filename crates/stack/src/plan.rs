@@ -3,11 +3,15 @@
 //! ELBv2 state); no IO.
 
 pub(crate) mod elb;
+pub(crate) mod scaling;
 
-use crate::spec::{ServiceLoadBalancer, ServiceSpec, Stack, STACK_TAG};
+use crate::spec::{
+    ArnResolver, ListenerRuleRef, ServiceLoadBalancer, ServiceSpec, Stack, STACK_TAG,
+};
 use berth_elb::ElbState;
 use berth_model::ecs::{DeploymentConfiguration, LoadBalancer, Service, TaskDefinition};
-use elb::ElbOp;
+use elb::{ElbOp, ElbRefs};
+use scaling::{CurrentScaling, ScalingOp};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +30,9 @@ pub struct CurrentService {
     pub load_balancers: Vec<LoadBalancer>,
     /// Value of the service's `berth:stack` tag; `None` when untagged.
     pub stack: Option<String>,
+    /// Its Application Auto Scaling target, policies and scheduled actions; `None` when it has
+    /// no scalable target.
+    pub scaling: Option<CurrentScaling>,
 }
 
 impl CurrentService {
@@ -43,6 +50,7 @@ impl CurrentService {
             deployment_configuration: Some(service.deployment_configuration.clone()),
             load_balancers: service.load_balancers.clone(),
             stack,
+            scaling: None,
         }
     }
 }
@@ -81,10 +89,14 @@ pub enum Resource {
     Listener,
     /// A listener rule, named `<load balancer>:<port>/<priority>`.
     Rule,
+    /// A service's Application Auto Scaling (scalable target, policies, scheduled actions),
+    /// named by the service.
+    Scaling,
 }
 
 impl Resource {
-    /// `service`, `task-definition`, `target-group`, `load-balancer`, `listener` or `rule`.
+    /// `service`, `task-definition`, `target-group`, `load-balancer`, `listener`, `rule` or
+    /// `scaling`.
     pub fn as_str(self) -> &'static str {
         match self {
             Resource::Service => "service",
@@ -93,6 +105,7 @@ impl Resource {
             Resource::LoadBalancer => "load-balancer",
             Resource::Listener => "listener",
             Resource::Rule => "rule",
+            Resource::Scaling => "scaling",
         }
     }
 }
@@ -117,11 +130,13 @@ pub struct Change {
     pub details: Vec<String>,
     /// For ELBv2 resources, the step that carries the change out.
     pub elb: Option<ElbOp>,
+    /// For scaling, the Application Auto Scaling calls that carry the change out.
+    pub scaling: Option<ScalingOp>,
 }
 
 /// Everything `berth apply` would do, in order: target groups, load balancers, listeners and
-/// rules; per service its task definition, then the service; then deletions in reverse order
-/// (services, rules, listeners, load balancers, target groups).
+/// rules; per service its task definition, the service, then its scaling; then deletions in
+/// reverse order (scaling and services, rules, listeners, load balancers, target groups).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {
     pub changes: Vec<Change>,
@@ -212,10 +227,16 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
         .iter()
         .map(|tg| (tg.arn.as_str(), tg.name.as_str()))
         .collect();
+    let refs = ElbRefs::from_state(elb);
+    let names = refs.names_by_arn();
     let lbs = ServiceLoadBalancers {
         stable: &elb_plan.stable_target_groups,
-        names: &target_group_names,
+        refs: &refs,
+        names: &names,
+        target_group_names: &target_group_names,
     };
+    let label_of =
+        scaling::label_from_arns(&refs.load_balancers, &elb_plan.stable_target_groups);
     for (name, spec) in &stack.services {
         let family = spec.task_definition.family.clone();
         let Some(cur) = current.iter().find(|c| &c.name == name) else {
@@ -232,6 +253,7 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
                 service: name.clone(),
                 details: vec![format!("containers: {}", containers.join(", "))],
                 elb: None,
+                scaling: None,
             });
             let mut details = vec![format!("desiredCount: {}", spec.desired_count)];
             if !spec.load_balancers.is_empty() {
@@ -240,6 +262,11 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
                     lbs.describe(&lbs.resolve(&spec.load_balancers))
                 ));
             }
+            if let Some(dc) = &spec.deployment_configuration {
+                if dc.strategy.is_some() {
+                    details.push(format!("strategy: {}", describe_strategy(dc)));
+                }
+            }
             out.changes.push(Change {
                 kind: ChangeKind::Create,
                 resource: Resource::Service,
@@ -247,7 +274,14 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
                 service: name.clone(),
                 details,
                 elb: None,
+                scaling: None,
             });
+            out.changes.extend(scaling::plan_scaling(
+                name,
+                spec.scaling.as_ref(),
+                None,
+                &label_of,
+            ));
             continue;
         };
         if let Some(owner) = cur.stack.as_deref().filter(|owner| *owner != stack.name) {
@@ -273,6 +307,7 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
                 service: name.clone(),
                 details: td_details,
                 elb: None,
+                scaling: None,
             });
             details.push(format!(
                 "taskDefinition: {} -> new revision",
@@ -288,8 +323,15 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
                 service: name.clone(),
                 details,
                 elb: None,
+                scaling: None,
             });
         }
+        out.changes.extend(scaling::plan_scaling(
+            name,
+            spec.scaling.as_ref(),
+            cur.scaling.as_ref(),
+            &label_of,
+        ));
     }
     let mut gone: Vec<&CurrentService> = current
         .iter()
@@ -300,6 +342,8 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
     gone.sort_by(|a, b| a.name.cmp(&b.name));
     gone.dedup_by(|a, b| a.name == b.name);
     for c in gone {
+        out.changes
+            .extend(scaling::plan_scaling(&c.name, None, c.scaling.as_ref(), &label_of));
         out.changes.push(Change {
             kind: ChangeKind::Delete,
             resource: Resource::Service,
@@ -307,45 +351,60 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
             service: c.name.clone(),
             details: Vec::new(),
             elb: None,
+            scaling: None,
         });
     }
     out.changes.extend(elb_plan.after);
     out
 }
 
-/// Turns services' `targetGroup` names into ARNs, and ARNs into names for people.
+/// Turns services' `targetGroup` names (and blue/green listeners) into ARNs, and ARNs into
+/// names for people.
 struct ServiceLoadBalancers<'a> {
     /// Stack target groups that exist and keep their ARN through the plan.
     stable: &'a BTreeMap<String, String>,
+    /// ARNs of the ELBv2 resources that exist now.
+    refs: &'a ElbRefs,
+    /// Names of listeners and rules (`<lb>:<port>[/<priority>]`) and others by ARN.
+    names: &'a BTreeMap<String, String>,
     /// Target group names by ARN.
-    names: &'a BTreeMap<&'a str, &'a str>,
+    target_group_names: &'a BTreeMap<&'a str, &'a str>,
+}
+
+impl ArnResolver for ServiceLoadBalancers<'_> {
+    /// The ARN, or `<name> (new)` for a target group the plan creates or replaces.
+    fn target_group(&self, name: &str) -> Option<String> {
+        Some(
+            self.stable
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| format!("{name} (new)")),
+        )
+    }
+
+    /// The ARN, or `<lb>:<port>[/<priority>] (new)` for one the plan creates.
+    fn listener_rule(&self, rule: &ListenerRuleRef) -> Option<String> {
+        Some(
+            self.refs
+                .listener_rule(rule)
+                .unwrap_or_else(|| format!("{rule} (new)")),
+        )
+    }
 }
 
 impl ServiceLoadBalancers<'_> {
-    /// ECS's entries, a target group the plan creates or replaces standing as `<name> (new)`.
+    /// ECS's entries, a resource the plan creates or replaces standing as `<name> (new)`.
     fn resolve(&self, lbs: &[ServiceLoadBalancer]) -> Vec<LoadBalancer> {
-        lbs.iter()
-            .map(|lb| {
-                let mut out = lb.load_balancer.clone();
-                if let Some(name) = &lb.target_group {
-                    out.target_group_arn = Some(
-                        self.stable
-                            .get(name)
-                            .cloned()
-                            .unwrap_or_else(|| format!("{name} (new)")),
-                    );
-                }
-                out
-            })
-            .collect()
+        lbs.iter().map(|lb| lb.resolve(self)).collect()
     }
 
-    /// `[container:port@target, ...]`, target groups by name where known.
+    /// `[container:port@target, ...]`, target groups, listeners and rules by name where known.
     fn describe(&self, lbs: &[LoadBalancer]) -> String {
         describe_load_balancers(lbs, &|arn| {
-            self.names
+            self.target_group_names
                 .get(arn)
                 .map(|n| n.to_string())
+                .or_else(|| self.names.get(arn).cloned())
                 .unwrap_or_else(|| arn.to_string())
         })
     }
@@ -359,7 +418,8 @@ fn diff_service_settings(
     lbs: &ServiceLoadBalancers<'_>,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    if cur.desired_count != spec.desired_count {
+    // With scaling, Application Auto Scaling owns the desired count of a running service.
+    if spec.scaling.is_none() && cur.desired_count != spec.desired_count {
         out.push(format!(
             "desiredCount: {} -> {}",
             cur.desired_count, spec.desired_count
@@ -400,7 +460,7 @@ fn diff_service_settings(
             breaker(&new).rollback.to_string(),
         ),
     ];
-    for (field, a, b) in pairs {
+    for (field, a, b) in pairs.into_iter().chain(strategy_fields(&old, &new)) {
         if a != b {
             out.push(format!("deploymentConfiguration.{field}: {a} -> {b}"));
         }
@@ -416,7 +476,103 @@ fn diff_service_settings(
     out
 }
 
-type LoadBalancerKey = (Option<String>, Option<String>, Option<String>, Option<u16>);
+/// How a strategy reads in plans: `BLUE_GREEN`, `LINEAR 50% every 0.05 min`, `CANARY 10% for 5 min`.
+fn describe_strategy(dc: &DeploymentConfiguration) -> String {
+    match dc.strategy() {
+        "LINEAR" => dc
+            .linear_configuration
+            .as_ref()
+            .map(|l| {
+                format!(
+                    "LINEAR {}% every {} min",
+                    l.step_percent, l.step_bake_time_in_minutes
+                )
+            })
+            .unwrap_or_else(|| "LINEAR".into()),
+        "CANARY" => dc
+            .canary_configuration
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "CANARY {}% for {} min",
+                    c.canary_percent, c.canary_bake_time_in_minutes
+                )
+            })
+            .unwrap_or_else(|| "CANARY".into()),
+        other => other.to_string(),
+    }
+}
+
+/// The traffic-shifting fields as (name, old, new), absent values as ECS's defaults: ROLLING,
+/// no bake time, alarms off, berth's default canary analysis.
+fn strategy_fields(
+    old: &DeploymentConfiguration,
+    new: &DeploymentConfiguration,
+) -> Vec<(&'static str, String, String)> {
+    let canary = |d: &DeploymentConfiguration| {
+        d.canary_configuration
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "{}% for {} min",
+                    c.canary_percent, c.canary_bake_time_in_minutes
+                )
+            })
+            .unwrap_or_else(|| "none".into())
+    };
+    let linear = |d: &DeploymentConfiguration| {
+        d.linear_configuration
+            .as_ref()
+            .map(|l| {
+                format!(
+                    "{}% every {} min",
+                    l.step_percent, l.step_bake_time_in_minutes
+                )
+            })
+            .unwrap_or_else(|| "none".into())
+    };
+    let alarms = |d: &DeploymentConfiguration| {
+        let a = d.alarms.clone().unwrap_or_default();
+        if a.alarm_names.is_empty() && !a.enable && !a.rollback {
+            return "none".to_string();
+        }
+        let mut names = a.alarm_names.clone();
+        names.sort();
+        format!(
+            "[{}] enable={} rollback={}",
+            names.join(", "),
+            a.enable,
+            a.rollback
+        )
+    };
+    let analysis = |d: &DeploymentConfiguration| {
+        let a = d.canary_analysis.clone().unwrap_or_default();
+        format!(
+            "errors +{}pp, p99 +{}ms, {} requests",
+            a.max_error_rate_increase_percent, a.max_p99_latency_increase_ms, a.min_requests
+        )
+    };
+    vec![
+        ("strategy", old.strategy().to_string(), new.strategy().to_string()),
+        (
+            "bakeTimeInMinutes",
+            old.bake_time_in_minutes.unwrap_or(0.0).to_string(),
+            new.bake_time_in_minutes.unwrap_or(0.0).to_string(),
+        ),
+        ("canaryConfiguration", canary(old), canary(new)),
+        ("linearConfiguration", linear(old), linear(new)),
+        ("alarms", alarms(old), alarms(new)),
+        ("canaryAnalysis", analysis(old), analysis(new)),
+    ]
+}
+
+type LoadBalancerKey = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u16>,
+    Option<(String, String, Option<String>)>,
+);
 
 fn sorted_load_balancers(lbs: &[LoadBalancer]) -> Vec<LoadBalancerKey> {
     let mut keys: Vec<LoadBalancerKey> = lbs
@@ -427,6 +583,13 @@ fn sorted_load_balancers(lbs: &[LoadBalancer]) -> Vec<LoadBalancerKey> {
                 lb.load_balancer_name.clone(),
                 lb.container_name.clone(),
                 lb.container_port,
+                lb.advanced_configuration.as_ref().map(|a| {
+                    (
+                        a.alternate_target_group_arn.clone(),
+                        a.production_listener_rule.clone(),
+                        a.test_listener_rule.clone(),
+                    )
+                }),
             )
         })
         .collect();
@@ -447,13 +610,25 @@ fn describe_load_balancers(lbs: &[LoadBalancer], name_of: &dyn Fn(&str) -> Strin
                 .map(name_of)
                 .or(lb.load_balancer_name.clone())
                 .unwrap_or_else(|| "?".to_string());
-            format!(
+            let mut item = format!(
                 "{}:{}@{target}",
                 lb.container_name.as_deref().unwrap_or("?"),
                 lb.container_port
                     .map(|p| p.to_string())
                     .unwrap_or_else(|| "?".to_string())
-            )
+            );
+            if let Some(a) = &lb.advanced_configuration {
+                item.push_str(&format!(
+                    " (alternate {}, production {}",
+                    name_of(&a.alternate_target_group_arn),
+                    name_of(&a.production_listener_rule)
+                ));
+                if let Some(t) = &a.test_listener_rule {
+                    item.push_str(&format!(", test {}", name_of(t)));
+                }
+                item.push(')');
+            }
+            item
         })
         .collect();
     format!("[{}]", items.join(", "))
@@ -619,7 +794,7 @@ fn strip_empty(value: &mut Value) {
 }
 
 /// `path: old -> new` lines; lists of named entries are matched by name (`environment[PORT]`).
-fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+pub(crate) fn diff_values(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
     if old == new {
         return;
     }

@@ -15,6 +15,7 @@ fn assignment(containers: Vec<ContainerDefinition>) -> TaskAssignment {
         desired_status: "RUNNING".into(),
         environment_overrides: vec![("app".into(), "MODE".into(), "override".into())],
         log_group: String::new(),
+        secrets: Vec::new(),
     }
 }
 
@@ -136,4 +137,22 @@ fn report_spells_ecs_statuses() {
     let r = run.report();
     assert_eq!(r.last_status, "STOPPED");
     assert_eq!(r.containers[0].exit_code, Some(3));
+}
+
+#[test]
+fn secrets_reach_their_container_env_but_never_task_json() {
+    let app = container("app", &[]);
+    let other = container("other", &[]);
+    let mut a = assignment(vec![app.clone(), other.clone()]);
+    a.secrets = vec![("app".into(), "DB_PASSWORD".into(), "s3cr3t-value".into())];
+    let env = container_env(&a, &app, &[]);
+    assert!(env.contains(&("DB_PASSWORD".into(), "s3cr3t-value".into())));
+    assert!(!container_env(&a, &other, &[]).iter().any(|(k, _)| k == "DB_PASSWORD"));
+    let dir = tempfile::tempdir().unwrap();
+    let run = TaskRun::create(a, dir.path().join("t1")).unwrap();
+    // The running task keeps the value in memory...
+    assert_eq!(run.assignment.secrets.len(), 1);
+    // ...but the file on disk does not hold it.
+    let on_disk = std::fs::read_to_string(dir.path().join("t1/task.json")).unwrap();
+    assert!(!on_disk.contains("s3cr3t-value"), "{on_disk}");
 }

@@ -1428,19 +1428,26 @@ impl KeyVal {
 #[derive(Debug, Default)]
 pub struct Aggregation {
     pub groups: HashMap<Vec<KeyVal>, Vec<AggState>>,
+    key: Vec<KeyVal>,
 }
 
 impl Aggregation {
     /// Adds one row.
     pub fn add(&mut self, aggs: &[(Agg, String)], by: &[(Expr, String)], row: &Row) {
-        let key: Vec<KeyVal> = by.iter().map(|(e, _)| KeyVal::of(eval(e, row))).collect();
-        let states = self
-            .groups
-            .entry(key)
-            .or_insert_with(|| aggs.iter().map(|(a, _)| AggState::new(a)).collect());
-        for (s, (a, _)) in states.iter_mut().zip(aggs) {
-            s.add(a, row);
+        // Look the group up with a reused key buffer: no allocation for groups already seen.
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.extend(by.iter().map(|(e, _)| KeyVal::of(eval(e, row))));
+        if !self.groups.contains_key(key.as_slice()) {
+            let states = aggs.iter().map(|(a, _)| AggState::new(a)).collect();
+            self.groups.insert(key.clone(), states);
         }
+        if let Some(states) = self.groups.get_mut(key.as_slice()) {
+            for (s, (a, _)) in states.iter_mut().zip(aggs) {
+                s.add(a, row);
+            }
+        }
+        self.key = key;
     }
 
     /// Merges another partial aggregation in.

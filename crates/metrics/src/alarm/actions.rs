@@ -82,7 +82,9 @@ pub async fn run(
     client: &reqwest::Client,
 ) -> Result<String, ActionError> {
     match action {
-        Action::ScalingPolicy(arn) => Ok(format!("policy {arn} is run by Application Auto Scaling")),
+        Action::ScalingPolicy(arn) => {
+            Ok(format!("policy {arn} is run by Application Auto Scaling"))
+        }
         Action::Webhook(url) => {
             let fail = |message: String| ActionError::Webhook {
                 url: url.clone(),

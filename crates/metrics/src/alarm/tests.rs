@@ -470,7 +470,16 @@ fn unparseable_alarm_file_is_refused() {
 fn scaling_policy_arns_are_accepted_as_actions_and_other_arns_are_not() {
     use super::actions::Action;
     let arn = "arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:0b1c:resource/ecs/service/default/web:policyName/out";
-    assert_eq!(Action::parse(arn), Some(Action::ScalingPolicy(arn.to_string())));
-    assert_eq!(Action::parse("arn:aws:sns:us-east-1:000000000000:topic"), None);
-    assert_eq!(Action::parse("arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x"), None);
+    assert_eq!(
+        Action::parse(arn),
+        Some(Action::ScalingPolicy(arn.to_string()))
+    );
+    assert_eq!(
+        Action::parse("arn:aws:sns:us-east-1:000000000000:topic"),
+        None
+    );
+    assert_eq!(
+        Action::parse("arn:aws:autoscaling:us-east-1:000000000000:autoScalingGroup:x"),
+        None
+    );
 }

@@ -5,7 +5,7 @@
 
 use super::tier::Tier;
 use crate::histogram::{percentile_of_sorted, statistic_of, Bucket};
-use crate::types::{Datapoint, DatapointValues, MetricQuery, Statistic};
+use crate::types::{Datapoint, DatapointValues, MetricQuery, Statistic, INLINE_VALUES};
 
 /// The datapoints of `q` from `tier` (of resolution `res`, which divides `q.period`); `first` is
 /// the start of the bucket holding `q.start`.
@@ -14,15 +14,20 @@ pub(super) fn datapoints(q: &MetricQuery, tier: &Tier, res: i64, first: i64) -> 
     let capacity = n_periods.min(tier.upper_bound_in(first, q.end));
     let mut out = Vec::with_capacity(capacity);
     if q.period == res {
-        // Each datapoint's values are computed into a buffer on the stack, then copied inline.
-        let mut values = vec![0.0; q.statistics.len()];
+        let n = q.statistics.len();
         tier.for_each_in(first, q.end, |ts, b| {
-            for (v, s) in values.iter_mut().zip(&q.statistics) {
-                *v = b.statistic(*s);
-            }
+            let values = if n <= INLINE_VALUES {
+                let mut items = [0.0; INLINE_VALUES];
+                for (v, s) in items.iter_mut().zip(&q.statistics) {
+                    *v = b.statistic(*s);
+                }
+                DatapointValues::inline(items, n)
+            } else {
+                q.statistics.iter().map(|s| b.statistic(*s)).collect()
+            };
             out.push(Datapoint {
                 timestamp: ts.max(q.start),
-                values: DatapointValues::from(values.as_slice()),
+                values,
             });
         });
         return out;

@@ -353,3 +353,157 @@ fn prometheus_text_shows_the_newest_second() {
     let text = s.prometheus_text();
     assert!(text.contains("app_requests{service=\"web\"} 4 "), "{text}");
 }
+
+#[test]
+fn period_statistics_equal_one_bucket_holding_all_of_the_periods_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let start = T0 - 7200;
+    // Several distinct values per second, so the 1 s buckets hold real histograms too.
+    let mut data = Vec::new();
+    let mut expected: Vec<Bucket> = vec![Bucket::default(); 120];
+    for i in 0..7200 {
+        let mut d = value("m", start + i, 0.0);
+        let values: Vec<f64> = (0..3).map(|k| ((i * 37 + k * 101) % 997) as f64).collect();
+        for v in &values {
+            expected[(i / 60) as usize].add_value(*v, 1.0);
+        }
+        d.sample = Sample::Values {
+            values,
+            counts: vec![],
+        };
+        data.push(d);
+    }
+    s.put_at(&data, T0);
+    let stats = [
+        Statistic::SampleCount,
+        Statistic::Average,
+        Statistic::Minimum,
+        Statistic::Maximum,
+        Statistic::Percentile(50.0),
+        Statistic::Percentile(99.0),
+    ];
+    let dps = s.query_at(&query("m", start, T0, 60, &stats), T0).unwrap();
+    assert_eq!(dps.len(), 120);
+    for (i, (dp, b)) in dps.iter().zip(&expected).enumerate() {
+        assert_eq!(dp.timestamp, start + 60 * i as i64);
+        let want: Vec<f64> = stats.iter().map(|st| b.statistic(*st)).collect();
+        assert_eq!(dp.values, want, "period {i}");
+    }
+    // The 1 min tier serves the same periods from its own buckets, with the same figures.
+    s.compact_at(T0 + 4 * 3600);
+    let later = s
+        .query_at(&query("m", start, T0, 60, &stats), T0 + 4 * 3600)
+        .unwrap();
+    assert_eq!(later, dps);
+}
+
+#[test]
+fn out_of_order_data_across_hour_windows_comes_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let start = T0 - 3 * 3600 + 1800;
+    let data: Vec<MetricDatum> = (0..7200)
+        .rev()
+        .step_by(7)
+        .map(|i| value("m", start + i, i as f64))
+        .collect();
+    s.put_at(&data, T0);
+    let dps = s
+        .query_at(&query("m", start, start + 7200, 1, &[Statistic::Sum]), T0)
+        .unwrap();
+    let got: Vec<(i64, f64)> = dps.iter().map(|d| (d.timestamp, d.values[0])).collect();
+    let mut want: Vec<(i64, f64)> = (0..7200)
+        .rev()
+        .step_by(7)
+        .map(|i| (start + i, i as f64))
+        .collect();
+    want.reverse();
+    assert_eq!(got, want);
+    // A range starting and ending inside windows.
+    let part = s
+        .query_at(
+            &query("m", start + 100, start + 3700, 1, &[Statistic::Sum]),
+            T0,
+        )
+        .unwrap();
+    assert!(part
+        .iter()
+        .all(|d| d.timestamp >= start + 100 && d.timestamp < start + 3700));
+    assert_eq!(
+        part.len(),
+        want.iter()
+            .filter(|(t, _)| (start + 100..start + 3700).contains(t))
+            .count()
+    );
+}
+
+#[test]
+fn samples_without_a_finite_value_make_no_bucket_and_no_datapoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let mut empty = value("m", T0 - 3, 0.0);
+    empty.sample = Sample::Values {
+        values: vec![f64::NAN, 1.0],
+        counts: vec![1.0, 0.0],
+    };
+    let mut bad_set = value("m", T0 - 2, 0.0);
+    bad_set.sample = Sample::StatisticSet {
+        sample_count: 0.0,
+        sum: 0.0,
+        minimum: 0.0,
+        maximum: 0.0,
+    };
+    let mut upside_down = value("m", T0 - 2, 0.0);
+    upside_down.sample = Sample::StatisticSet {
+        sample_count: 3.0,
+        sum: 15.0,
+        minimum: 9.0,
+        maximum: 1.0,
+    };
+    s.put_at(
+        &[
+            empty,
+            bad_set,
+            upside_down,
+            value("m", T0 - 1, f64::INFINITY),
+        ],
+        T0,
+    );
+    assert_eq!(s.bucket_counts(), [0, 0, 0]);
+    assert!(s
+        .query_at(&query("m", T0 - 60, T0, 1, &[Statistic::SampleCount]), T0)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn a_loaded_bucket_changed_after_reopening_is_written_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_seconds();
+    {
+        let s = open(dir.path());
+        s.put_at(&[value("m", now - 1, 4.0)], now);
+        s.flush().unwrap();
+    }
+    {
+        let s = open(dir.path());
+        s.put_at(&[value("m", now - 1, 6.0)], now);
+        s.flush().unwrap();
+    }
+    let s = open(dir.path());
+    let dps = s
+        .query_at(
+            &query(
+                "m",
+                now - 1,
+                now,
+                1,
+                &[Statistic::SampleCount, Statistic::Sum],
+            ),
+            now,
+        )
+        .unwrap();
+    assert_eq!(dps.len(), 1);
+    assert_eq!(dps[0].values, vec![2.0, 10.0]);
+}

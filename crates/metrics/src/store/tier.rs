@@ -1,13 +1,13 @@
 //! One series' buckets at one resolution, kept contiguous: per time window (an hour of 1 s
 //! buckets, a day of 1 min buckets, 30 days of 1 h buckets) one `Vec` of the buckets that hold
-//! data, sorted by start. In-order ingest appends; a query walks a few long slices.
+//! data, sorted by start, and the windows in a `Vec` sorted by start too (there are a few dozen
+//! at most). In-order ingest appends; a query walks a few long slices.
 //!
 //! Why sorted runs and not dense arrays with a slot per possible bucket: a metric published
 //! every 10 s would leave 9 of 10 dense 1 s slots empty, while a run holds only what exists and
 //! is just as contiguous to scan.
 
 use crate::histogram::Bucket;
-use std::collections::BTreeMap;
 
 /// Each tier's resolution in seconds, finest first (as in [`crate::Retention::tiers`]).
 pub(super) const RESOLUTIONS: [i64; 3] = [1, 60, 3600];
@@ -29,8 +29,9 @@ pub(super) struct Slot {
 pub(super) struct Tier {
     resolution: i64,
     window: i64,
-    /// Window start → that window's buckets, sorted by offset.
-    windows: BTreeMap<i64, Vec<Slot>>,
+    /// (window start, that window's buckets sorted by offset), sorted by window start; no
+    /// window is empty.
+    windows: Vec<(i64, Vec<Slot>)>,
 }
 
 impl Tier {
@@ -40,7 +41,7 @@ impl Tier {
         Tier {
             resolution,
             window: resolution * n,
-            windows: BTreeMap::new(),
+            windows: Vec::new(),
         }
     }
 
@@ -55,7 +56,23 @@ impl Tier {
     /// dirty (so the caller records it for the next flush).
     pub(super) fn bucket_mut(&mut self, start: i64) -> (&mut Bucket, bool) {
         let (w, offset) = self.locate(start);
-        let slots = self.windows.entry(w).or_default();
+        let wi = match self.windows.last() {
+            Some((last, _)) if *last == w => self.windows.len() - 1,
+            Some((last, _)) if *last > w => {
+                match self.windows.binary_search_by_key(&w, |(w, _)| *w) {
+                    Ok(i) => i,
+                    Err(i) => {
+                        self.windows.insert(i, (w, Vec::new()));
+                        i
+                    }
+                }
+            }
+            _ => {
+                self.windows.push((w, Vec::new()));
+                self.windows.len() - 1
+            }
+        };
+        let slots = &mut self.windows[wi].1;
         let i = match slots.last() {
             Some(last) if last.offset == offset => slots.len() - 1,
             Some(last) if last.offset > offset => {
@@ -87,7 +104,8 @@ impl Tier {
 
     fn slot_mut(&mut self, start: i64) -> Option<&mut Slot> {
         let (w, offset) = self.locate(start);
-        let slots = self.windows.get_mut(&w)?;
+        let wi = self.windows.binary_search_by_key(&w, |(w, _)| *w).ok()?;
+        let slots = &mut self.windows.get_mut(wi)?.1;
         let i = slots.binary_search_by_key(&offset, |s| s.offset).ok()?;
         slots.get_mut(i)
     }
@@ -108,16 +126,21 @@ impl Tier {
         Some(&slot.bucket)
     }
 
+    /// The windows that may hold buckets starting in `first..end`.
+    fn windows_in(&self, first: i64, end: i64) -> &[(i64, Vec<Slot>)] {
+        let from = first.saturating_sub(first.rem_euclid(self.window));
+        let lo = self.windows.partition_point(|(w, _)| *w < from);
+        let hi = self.windows.partition_point(|(w, _)| *w < end);
+        self.windows.get(lo..hi).unwrap_or_default()
+    }
+
     /// Calls `f(bucket start, bucket)` for each bucket starting in `first..end`, in order.
     pub(super) fn for_each_in(&self, first: i64, end: i64, mut f: impl FnMut(i64, &Bucket)) {
-        if first >= end {
-            return;
-        }
         let res = self.resolution;
-        let from = first.saturating_sub(first.rem_euclid(self.window));
-        for (w, slots) in self.windows.range(from..end) {
+        for (w, slots) in self.windows_in(first, end) {
+            let w = *w;
             let start_of = |s: &Slot| w + i64::from(s.offset) * res;
-            let lo = if first > *w {
+            let lo = if first > w {
                 slots.partition_point(|s| start_of(s) < first)
             } else {
                 0
@@ -135,47 +158,40 @@ impl Tier {
 
     /// How many buckets a query of `first..end` would visit, at most.
     pub(super) fn upper_bound_in(&self, first: i64, end: i64) -> usize {
-        if first >= end {
-            return 0;
-        }
-        let from = first.saturating_sub(first.rem_euclid(self.window));
-        self.windows.range(from..end).map(|(_, s)| s.len()).sum()
+        self.windows_in(first, end)
+            .iter()
+            .map(|(_, s)| s.len())
+            .sum()
     }
 
     /// The newest bucket: (start, bucket).
     pub(super) fn last(&self) -> Option<(i64, &Bucket)> {
-        let (w, slots) = self.windows.last_key_value()?;
+        let (w, slots) = self.windows.last()?;
         let s = slots.last()?;
         Some((w + i64::from(s.offset) * self.resolution, &s.bucket))
     }
 
     /// How many buckets it holds.
     pub(super) fn len(&self) -> usize {
-        self.windows.values().map(Vec::len).sum()
+        self.windows.iter().map(|(_, s)| s.len()).sum()
     }
 
     /// Drops the buckets starting before `cutoff`; returns whether there were any.
     pub(super) fn drop_before(&mut self, cutoff: i64) -> bool {
-        let Some((&first_window, _)) = self.windows.first_key_value() else {
-            return false;
-        };
-        if first_window >= cutoff {
-            return false;
-        }
         let w = cutoff.saturating_sub(cutoff.rem_euclid(self.window));
-        let before = self.windows.len();
-        self.windows = self.windows.split_off(&w);
-        let mut dropped = self.windows.len() != before;
-        if let Some(slots) = self.windows.get_mut(&w) {
+        let n_windows = self.windows.partition_point(|(start, _)| *start < w);
+        let mut dropped = n_windows > 0;
+        self.windows.drain(..n_windows);
+        if let Some((start, slots)) = self.windows.first_mut().filter(|(start, _)| *start == w) {
             // A bucket straddling the cutoff starts before it, so it goes too.
-            let res = self.resolution;
-            let n = slots.partition_point(|s| w + i64::from(s.offset) * res < cutoff);
+            let (start, res) = (*start, self.resolution);
+            let n = slots.partition_point(|s| start + i64::from(s.offset) * res < cutoff);
             if n > 0 {
                 slots.drain(..n);
                 dropped = true;
             }
             if slots.is_empty() {
-                self.windows.remove(&w);
+                self.windows.remove(0);
             }
         }
         dropped
@@ -210,10 +226,26 @@ mod tests {
             b.add_value(1.0, 1.0);
         }
         assert_eq!(t.len(), 6);
-        assert_eq!(starts(&t, i64::MIN, i64::MAX), vec![-3, 4, 5, 3599, 3600, 7205]);
+        assert_eq!(
+            starts(&t, i64::MIN, i64::MAX),
+            vec![-3, 4, 5, 3599, 3600, 7205]
+        );
         assert_eq!(starts(&t, 5, 3601), vec![5, 3599, 3600]);
         assert_eq!(starts(&t, 3600, 3600), Vec::<i64>::new());
         assert_eq!(t.last().map(|(ts, b)| (ts, b.count)), Some((7205, 2.0)));
+    }
+
+    #[test]
+    fn a_one_value_bucket_fits_a_cache_line_without_heap() {
+        assert!(
+            std::mem::size_of::<Slot>() <= 64,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+        let mut t = Tier::new(0);
+        let (b, _) = t.bucket_mut(10);
+        b.add_value(2.5, 3.0);
+        assert_eq!(b.histogram.bins().len(), 1);
     }
 
     #[test]
@@ -236,7 +268,10 @@ mod tests {
             t.bucket_mut(ts);
         }
         assert_eq!(t.len(), 200);
-        assert!(t.drop_before(100 * 3600 + 30), "a bucket straddling the cutoff goes");
+        assert!(
+            t.drop_before(100 * 3600 + 30),
+            "a bucket straddling the cutoff goes"
+        );
         assert_eq!(starts(&t, i64::MIN, i64::MAX).first(), Some(&(101 * 3600)));
         assert_eq!(t.len(), 99);
         assert!(!t.drop_before(101 * 3600), "nothing older remains");

@@ -49,6 +49,7 @@ fn config(rules: Vec<w::Rule>) -> ProxyConfig {
             rules,
             default_actions: vec![fwd("default")],
             idle_timeout_seconds: 60,
+            certificates: Vec::new(),
         }],
         target_groups: ["default", "api", "img", "admin", "q", "ip", "post"]
             .iter()

@@ -242,6 +242,7 @@ pub fn config(
             rules,
             default_actions: vec![default],
             idle_timeout_seconds: 60,
+            certificates: Vec::new(),
         }],
         target_groups: groups,
     }

@@ -5,7 +5,7 @@
 
 use super::{Change, ChangeKind, Resource};
 use crate::elb::{ActionSpec, ConditionsSpec, HealthCheckSpec, TargetGroupSpec};
-use crate::spec::{Stack, STACK_TAG};
+use crate::spec::{ArnResolver, ListenerRuleRef, Stack, STACK_TAG};
 use berth_elb::attributes::target_group_defaults;
 use berth_elb::{Action, ElbState, HealthCheckSettings};
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,6 +94,8 @@ pub struct ElbRefs {
     pub load_balancers: BTreeMap<String, String>,
     /// By (load balancer name, port).
     pub listeners: BTreeMap<(String, u16), String>,
+    /// Non-default rules by (load balancer name, port, priority).
+    pub rules: BTreeMap<(String, u16, u32), String>,
 }
 
 impl ElbRefs {
@@ -114,6 +116,12 @@ impl ElbRefs {
             {
                 refs.listeners
                     .insert((lb.name.clone(), l.port), l.arn.clone());
+                for r in state.rules.iter().filter(|r| r.listener_arn == l.arn) {
+                    if let Some(priority) = r.priority {
+                        refs.rules
+                            .insert((lb.name.clone(), l.port, priority), r.arn.clone());
+                    }
+                }
             }
         }
         refs
@@ -141,6 +149,36 @@ impl ElbRefs {
             .get(&(load_balancer.to_string(), port))
             .cloned()
             .unwrap_or_else(|| format!("{load_balancer}:{port}"))
+    }
+
+    /// Names of the resources whose ARNs are known, by ARN: target groups by name, listeners as
+    /// `<lb>:<port>`, rules as `<lb>:<port>/<priority>`, load balancers by name.
+    pub fn names_by_arn(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (name, arn) in self.target_groups.iter().chain(&self.load_balancers) {
+            out.insert(arn.clone(), name.clone());
+        }
+        for ((lb, port), arn) in &self.listeners {
+            out.insert(arn.clone(), format!("{lb}:{port}"));
+        }
+        for ((lb, port, priority), arn) in &self.rules {
+            out.insert(arn.clone(), format!("{lb}:{port}/{priority}"));
+        }
+        out
+    }
+}
+
+impl ArnResolver for ElbRefs {
+    fn target_group(&self, name: &str) -> Option<String> {
+        self.target_groups.get(name).cloned()
+    }
+
+    fn listener_rule(&self, rule: &ListenerRuleRef) -> Option<String> {
+        let lb = rule.load_balancer.clone();
+        match rule.priority {
+            None => self.listeners.get(&(lb, rule.port)).cloned(),
+            Some(p) => self.rules.get(&(lb, rule.port, p)).cloned(),
+        }
     }
 }
 
@@ -171,7 +209,29 @@ fn elb_change(
         service: String::new(),
         details,
         elb: Some(op),
+        scaling: None,
     }
+}
+
+/// True when `have` and `want` both forward only within the blue/green pair that a service's
+/// deployments shift the listener or rule `name` between: the weights are the deployments' to
+/// set, not the file's.
+fn shifted_by_deployments(
+    shifted: &BTreeMap<String, [&str; 2]>,
+    name: &str,
+    have: &Option<ActionSpec>,
+    want: &Option<ActionSpec>,
+) -> bool {
+    let Some(pair) = shifted.get(name) else {
+        return false;
+    };
+    let within = |a: &Option<ActionSpec>| {
+        a.as_ref().is_some_and(|a| {
+            let groups = a.target_group_names();
+            !groups.is_empty() && groups.iter().all(|g| pair.contains(g))
+        })
+    };
+    within(have) && within(want)
 }
 
 /// Whole seconds, as ELBv2 describes health check intervals and timeouts (berth's fractional
@@ -402,6 +462,21 @@ pub(crate) fn plan_elb(stack: &Stack, current: &ElbState) -> ElbPlan {
         }
     }
 
+    // Listeners and rules whose forward weights traffic-shifting deployments move: by
+    // `<lb>:<port>[/<priority>]`, the two target groups they shift between.
+    let mut shifted: BTreeMap<String, [&str; 2]> = BTreeMap::new();
+    for spec in stack.services.values() {
+        for lb in &spec.load_balancers {
+            if let (Some(tg), Some(t)) = (&lb.target_group, &lb.traffic) {
+                let pair = [tg.as_str(), t.alternate_target_group.as_str()];
+                shifted.insert(t.production_listener.to_string(), pair);
+                if let Some(test) = &t.test_listener {
+                    shifted.insert(test.to_string(), pair);
+                }
+            }
+        }
+    }
+
     // Load balancers, their listeners and rules.
     let mut rule_deletes = Vec::new();
     let mut listener_deletes = Vec::new();
@@ -524,8 +599,9 @@ pub(crate) fn plan_elb(stack: &Stack, current: &ElbState) -> ElbPlan {
             };
             let have = current_action(&cl.default_actions, &name_of);
             let want = Some(l.default_action.normalized());
-            if have != want || forwards_to_replaced(&want) {
-                let detail = if have != want {
+            let differs = have != want && !shifted_by_deployments(&shifted, &listener_name, &have, &want);
+            if differs || forwards_to_replaced(&want) {
+                let detail = if differs {
                     format!(
                         "default: {} -> {}",
                         describe_current(&have),
@@ -589,7 +665,9 @@ pub(crate) fn plan_elb(stack: &Stack, current: &ElbState) -> ElbPlan {
                 }
                 let have = current_action(&cr.actions, &name_of);
                 let want = Some(r.action.normalized());
-                if have != want {
+                if have != want
+                    && !shifted_by_deployments(&shifted, &format!("{listener_name}/{}", r.priority), &have, &want)
+                {
                     details.push(format!(
                         "action: {} -> {}",
                         describe_current(&have),
