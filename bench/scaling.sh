@@ -39,9 +39,10 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-e
 pids=()
 cleanup() {
     {
-        "$berth" down || true
         for p in "${pids[@]}"; do kill "$p" || true; done
         wait || true
+        # Stops every task the agent started (their shims), as the test harness does.
+        "$berth" down || true
     } >/dev/null 2>&1
     rm -rf "$dir"
 }

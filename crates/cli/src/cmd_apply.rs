@@ -105,7 +105,11 @@ fn current_scaling(c: &Client, cluster: &str) -> anyhow::Result<BTreeMap<String,
     let mut out: BTreeMap<String, CurrentScaling> = BTreeMap::new();
     for t in describe_all(c, "DescribeScalableTargets", "ScalableTargets", ns.clone())? {
         if let Some(service) = service_of(&t) {
-            let n = |k: &str| t[k].as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+            let n = |k: &str| {
+                t[k].as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0)
+            };
             out.insert(
                 service,
                 CurrentScaling {
@@ -123,14 +127,19 @@ fn current_scaling(c: &Client, cluster: &str) -> anyhow::Result<BTreeMap<String,
             } else {
                 Value::Null
             };
-            cur.policies
-                .insert(p["PolicyName"].as_str().unwrap_or_default().to_string(), config);
+            cur.policies.insert(
+                p["PolicyName"].as_str().unwrap_or_default().to_string(),
+                config,
+            );
         }
     }
     for a in describe_all(c, "DescribeScheduledActions", "ScheduledActions", ns)? {
         if let Some(cur) = service_of(&a).and_then(|s| out.get_mut(&s)) {
             cur.scheduled.insert(
-                a["ScheduledActionName"].as_str().unwrap_or_default().to_string(),
+                a["ScheduledActionName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 json!({"Schedule": a["Schedule"], "Timezone": a["Timezone"],
                        "ScalableTargetAction": a["ScalableTargetAction"]}),
             );

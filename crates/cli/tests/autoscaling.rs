@@ -4,6 +4,8 @@
 //! scales back in to the minimum. (berth's agent does not report per-task CPU to the control plane
 //! yet, so this test drives scaling with the request count rather than CPUUtilization.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
+
 mod common;
 
 use common::*;
@@ -49,22 +51,40 @@ services:
 fn aws(c: &Cluster, args: &[&str]) -> Value {
     let out = std::process::Command::new("aws")
         .args(args)
-        .args(["--endpoint-url", &format!("http://{}", c.addr), "--region", "us-east-1", "--output", "json"])
+        .args([
+            "--endpoint-url",
+            &format!("http://{}", c.addr),
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .output()
         .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
 fn desired(c: &Cluster) -> u64 {
-    let v = c.ecs("DescribeServices", serde_json::json!({"services": ["web"]})).unwrap();
+    let v = c
+        .ecs("DescribeServices", serde_json::json!({"services": ["web"]}))
+        .unwrap();
     v["services"][0]["desiredCount"].as_u64().unwrap()
 }
 
 /// `rate` requests per second to `addr` from one thread until stopped or `max` passes.
-fn paced_load(addr: String, rate: u32, max: Duration, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+fn paced_load(
+    addr: String,
+    rate: u32,
+    max: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let start = Instant::now();
         let gap = Duration::from_secs_f64(1.0 / f64::from(rate));
@@ -87,53 +107,146 @@ fn request_load_scales_the_service_out_and_back_in() {
     let port = free_port();
     let s = c.write_stack("berth.yaml", &stack(port));
     let out = c.cli(&["apply", s.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     c.wait_running("web", 2, true);
     let addr = format!("127.0.0.1:{port}");
-    eventually("the listener serves", Duration::from_secs(30), || http_get(&addr, "/").ok().filter(|(s, _)| *s == 200));
+    eventually("the listener serves", Duration::from_secs(30), || {
+        http_get(&addr, "/").ok().filter(|(s, _)| *s == 200)
+    });
 
     let lb = aws(&c, &["elbv2", "describe-load-balancers"]);
-    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"].as_str().unwrap().to_string();
+    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let tg = aws(&c, &["elbv2", "describe-target-groups"]);
-    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"].as_str().unwrap().to_string();
+    let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let label = format!(
         "{}/{}",
         lb_arn.split(":loadbalancer/").nth(1).unwrap(),
         tg_arn.rsplit(':').next().unwrap()
     );
 
-    aws(&c, &["application-autoscaling", "register-scalable-target", "--service-namespace", "ecs", "--resource-id", "service/default/web",
-        "--scalable-dimension", "ecs:service:DesiredCount", "--min-capacity", "2", "--max-capacity", "4"]);
+    aws(
+        &c,
+        &[
+            "application-autoscaling",
+            "register-scalable-target",
+            "--service-namespace",
+            "ecs",
+            "--resource-id",
+            "service/default/web",
+            "--scalable-dimension",
+            "ecs:service:DesiredCount",
+            "--min-capacity",
+            "2",
+            "--max-capacity",
+            "4",
+        ],
+    );
     let cfg = serde_json::json!({
         "TargetValue": 600.0,
         "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label},
         "ScaleOutCooldown": 10, "ScaleInCooldown": 5
     });
-    let policy = aws(&c, &["application-autoscaling", "put-scaling-policy", "--policy-name", "rps", "--service-namespace", "ecs",
-        "--resource-id", "service/default/web", "--scalable-dimension", "ecs:service:DesiredCount", "--policy-type", "TargetTrackingScaling",
-        "--target-tracking-scaling-policy-configuration", &cfg.to_string()]);
-    assert_eq!(policy["Alarms"].as_array().map(Vec::len), Some(2), "{policy}");
-    let alarms = aws(&c, &["cloudwatch", "describe-alarms", "--alarm-name-prefix", "TargetTracking-service/default/web-"]);
-    assert_eq!(alarms["MetricAlarms"].as_array().map(Vec::len), Some(2), "{alarms}");
+    let policy = aws(
+        &c,
+        &[
+            "application-autoscaling",
+            "put-scaling-policy",
+            "--policy-name",
+            "rps",
+            "--service-namespace",
+            "ecs",
+            "--resource-id",
+            "service/default/web",
+            "--scalable-dimension",
+            "ecs:service:DesiredCount",
+            "--policy-type",
+            "TargetTrackingScaling",
+            "--target-tracking-scaling-policy-configuration",
+            &cfg.to_string(),
+        ],
+    );
+    assert_eq!(
+        policy["Alarms"].as_array().map(Vec::len),
+        Some(2),
+        "{policy}"
+    );
+    let alarms = aws(
+        &c,
+        &[
+            "cloudwatch",
+            "describe-alarms",
+            "--alarm-name-prefix",
+            "TargetTracking-service/default/web-",
+        ],
+    );
+    assert_eq!(
+        alarms["MetricAlarms"].as_array().map(Vec::len),
+        Some(2),
+        "{alarms}"
+    );
 
     // 40 requests/s on 2 targets = 1200 per target per minute against 600: ceil(2 × 1200 / 600) = 4.
     let stop = Arc::new(AtomicBool::new(false));
     let load = paced_load(addr.clone(), 40, Duration::from_secs(90), stop.clone());
-    eventually("scale-out to 4", Duration::from_secs(60), || (desired(&c) == 4).then_some(()));
+    eventually("scale-out to 4", Duration::from_secs(60), || {
+        (desired(&c) == 4).then_some(())
+    });
     c.wait_running("web", 4, true);
     stop.store(true, Ordering::Relaxed);
     assert!(load.join().unwrap() > 100);
     assert_eq!(desired(&c), 4, "MaxCapacity caps the scale-out");
 
-    eventually("scale-in to 2 after the load", Duration::from_secs(90), || (desired(&c) == 2).then_some(()));
-    let acts = aws(&c, &["application-autoscaling", "describe-scaling-activities", "--service-namespace", "ecs", "--resource-id", "service/default/web"]);
+    eventually(
+        "scale-in to 2 after the load",
+        Duration::from_secs(90),
+        || (desired(&c) == 2).then_some(()),
+    );
+    let acts = aws(
+        &c,
+        &[
+            "application-autoscaling",
+            "describe-scaling-activities",
+            "--service-namespace",
+            "ecs",
+            "--resource-id",
+            "service/default/web",
+        ],
+    );
     let acts = acts["ScalingActivities"].as_array().unwrap().clone();
     assert!(acts.len() >= 2, "{acts:#?}");
     let causes: Vec<&str> = acts.iter().map(|a| a["Cause"].as_str().unwrap()).collect();
-    assert!(causes.last().unwrap().contains("-AlarmHigh-") && causes.last().unwrap().contains("triggered policy rps changing the desired capacity from 2 to"), "{causes:?}");
-    assert!(causes[0].contains("-AlarmLow-") && causes[0].ends_with("to 2."), "{causes:?}");
-    assert!(acts.iter().all(|a| a["StatusCode"] == "Successful"), "{acts:#?}");
-    let svc = c.ecs("DescribeServices", serde_json::json!({"services": ["web"]})).unwrap();
+    assert!(
+        causes.last().unwrap().contains("-AlarmHigh-")
+            && causes
+                .last()
+                .unwrap()
+                .contains("triggered policy rps changing the desired capacity from 2 to"),
+        "{causes:?}"
+    );
+    assert!(
+        causes[0].contains("-AlarmLow-") && causes[0].ends_with("to 2."),
+        "{causes:?}"
+    );
+    assert!(
+        acts.iter().all(|a| a["StatusCode"] == "Successful"),
+        "{acts:#?}"
+    );
+    let svc = c
+        .ecs("DescribeServices", serde_json::json!({"services": ["web"]}))
+        .unwrap();
     let events = svc["services"][0]["events"].to_string();
-    assert!(events.contains("Application Auto Scaling set the desired count"), "{events}");
+    assert!(
+        events.contains("Application Auto Scaling set the desired count"),
+        "{events}"
+    );
 }

@@ -108,27 +108,33 @@ fn killing_a_task_under_load_gives_no_client_errors() {
 
 #[test]
 fn a_stopped_task_finishes_its_slow_request_while_new_ones_go_elsewhere() {
-    let (c, addr) = setup(2);
-    // A slow request in flight (3 s) on some task.
-    let slow_addr = addr.clone();
-    let slow = std::thread::spawn(move || http_get(&slow_addr, "/?sleep_ms=3000"));
+    let (c, addr) = setup(3);
+    // Slow requests (3 s) in flight on the tasks (round robin spreads them).
+    let slow: Vec<_> = (0..3)
+        .map(|_| {
+            let a = addr.clone();
+            let h = std::thread::spawn(move || http_get(&a, "/?sleep_ms=3000"));
+            std::thread::sleep(Duration::from_millis(50));
+            h
+        })
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
-    // Stop one task: with a 20 s deregistration delay it drains, and stops as soon as it is idle.
+    // Stop two of the three tasks: with a 20 s deregistration delay they drain, and stop as soon
+    // as they are idle.
     let tasks = c.running_tasks("web", true);
     let (a, b) = (short(&tasks[0]["taskArn"]), short(&tasks[1]["taskArn"]));
     assert!(c.cli(&["stop-task", &a]).status.success());
     assert!(c.cli(&["stop-task", &b]).status.success());
-    // Both tasks drain; replacements start; new requests keep succeeding.
-    let mut ok = 0;
+    // New requests keep succeeding on the remaining task and the replacements.
     for _ in 0..40 {
-        let (s, _) = http_get(&addr, "/").unwrap();
-        assert_eq!(s, 200);
-        ok += 1;
+        let (s, body) = http_get(&addr, "/").unwrap();
+        assert_eq!(s, 200, "{body}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(ok, 40);
-    let (status, body) = slow.join().unwrap().unwrap();
-    assert_eq!(status, 200, "the in-flight request finished: {body}");
+    for h in slow {
+        let (status, body) = h.join().unwrap().unwrap();
+        assert_eq!(status, 200, "an in-flight request finished: {body}");
+    }
     // Draining ends when the task has no requests left, long before the 20 s delay.
     let stopped = eventually("drained tasks stopped", Duration::from_secs(15), || {
         let r = c.ecs("DescribeTasks", serde_json::json!({"tasks": [a, b]})).unwrap();

@@ -2,6 +2,8 @@
 //! `berth server --tls-cert/--tls-key` serves https://, the CLI trusts the CA with --ca-cert,
 //! plain http and an untrusted client fail, and the real AWS CLI works with --ca-bundle.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -161,6 +163,7 @@ fn api_over_https_with_a_local_ca() {
             .args(extra)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_MAX_ATTEMPTS", "1")
             .env_remove("AWS_CA_BUNDLE")
             .output()
             .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it")

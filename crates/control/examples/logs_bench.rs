@@ -10,9 +10,12 @@ use std::io::Write;
 use std::time::Instant;
 
 fn message(i: usize) -> String {
-    if i % 10 == 0 {
-        format!("ERROR [req-{i}] payment failed: upstream timeout after 3000ms user=u{}", i % 50)
-    } else if i % 3 == 0 {
+    if i.is_multiple_of(10) {
+        format!(
+            "ERROR [req-{i}] payment failed: upstream timeout after 3000ms user=u{}",
+            i % 50
+        )
+    } else if i.is_multiple_of(3) {
         format!(
             "{{\"level\":\"INFO\",\"ms\":{},\"path\":\"/api/items/{}\",\"user\":\"u{}\"}}",
             i % 997,
@@ -20,13 +23,21 @@ fn message(i: usize) -> String {
             i % 50
         )
     } else {
-        format!("INFO [req-{i}] GET /api/items/{} 200 {}B in {}ms", i % 100, i % 5000, i % 97)
+        format!(
+            "INFO [req-{i}] GET /api/items/{} 200 {}B in {}ms",
+            i % 100,
+            i % 5000,
+            i % 97
+        )
     }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = std::path::PathBuf::from(args.next().ok_or("usage: logs_bench DIR [LINES] [STREAMS] [BATCH]")?);
+    let dir = std::path::PathBuf::from(
+        args.next()
+            .ok_or("usage: logs_bench DIR [LINES] [STREAMS] [BATCH]")?,
+    );
     let lines: usize = args.next().map_or(Ok(1_000_000), |s| s.parse())?;
     let streams: usize = args.next().map_or(Ok(4), |s| s.parse())?;
     let batch: usize = args.next().map_or(Ok(10_000), |s| s.parse())?;
@@ -41,7 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let batches: Vec<Vec<Vec<LogEvent>>> = (0..streams)
         .map(|s| {
             (0..per_stream)
-                .map(|j| LogEvent { timestamp: start + j as i64 * step, message: message(j * streams + s) })
+                .map(|j| LogEvent {
+                    timestamp: start + j as i64 * step,
+                    message: message(j * streams + s),
+                })
                 .collect::<Vec<_>>()
                 .chunks(batch)
                 .map(<[LogEvent]>::to_vec)
@@ -64,7 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| std::io::Error::other("writer panicked"))??;
+            h.join()
+                .map_err(|_| std::io::Error::other("writer panicked"))??;
         }
         Ok(())
     })?;
@@ -89,7 +104,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = None;
     for _ in 0..3 {
         let t = Instant::now();
-        let o = run_query(&store, &[group.to_string()], start, end + 1, &query, 10_000, &Default::default())?;
+        let o = run_query(
+            &store,
+            &[group.to_string()],
+            start,
+            end + 1,
+            &query,
+            10_000,
+            &Default::default(),
+        )?;
         best = best.min(t.elapsed().as_secs_f64());
         out = Some(o);
     }
@@ -97,7 +120,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let matched: u64 = out
         .rows
         .iter()
-        .filter_map(|r| r.iter().find(|(f, _)| f == "count(*)").and_then(|(_, v)| v.parse::<u64>().ok()))
+        .filter_map(|r| {
+            r.iter()
+                .find(|(f, _)| f == "count(*)")
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        })
         .sum();
     println!("query={query_text}");
     println!("query_seconds={best:.4}");

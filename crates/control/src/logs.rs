@@ -79,6 +79,8 @@ struct StreamState {
     writer: Option<(i64, File)>,
 }
 
+type NamedStream = (String, Arc<Mutex<StreamState>>);
+
 struct Group {
     meta: GroupMeta,
     streams: BTreeMap<String, Arc<Mutex<StreamState>>>,
@@ -608,7 +610,7 @@ impl LogStore {
     /// recomputes the affected streams' first events. Call it every minute or so. Returns how
     /// many segment files were removed.
     pub fn enforce_retention(&self, now_ms: i64) -> std::io::Result<usize> {
-        let work: Vec<(String, i64, Vec<(String, Arc<Mutex<StreamState>>)>)> = self
+        let work: Vec<(String, i64, Vec<NamedStream>)> = self
             .read_groups()
             .iter()
             .filter_map(|(name, g)| {
@@ -688,14 +690,20 @@ fn load_stream(dir: &Path) -> std::io::Result<StreamState> {
     for f in std::fs::read_dir(dir)? {
         let f = f?;
         let name = f.file_name().to_string_lossy().to_string();
-        let Some(bucket) = name.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) else {
+        let Some(bucket) = name
+            .strip_suffix(".log")
+            .and_then(|b| b.parse::<i64>().ok())
+        else {
             continue;
         };
         let mut len = f.metadata()?.len();
         if len > 0 {
             // A crash may leave a torn last line: cut it so the next append starts a fresh line.
             use std::io::{Read, Seek, SeekFrom};
-            let mut file = std::fs::OpenOptions::new().read(true).write(true).open(f.path())?;
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(f.path())?;
             let mut last = [0u8; 1];
             file.seek(SeekFrom::Start(len - 1))?;
             file.read_exact(&mut last)?;
@@ -739,7 +747,10 @@ fn migrate_jsonl(group_dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
         let text = std::fs::read_to_string(f.path())?;
         let mut buckets: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
-        for l in text.lines().filter_map(|l| serde_json::from_str::<Line>(l).ok()) {
+        for l in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        {
             encode_line(
                 buckets.entry(l.t.div_euclid(SEGMENT_MS)).or_default(),
                 l.t,

@@ -69,7 +69,7 @@ fn name_of(identifier: &str) -> &str {
     }
 }
 
-fn group_of<'a>(input: &'a Map<String, Value>) -> Result<&'a str, ApiError> {
+fn group_of(input: &Map<String, Value>) -> Result<&str, ApiError> {
     match (s(input, "logGroupName"), s(input, "logGroupIdentifier")) {
         (Some(g), None) if !g.is_empty() => Ok(g),
         (None, Some(id)) if !id.is_empty() => Ok(name_of(id)),
@@ -100,8 +100,7 @@ fn io(e: std::io::Error) -> ApiError {
 
 fn validate_group_name(g: &str) -> Result<(), ApiError> {
     let ok = (1..=512).contains(&g.len())
-        && g
-            .bytes()
+        && g.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b));
     if ok {
         Ok(())
@@ -271,8 +270,9 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
         "FilterLogEvents" => filter_log_events(logs, &input),
         "PutRetentionPolicy" => {
             let g = req(&input, "logGroupName")?;
-            let days = n(&input, "retentionInDays")
-                .ok_or_else(|| invalid("retentionInDays: expected a number of days, found nothing"))?;
+            let days = n(&input, "retentionInDays").ok_or_else(|| {
+                invalid("retentionInDays: expected a number of days, found nothing")
+            })?;
             if !RETENTION_DAYS.iter().any(|d| i64::from(*d) == days) {
                 return Err(invalid(format!(
                     "retentionInDays: expected one of {RETENTION_DAYS:?}, found {days}"
@@ -398,7 +398,8 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
                             continue;
                         }
                     }
-                    let mut v = serde_json::to_value(&f).map_err(|e| ApiError::server(e.to_string()))?;
+                    let mut v =
+                        serde_json::to_value(&f).map_err(|e| ApiError::server(e.to_string()))?;
                     v["logGroupName"] = json!(g.name);
                     all.push(v);
                 }
@@ -428,7 +429,10 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
         "GetQueryResults" => {
             let id = req(&input, "queryId")?;
             let r = logs.queries.get(id).ok_or_else(|| {
-                err("ResourceNotFoundException", format!("The query {id} does not exist"))
+                err(
+                    "ResourceNotFoundException",
+                    format!("The query {id} does not exist"),
+                )
             })?;
             let results: Vec<Value> = r
                 .output
@@ -623,21 +627,28 @@ fn put_log_events(logs: &LogStore, input: &Map<String, Value>) -> Result<Value, 
     let now = now_ms();
     let too_new = now + 2 * 3_600_000;
     let too_old = now - 14 * DAY_MS;
-    let expired = meta
-        .retention_in_days
-        .map(|d| now - i64::from(d) * DAY_MS);
+    let expired = meta.retention_in_days.map(|d| now - i64::from(d) * DAY_MS);
     let mut rejected = Map::new();
-    let old_end = events.iter().position(|e| e.timestamp >= too_old).unwrap_or(events.len());
+    let old_end = events
+        .iter()
+        .position(|e| e.timestamp >= too_old)
+        .unwrap_or(events.len());
     if old_end > 0 {
         rejected.insert("tooOldLogEventEndIndex".into(), json!(old_end));
     }
     let exp_end = expired.map_or(0, |c| {
-        events.iter().position(|e| e.timestamp >= c).unwrap_or(events.len())
+        events
+            .iter()
+            .position(|e| e.timestamp >= c)
+            .unwrap_or(events.len())
     });
     if exp_end > 0 {
         rejected.insert("expiredLogEventEndIndex".into(), json!(exp_end));
     }
-    let new_start = events.iter().position(|e| e.timestamp > too_new).unwrap_or(events.len());
+    let new_start = events
+        .iter()
+        .position(|e| e.timestamp > too_new)
+        .unwrap_or(events.len());
     if new_start < events.len() {
         rejected.insert("tooNewLogEventStartIndex".into(), json!(new_start));
     }
@@ -664,7 +675,11 @@ fn get_log_events(logs: &LogStore, input: &Map<String, Value>) -> Result<Value, 
         Some(t) => Some(
             parse_token(t)
                 .filter(|(d, _)| *d == 'f' || *d == 'b')
-                .ok_or_else(|| invalid(format!("nextToken: expected a token from GetLogEvents, found {t:?}")))?,
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "nextToken: expected a token from GetLogEvents, found {t:?}"
+                    ))
+                })?,
         ),
         None => None,
     };
@@ -704,7 +719,13 @@ fn get_log_events(logs: &LogStore, input: &Map<String, Value>) -> Result<Value, 
     } else {
         let last = pos[end - 1];
         (
-            token('f', Pos { ts: last.ts, rank: last.rank + 1 }),
+            token(
+                'f',
+                Pos {
+                    ts: last.ts,
+                    rank: last.rank + 1,
+                },
+            ),
             token('b', pos[start]),
         )
     };
@@ -724,7 +745,8 @@ fn filter_log_events(logs: &LogStore, input: &Map<String, Value>) -> Result<Valu
     let pattern = parse_pattern(s(input, "filterPattern").unwrap_or(""))?;
     let lim = limit(input, "limit", 10_000, 10_000)?;
     // Token: the last returned event's (timestamp, stream, rank).
-    let after: Option<(i64, String, usize)> = match s(input, "nextToken").filter(|t| !t.is_empty()) {
+    let after: Option<(i64, String, usize)> = match s(input, "nextToken").filter(|t| !t.is_empty())
+    {
         Some(t) => {
             let mut parts = t.splitn(3, '/');
             let parsed = (|| {
@@ -732,7 +754,11 @@ fn filter_log_events(logs: &LogStore, input: &Map<String, Value>) -> Result<Valu
                 let rank = parts.next()?.parse().ok()?;
                 Some((ts, parts.next()?.to_string(), rank))
             })();
-            Some(parsed.ok_or_else(|| invalid(format!("nextToken: expected a token from FilterLogEvents, found {t:?}")))?)
+            Some(parsed.ok_or_else(|| {
+                invalid(format!(
+                    "nextToken: expected a token from FilterLogEvents, found {t:?}"
+                ))
+            })?)
         }
         None => None,
     };
@@ -789,7 +815,11 @@ fn filter_log_events(logs: &LogStore, input: &Map<String, Value>) -> Result<Valu
 fn start_query(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
     let logs = cp.logs();
     let mut groups = strings(input, "logGroupNames");
-    groups.extend(strings(input, "logGroupIdentifiers").iter().map(|i| name_of(i).to_string()));
+    groups.extend(
+        strings(input, "logGroupIdentifiers")
+            .iter()
+            .map(|i| name_of(i).to_string()),
+    );
     if let Some(g) = s(input, "logGroupName") {
         groups.push(g.to_string());
     }

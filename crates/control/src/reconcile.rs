@@ -523,6 +523,9 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
     }
 
     circuit_breaker(st, &mut rec, &name, t);
+    if let Some(alarms) = cp.alarms() {
+        deployment_alarms(st, &mut rec, &name, alarms, t);
+    }
 
     // Counts per deployment, rollout state, and retirement of drained deployments.
     let tasks: Vec<&crate::state::TaskRecord> =
@@ -675,6 +678,65 @@ fn circuit_breaker(st: &mut State, rec: &mut ServiceRecord, name: &str, t: f64) 
         rec.steady = false;
         rec.backoff_failures = 0;
         rec.backoff_until = 0.0;
+    }
+}
+
+/// ECS's deployment alarms (`deploymentConfiguration.alarms`): a deployment in progress fails once
+/// one of the named alarms went into ALARM after it started; with `rollback` the service goes
+/// back (a traffic shift switches back at once, a rolling deployment returns to the last
+/// completed task definition).
+fn deployment_alarms(st: &mut State, rec: &mut ServiceRecord, name: &str, alarms: &berth_metrics::AlarmManager, t: f64) {
+    let Some(cfg) = rec.service.deployment_configuration.alarms.clone().filter(|a| a.enable && !a.alarm_names.is_empty()) else {
+        return;
+    };
+    let Some(d) = rec
+        .service
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+        .cloned()
+    else {
+        return;
+    };
+    let firing = cfg.alarm_names.iter().find_map(|n| {
+        let a = alarms.get(n)?;
+        (a.state.value == berth_metrics::alarm::StateValue::ALARM && a.state.transitioned >= d.created_at - 1.0)
+            .then(|| format!("the deployment alarm {n} went into ALARM: {}", a.state.reason))
+    });
+    let Some(reason) = firing else { return };
+    if rec.shift.as_ref().is_some_and(|s| s.green == d.id) {
+        if cfg.rollback {
+            crate::shift::rollback(st, rec, &reason, t);
+            return;
+        }
+    }
+    for dep in rec.service.deployments.iter_mut().filter(|x| x.id == d.id) {
+        dep.rollout_state = Some("FAILED".into());
+        dep.rollout_state_reason = Some(reason.clone());
+        dep.updated_at = t;
+    }
+    push_event(rec, format!("(service {name}) (deployment {}) deployment failed: {reason}", d.id));
+    let target = rec.last_completed_task_definition.clone().filter(|td| *td != d.task_definition);
+    let rollback = cfg.rollback && target.is_some();
+    if let Some(h) = rec.history.iter_mut().find(|h| h.id == d.id) {
+        h.status = if rollback { "ROLLBACK_IN_PROGRESS" } else { "STOPPED" }.into();
+        h.status_reason = Some(reason);
+        if !rollback {
+            h.finished_at = Some(t);
+        }
+    }
+    if let (true, Some(td)) = (rollback, target) {
+        for dep in rec.service.deployments.iter_mut().filter(|x| x.status == "PRIMARY") {
+            dep.status = "ACTIVE".into();
+        }
+        let dep = crate::ecs::new_deployment(&td, rec.service.desired_count, t);
+        push_event(rec, format!("(service {name}) rolling back to deployment {} ({}).", dep.id, td));
+        rec.history.insert(0, crate::ecs::history_entry(&dep, "berth", "deployment alarm", Some(d.id.clone())));
+        rec.history.truncate(crate::state::MAX_HISTORY);
+        adopt_tasks(st, rec, &td, &dep.id);
+        rec.service.task_definition = td;
+        rec.service.deployments.insert(0, dep);
+        rec.steady = false;
     }
 }
 

@@ -257,6 +257,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: std::sync::OnceLock<berth_metrics::MetricStore>,
     /// The secret resolver and the values resolved per task (memory only).
     pub(crate) secrets: crate::secrets_hook::SecretHook,
+    /// Alarms deployments watch, once attached.
+    pub(crate) alarms: std::sync::OnceLock<berth_metrics::AlarmManager>,
 }
 
 /// The control plane; cheap to clone.
@@ -293,6 +295,7 @@ impl ControlPlane {
                 logs,
                 kick: tokio::sync::Notify::new(),
                 metrics: std::sync::OnceLock::new(),
+                alarms: std::sync::OnceLock::new(),
                 secrets: Default::default(),
             }),
         };

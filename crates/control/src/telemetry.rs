@@ -13,6 +13,16 @@ impl ControlPlane {
         let _ = self.inner.metrics.set(store);
     }
 
+    /// Watches these alarms for deployments (`deploymentConfiguration.alarms`).
+    pub fn attach_alarms(&self, alarms: berth_metrics::AlarmManager) {
+        let _ = self.inner.alarms.set(alarms);
+    }
+
+    /// The attached alarm manager, if any.
+    pub fn alarms(&self) -> Option<&berth_metrics::AlarmManager> {
+        self.inner.alarms.get()
+    }
+
     /// The attached metric store, if any.
     pub fn metrics(&self) -> Option<&MetricStore> {
         self.inner.metrics.get()

@@ -270,7 +270,8 @@ async fn https_listener_without_usable_certificates_is_refused() {
     };
     let err = start_proxy(&https_config(vec![missing, swapped], &web), dir.path())
         .await
-        .unwrap_err();
+        .err()
+        .unwrap();
     assert!(
         err.contains("listeners[1].certificates[0].cert_pem_path: expected a readable PEM"),
         "{err}"
@@ -281,7 +282,8 @@ async fn https_listener_without_usable_certificates_is_refused() {
     );
     let err = start_proxy(&https_config(vec![], &web), dir.path())
         .await
-        .unwrap_err();
+        .err()
+        .unwrap();
     assert!(
         err.contains("listeners[1].certificates: an HTTPS listener needs at least one certificate"),
         "{err}"

@@ -84,7 +84,7 @@ impl Backoff {
     }
     /// Seconds to wait before the next start, if throttled.
     pub fn delay(&self, now: f64) -> Option<f64> {
-        (self.next_start_at > now).then(|| self.next_start_at - now)
+        (self.next_start_at > now).then_some(self.next_start_at - now)
     }
 }
 

@@ -124,6 +124,7 @@ async fn serve_maybe_tls(
     }
     if let Some(cw) = &backends.cloudwatch {
         cp.attach_metrics(cw.metrics.clone());
+        cp.attach_alarms(cw.alarms.clone());
         let alarms = cw.alarms.clone();
         let rx = rx.clone();
         tokio::spawn(async move { alarms.run(rx).await });

@@ -6,7 +6,6 @@ mod deployment;
 mod elb;
 mod scaling;
 
-
 use crate::elb::{LoadBalancerSpec, TargetGroupSpec};
 use crate::spec::{default_family, ServiceLoadBalancer, ServiceSpec, Stack, DEFAULT_CLUSTER};
 use berth_model::ecs::{valid_name, LoadBalancer, TaskDefinition};
@@ -257,8 +256,8 @@ fn service_from_value(
         ),
     }
 
-    let scaling = get(obj, "scaling")
-        .and_then(|v| scaling::scaling(v, &path, &load_balancers, refs, errs));
+    let scaling =
+        get(obj, "scaling").and_then(|v| scaling::scaling(v, &path, &load_balancers, refs, errs));
     // With scaling, desiredCount is the count a new service starts with (minCapacity unless
     // given); Application Auto Scaling owns it afterwards.
     let desired_count = match (&scaling, given_count) {
@@ -266,7 +265,8 @@ fn service_from_value(
         (None, None) => DEFAULT_DESIRED_COUNT,
         (_, Some(None)) => 0,
         (Some(s), Some(Some(n)))
-            if s.min_capacity <= s.max_capacity && !(s.min_capacity..=s.max_capacity).contains(&n) =>
+            if s.min_capacity <= s.max_capacity
+                && !(s.min_capacity..=s.max_capacity).contains(&n) =>
         {
             errs.push(
                 format!("{path}.desiredCount"),
@@ -484,11 +484,7 @@ fn load_balancers(
             check_target(td, name, port, &lb_path, errs);
         }
         let advanced_configuration = get(obj, "advancedConfiguration").and_then(|v| {
-            deployment::advanced_configuration(
-                v,
-                &format!("{lb_path}.advancedConfiguration"),
-                errs,
-            )
+            deployment::advanced_configuration(v, &format!("{lb_path}.advancedConfiguration"), errs)
         });
         out.push(ServiceLoadBalancer {
             target_group,

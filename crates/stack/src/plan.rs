@@ -235,8 +235,7 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
         names: &names,
         target_group_names: &target_group_names,
     };
-    let label_of =
-        scaling::label_from_arns(&refs.load_balancers, &elb_plan.stable_target_groups);
+    let label_of = scaling::label_from_arns(&refs.load_balancers, &elb_plan.stable_target_groups);
     for (name, spec) in &stack.services {
         let family = spec.task_definition.family.clone();
         let Some(cur) = current.iter().find(|c| &c.name == name) else {
@@ -342,8 +341,12 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
     gone.sort_by(|a, b| a.name.cmp(&b.name));
     gone.dedup_by(|a, b| a.name == b.name);
     for c in gone {
-        out.changes
-            .extend(scaling::plan_scaling(&c.name, None, c.scaling.as_ref(), &label_of));
+        out.changes.extend(scaling::plan_scaling(
+            &c.name,
+            None,
+            c.scaling.as_ref(),
+            &label_of,
+        ));
         out.changes.push(Change {
             kind: ChangeKind::Delete,
             resource: Resource::Service,
@@ -553,7 +556,11 @@ fn strategy_fields(
         )
     };
     vec![
-        ("strategy", old.strategy().to_string(), new.strategy().to_string()),
+        (
+            "strategy",
+            old.strategy().to_string(),
+            new.strategy().to_string(),
+        ),
         (
             "bakeTimeInMinutes",
             old.bake_time_in_minutes.unwrap_or(0.0).to_string(),

@@ -262,7 +262,8 @@ mod tests {
     #[test]
     fn resource_labels_come_from_arns() {
         let lb = "arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/web/50dc6c495c0c9188";
-        let tg = "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/blue/943f017f100becff";
+        let tg =
+            "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/blue/943f017f100becff";
         let label = resource_label(lb, tg).unwrap();
         assert_eq!(
             label,

@@ -2,7 +2,9 @@
 
 use crate::elb::{LoadBalancerSpec, TargetGroupSpec};
 use crate::scaling::ScalingSpec;
-use berth_model::ecs::{AdvancedConfiguration, DeploymentConfiguration, LoadBalancer, TaskDefinition};
+use berth_model::ecs::{
+    AdvancedConfiguration, DeploymentConfiguration, LoadBalancer, TaskDefinition,
+};
 use std::collections::BTreeMap;
 
 /// Tag key that marks a service as managed by a stack; its value is the stack name.
@@ -112,7 +114,10 @@ impl ServiceLoadBalancer {
                 production_listener_rule: arns
                     .listener_rule(&t.production_listener)
                     .unwrap_or_default(),
-                test_listener_rule: t.test_listener.as_ref().map(|r| arns.listener_rule(r).unwrap_or_default()),
+                test_listener_rule: t
+                    .test_listener
+                    .as_ref()
+                    .map(|r| arns.listener_rule(r).unwrap_or_default()),
                 role_arn: None,
             });
         }

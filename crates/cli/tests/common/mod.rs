@@ -1,8 +1,8 @@
 //! Test harness: a real single-node cluster (server, agent, proxy as separate `berth` processes)
 //! on loopback with its own state directory, driven through the API and the CLI.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -60,7 +60,9 @@ pub fn validate(f: &MetricFilter) -> Vec<String> {
             errors.push(format!("{at}.metricName: expected a name, found nothing"));
         }
         if t.metric_namespace.is_empty() {
-            errors.push(format!("{at}.metricNamespace: expected a namespace, found nothing"));
+            errors.push(format!(
+                "{at}.metricNamespace: expected a namespace, found nothing"
+            ));
         }
         if !t.metric_value.starts_with('$') && t.metric_value.parse::<f64>().is_err() {
             errors.push(format!(

@@ -121,11 +121,7 @@ impl<'a> Lexer<'a> {
     }
     fn eat_word(&mut self, w: &str) -> bool {
         let save = self.pos;
-        if self.eat(w)
-            && !self
-                .peek()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_')
-        {
+        if self.eat(w) && !self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
             return true;
         }
         self.pos = save;
@@ -197,9 +193,7 @@ impl FilterPattern {
                     && !excluded.iter().any(|t| message.contains(t.as_str()))
                     && (any_of.is_empty() || any_of.iter().any(|t| message.contains(t.as_str())))
             }
-            FilterPattern::Json(e) => {
-                json_message(message).is_some_and(|v| eval_json(e, &v))
-            }
+            FilterPattern::Json(e) => json_message(message).is_some_and(|v| eval_json(e, &v)),
             FilterPattern::Space(fields) => space_match(fields, message).is_some(),
         }
     }
@@ -210,7 +204,10 @@ impl FilterPattern {
         if !self.matches(message) {
             return None;
         }
-        if let Some(path) = selector.strip_prefix('$').filter(|p| p.starts_with(['.', '['])) {
+        if let Some(path) = selector
+            .strip_prefix('$')
+            .filter(|p| p.starts_with(['.', '[']))
+        {
             let mut lx = Lexer::new(path);
             let steps = parse_path_rest(&mut lx).ok()?;
             if lx.peek().is_some() {
@@ -251,7 +248,9 @@ fn parse_terms(lx: &mut Lexer) -> Result<FilterPattern, PatternError> {
         };
         let term = match lx.peek() {
             Some('"') => lx.quoted()?,
-            Some(c) if c.is_whitespace() => return lx.err(format!("expected a term after `{kind}`")),
+            Some(c) if c.is_whitespace() => {
+                return lx.err(format!("expected a term after `{kind}`"))
+            }
             None => return lx.err(format!("expected a term after `{kind}`")),
             Some(_) => {
                 let mut t = String::new();

@@ -316,7 +316,9 @@ pub fn flatten_json(message: &str) -> Vec<(String, Val<'static>)> {
                     go(&key(&i.to_string()), v, out);
                 }
             }
-            serde_json::Value::String(s) => out.push((prefix.to_string(), Val::Str(Cow::Owned(s.clone())))),
+            serde_json::Value::String(s) => {
+                out.push((prefix.to_string(), Val::Str(Cow::Owned(s.clone()))))
+            }
             serde_json::Value::Number(n) => {
                 out.push((prefix.to_string(), n.as_f64().map_or(Val::Null, Val::Num)))
             }
@@ -360,7 +362,9 @@ impl<'s> Parser<'s> {
         self.chars.get(pos).map_or(self.src.len(), |c| c.0)
     }
     fn text(&self, from: usize, to: usize) -> String {
-        self.src[self.byte_pos(from)..self.byte_pos(to)].trim().to_string()
+        self.src[self.byte_pos(from)..self.byte_pos(to)]
+            .trim()
+            .to_string()
     }
     fn eat(&mut self, s: &str) -> bool {
         self.ws();
@@ -422,7 +426,12 @@ impl<'s> Parser<'s> {
         }
         let mut s = String::new();
         while let Some(c) = self.peek() {
-            if c.is_alphanumeric() || c == '_' || c == '@' || (c == '.' && !s.is_empty()) || c == '$' {
+            if c.is_alphanumeric()
+                || c == '_'
+                || c == '@'
+                || (c == '.' && !s.is_empty())
+                || c == '$'
+            {
                 s.push(c);
                 self.pos += 1;
             } else {
@@ -517,7 +526,9 @@ impl<'s> Parser<'s> {
             match self.peek() {
                 None => break,
                 Some('|') => self.pos += 1,
-                Some(c) => return self.err(format!("expected `|` or the end of the query, found `{c}`")),
+                Some(c) => {
+                    return self.err(format!("expected `|` or the end of the query, found `{c}`"))
+                }
             }
         }
         Ok(Query { commands })
@@ -660,10 +671,15 @@ impl<'s> Parser<'s> {
             Some('/') => {
                 let at = self.pos;
                 let pattern = self.regex()?;
-                let names: Vec<String> = pattern.capture_names().flatten().map(str::to_string).collect();
+                let names: Vec<String> = pattern
+                    .capture_names()
+                    .flatten()
+                    .map(str::to_string)
+                    .collect();
                 if names.is_empty() {
                     self.pos = at;
-                    return self.err("parse: the regular expression has no named capture `(?<name>...)`");
+                    return self
+                        .err("parse: the regular expression has no named capture `(?<name>...)`");
                 }
                 Ok(Command::Parse {
                     source,
@@ -715,10 +731,9 @@ impl<'s> Parser<'s> {
         let arg = |p: &mut Self| p.expr();
         let agg = match name.as_str() {
             "count" => {
-                if self.eat("*") || {
-                    self.ws();
-                    self.peek() == Some(')')
-                } {
+                let star = self.eat("*");
+                self.ws();
+                if star || self.peek() == Some(')') {
                     Agg::Count(None)
                 } else {
                     Agg::Count(Some(arg(self)?))
@@ -865,17 +880,13 @@ impl<'s> Parser<'s> {
     fn additive(&mut self) -> Result<Expr, QueryError> {
         let mut left = self.multiplicative()?;
         loop {
-            let op = if self.eat("+") {
-                BinOp::Add
-            } else if {
-                self.ws();
-                self.peek() == Some('-')
-            } {
-                self.pos += 1;
-                BinOp::Sub
-            } else {
-                return Ok(left);
+            self.ws();
+            let op = match self.peek() {
+                Some('+') => BinOp::Add,
+                Some('-') => BinOp::Sub,
+                _ => return Ok(left),
             };
+            self.pos += 1;
             let right = self.multiplicative()?;
             left = Expr::Bin(Box::new(left), op, Box::new(right));
         }
@@ -987,8 +998,23 @@ impl<'s> Parser<'s> {
 }
 
 const FUNCTIONS: [&str; 17] = [
-    "bin", "ispresent", "isempty", "isblank", "strlen", "tolower", "toupper", "concat", "abs",
-    "floor", "ceil", "coalesce", "trim", "substr", "replace", "greatest", "least",
+    "bin",
+    "ispresent",
+    "isempty",
+    "isblank",
+    "strlen",
+    "tolower",
+    "toupper",
+    "concat",
+    "abs",
+    "floor",
+    "ceil",
+    "coalesce",
+    "trim",
+    "substr",
+    "replace",
+    "greatest",
+    "least",
 ];
 
 impl Query {
@@ -1009,7 +1035,10 @@ impl Query {
             .position(|c| {
                 !matches!(
                     c,
-                    Command::Fields(_) | Command::Filter(_) | Command::Parse { .. } | Command::Display(_)
+                    Command::Fields(_)
+                        | Command::Filter(_)
+                        | Command::Parse { .. }
+                        | Command::Display(_)
                 )
             })
             .unwrap_or(self.commands.len())
@@ -1025,11 +1054,24 @@ impl Query {
                     }
                 }
                 Command::Fields(f) if f.iter().any(|(_, n)| n == "@message") => return None,
-                Command::Parse { names, .. } if names.iter().any(|n| n == "@message") => return None,
+                Command::Parse { names, .. } if names.iter().any(|n| n == "@message") => {
+                    return None
+                }
                 _ => {}
             }
         }
         None
+    }
+
+    /// Whether the first command is a filter that holds exactly when `@message` contains the
+    /// required literal (so a line found by searching for it needs no second look).
+    pub fn literal_decides(&self) -> bool {
+        match self.commands.first() {
+            Some(Command::Filter(e @ (Expr::LikeStr(..) | Expr::LikeRe(..)))) => {
+                literal_of(e).is_some()
+            }
+            _ => false,
+        }
     }
 
     /// The columns the results show, in order.
@@ -1048,7 +1090,11 @@ impl Query {
                 }
                 Command::Stats { aggs, by } => {
                     explicit = true;
-                    cols = by.iter().map(|(_, n)| n.clone()).chain(aggs.iter().map(|(_, n)| n.clone())).collect();
+                    cols = by
+                        .iter()
+                        .map(|(_, n)| n.clone())
+                        .chain(aggs.iter().map(|(_, n)| n.clone()))
+                        .collect();
                 }
                 Command::Display(d) => {
                     explicit = true;
@@ -1065,7 +1111,9 @@ impl Query {
 
     /// Whether the query aggregates with `stats`.
     pub fn has_stats(&self) -> bool {
-        self.commands.iter().any(|c| matches!(c, Command::Stats { .. }))
+        self.commands
+            .iter()
+            .any(|c| matches!(c, Command::Stats { .. }))
     }
 }
 
@@ -1075,7 +1123,8 @@ fn literal_of(e: &Expr) -> Option<String> {
         Expr::LikeRe(f, re, false) if is_message(f) => {
             let s = re.as_str();
             let plain = !s.is_empty()
-                && s.chars().all(|c| c.is_alphanumeric() || " _-:,;=@#!%&<>'\"".contains(c));
+                && s.chars()
+                    .all(|c| c.is_alphanumeric() || " _-:,;=@#!%&<>'\"".contains(c));
             plain.then(|| s.to_string())
         }
         Expr::Bin(a, BinOp::And, b) => literal_of(a).or_else(|| literal_of(b)),
@@ -1197,9 +1246,18 @@ fn call<'r>(name: &str, args: &[Expr], row: &'r Row) -> Val<'r> {
         "abs" => num(0).map_or(Val::Null, |n| Val::Num(n.abs())),
         "floor" => num(0).map_or(Val::Null, |n| Val::Num(n.floor())),
         "ceil" => num(0).map_or(Val::Null, |n| Val::Num(n.ceil())),
-        "greatest" => (0..args.len()).filter_map(num).reduce(f64::max).map_or(Val::Null, Val::Num),
-        "least" => (0..args.len()).filter_map(num).reduce(f64::min).map_or(Val::Null, Val::Num),
-        "coalesce" => (0..args.len()).map(arg).find(|v| *v != Val::Null).unwrap_or(Val::Null),
+        "greatest" => (0..args.len())
+            .filter_map(num)
+            .reduce(f64::max)
+            .map_or(Val::Null, Val::Num),
+        "least" => (0..args.len())
+            .filter_map(num)
+            .reduce(f64::min)
+            .map_or(Val::Null, Val::Num),
+        "coalesce" => (0..args.len())
+            .map(arg)
+            .find(|v| *v != Val::Null)
+            .unwrap_or(Val::Null),
         "substr" => match (text(0), num(1)) {
             (Some(t), Some(start)) => {
                 let chars = t.chars().skip(start.max(0.0) as usize);
@@ -1285,11 +1343,7 @@ impl AggState {
     fn add(&mut self, a: &Agg, row: &Row) {
         match (self, a) {
             (AggState::Count(n), Agg::Count(None)) => *n += 1,
-            (AggState::Count(n), Agg::Count(Some(e))) => {
-                if eval(e, row) != Val::Null {
-                    *n += 1
-                }
-            }
+            (AggState::Count(n), Agg::Count(Some(e))) if eval(e, row) != Val::Null => *n += 1,
             (AggState::Sum(s, n), Agg::Sum(e) | Agg::Avg(e)) => {
                 if let Some(v) = eval(e, row).num() {
                     *s += v;
@@ -1319,7 +1373,9 @@ impl AggState {
             (AggState::At(at), Agg::Earliest(e) | Agg::Latest(e)) => {
                 let ts = row.event.as_ref().map_or(0, |e| e.timestamp);
                 let earliest = matches!(a, Agg::Earliest(_));
-                let better = at.as_ref().is_none_or(|(t, _)| if earliest { ts < *t } else { ts >= *t });
+                let better = at
+                    .as_ref()
+                    .is_none_or(|(t, _)| if earliest { ts < *t } else { ts >= *t });
                 if better {
                     let v = eval(e, row);
                     if v != Val::Null {
@@ -1354,7 +1410,9 @@ impl AggState {
             (AggState::Distinct(x), AggState::Distinct(y)) => x.extend(y),
             (AggState::At(x), AggState::At(Some((t, v)))) => {
                 let earliest = matches!(a, Agg::Earliest(_));
-                if x.as_ref().is_none_or(|(t0, _)| if earliest { t < *t0 } else { t > *t0 }) {
+                if x.as_ref()
+                    .is_none_or(|(t0, _)| if earliest { t < *t0 } else { t > *t0 })
+                {
                     *x = Some((t, v));
                 }
             }
@@ -1384,7 +1442,8 @@ impl AggState {
                     _ => {
                         let n = vs.len() as f64;
                         let mean = vs.iter().sum::<f64>() / n;
-                        let var = vs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+                        let var =
+                            vs.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
                         Val::Num(var.sqrt())
                     }
                 }
@@ -1473,9 +1532,16 @@ impl Aggregation {
             .drain(..)
             .map(|(k, states)| {
                 let keys: Vec<Val<'static>> = k.into_iter().map(KeyVal::val).collect();
-                let mut fields: Vec<(String, Val<'static>)> =
-                    by.iter().map(|(_, n)| n.clone()).zip(keys.iter().cloned()).collect();
-                fields.extend(aggs.iter().zip(states).map(|((a, n), s)| (n.clone(), s.finish(a))));
+                let mut fields: Vec<(String, Val<'static>)> = by
+                    .iter()
+                    .map(|(_, n)| n.clone())
+                    .zip(keys.iter().cloned())
+                    .collect();
+                fields.extend(
+                    aggs.iter()
+                        .zip(states)
+                        .map(|((a, n), s)| (n.clone(), s.finish(a))),
+                );
                 (keys, Row::from_fields(fields))
             })
             .collect();

@@ -93,7 +93,11 @@ pub fn run_query(
         _ => None,
     };
     let literal = query.required_literal().map(|l| escape(&l));
-    let finder = literal.as_ref().map(|l| memchr::memmem::Finder::new(l));
+    let literal_decides = query.literal_decides()
+        && query
+            .required_literal()
+            .is_some_and(|l| escape(&l) == l.as_bytes());
+    let finder = literal.as_deref().map(memchr::memmem::Finder::new);
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -101,6 +105,7 @@ pub fn run_query(
         .min(jobs.len().max(1));
     let worker = || -> Result<Partial, ScanError> {
         let mut part = Partial::default();
+        let mut buf = Vec::new();
         loop {
             if cancel.load(Ordering::Relaxed) {
                 return Err(ScanError::Cancelled);
@@ -108,8 +113,12 @@ pub fn run_query(
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = jobs.get(i) else { break };
             let (lo, hi) = bounds[i];
-            let buf = match std::fs::read(&job.path) {
-                Ok(b) => b,
+            // One buffer per worker, reused: no fresh pages to fault in for every file.
+            buf.clear();
+            let read = std::fs::File::open(&job.path)
+                .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut buf));
+            match read {
+                Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     return Err(ScanError::Io {
@@ -117,7 +126,7 @@ pub fn run_query(
                         source: e,
                     })
                 }
-            };
+            }
             part.stats.bytes_scanned += buf.len() as u64;
             if job.inside {
                 part.stats.records_scanned += buf.iter().filter(|&&b| b == b'\n').count() as u64;
@@ -130,7 +139,8 @@ pub fn run_query(
                     .filter(|ts| *ts >= lo && *ts < hi)
                     .count() as u64;
             }
-            let mut handle = |line: &[u8]| {
+            // `decided`: the literal was found in the message, which settles the first filter.
+            let mut handle = |line: &[u8], decided: bool| {
                 let Some((ts, message)) = decode_line(line) else {
                     return;
                 };
@@ -143,7 +153,8 @@ pub fn run_query(
                     log_stream: Cow::Borrowed(&job.stream),
                     log: Cow::Borrowed(&job.group),
                 });
-                for c in &query.commands[..prefix] {
+                let skip = usize::from(decided && literal_decides);
+                for c in &query.commands[skip..prefix] {
                     if !apply_streaming(c, &mut row) {
                         return;
                     }
@@ -171,11 +182,13 @@ pub fn run_query(
                         let Some(end) = memchr::memchr(b'\n', &buf[hit..]).map(|p| hit + p) else {
                             break;
                         };
-                        handle(&buf[start..end]);
+                        let in_message = memchr::memchr(b'\t', &buf[start..end])
+                            .is_some_and(|tab| start + tab < hit);
+                        handle(&buf[start..end], in_message);
                         at = end + 1;
                     }
                 }
-                None => lines(&buf).for_each(&mut handle),
+                None => lines(&buf).for_each(|l| handle(l, false)),
             }
         }
         Ok(part)
@@ -248,7 +261,11 @@ impl Queries {
     }
 
     /// Registers a new query as Scheduled; None when too many are running.
-    pub fn register(&self, query_string: &str, groups: &[String]) -> Option<(String, Arc<AtomicBool>)> {
+    pub fn register(
+        &self,
+        query_string: &str,
+        groups: &[String],
+    ) -> Option<(String, Arc<AtomicBool>)> {
         let mut records = self.lock();
         let running = records
             .values()

@@ -41,7 +41,14 @@ fn names_round_trip_through_file_names() {
 
 #[test]
 fn lines_round_trip_messages_with_newlines_tabs_and_backslashes() {
-    for m in ["plain", "two\nlines", "tab\there", "back\\slash\\n", "cr\r\n", ""] {
+    for m in [
+        "plain",
+        "two\nlines",
+        "tab\there",
+        "back\\slash\\n",
+        "cr\r\n",
+        "",
+    ] {
         let mut buf = Vec::new();
         encode_line(&mut buf, -5, m);
         assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1, "{m:?}");
@@ -109,7 +116,10 @@ fn a_torn_last_line_is_cut_on_open_and_appends_continue_cleanly() {
     f.write_all(b"11\thalf a li").unwrap();
     drop(f);
     let store = open(&dir);
-    assert_eq!(store.events("g", "s", None, None).unwrap(), vec![ev(10, "whole")]);
+    assert_eq!(
+        store.events("g", "s", None, None).unwrap(),
+        vec![ev(10, "whole")]
+    );
     store.append("g", "s", &[ev(12, "next")]).unwrap();
     assert_eq!(
         store.events("g", "s", None, None).unwrap(),
@@ -124,9 +134,13 @@ fn retention_hides_old_events_at_once_and_enforcement_drops_their_segments() {
     let now = now_ms();
     assert!(store.create_group("g").unwrap());
     assert!(!store.create_group("g").unwrap());
-    store.append("g", "s", &[ev(now - 3 * DAY_MS, "old")]).unwrap();
+    store
+        .append("g", "s", &[ev(now - 3 * DAY_MS, "old")])
+        .unwrap();
     store.append("g", "s", &[ev(now - 1000, "new")]).unwrap();
-    store.append("keep", "s", &[ev(now - 3 * DAY_MS, "kept")]).unwrap();
+    store
+        .append("keep", "s", &[ev(now - 3 * DAY_MS, "kept")])
+        .unwrap();
     // Default: never expire.
     assert_eq!(store.enforce_retention(now).unwrap(), 0);
     assert_eq!(store.events("g", "s", None, None).unwrap().len(), 2);
@@ -170,7 +184,9 @@ fn the_first_layout_is_converted_into_segments() {
     .unwrap();
     let store = open(&dir);
     assert_eq!(
-        store.events("/berth/default/web", "ecs/app/t1", None, None).unwrap(),
+        store
+            .events("/berth/default/web", "ecs/app/t1", None, None)
+            .unwrap(),
         vec![ev(5, "hello"), ev(6, "two\nlines")]
     );
     assert!(!g.join(format!("{}.jsonl", encode("ecs/app/t1"))).exists());
@@ -218,7 +234,8 @@ fn metric_filters_turn_matching_lines_into_metrics_at_ingest() {
     store
         .update_group("g", |m| {
             m.metric_filters.push(filter("Errors", "ERROR", "1"));
-            m.metric_filters.push(filter("Latency", "{ $.ms > 0 }", "$.ms"));
+            m.metric_filters
+                .push(filter("Latency", "{ $.ms > 0 }", "$.ms"));
         })
         .unwrap();
     let now = now_ms();
@@ -250,7 +267,10 @@ fn metric_filter_data_carry_dimensions_and_default_values() {
         metric_namespace: "N".into(),
         metric_value: value.into(),
         default_value: default,
-        dimensions: dims.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        dimensions: dims
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         unit: None,
     };
     let f = |pattern: &str, tr| MetricFilter {
@@ -260,13 +280,22 @@ fn metric_filter_data_carry_dimensions_and_default_values() {
         creation_time: 0,
     };
     let events = [ev(5_000, r#"{"svc":"api","ms":3}"#), ev(6_500, "plain")];
-    let d = data_for(&[f("{ $.ms >= 1 }", t("$.ms", None, &[("Service", "$.svc")]))], &events);
+    let d = data_for(
+        &[f("{ $.ms >= 1 }", t("$.ms", None, &[("Service", "$.svc")]))],
+        &events,
+    );
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].timestamp, 5);
-    assert_eq!(d[0].id.dimensions, vec![berth_metrics::Dimension::new("Service", "api")]);
+    assert_eq!(
+        d[0].id.dimensions,
+        vec![berth_metrics::Dimension::new("Service", "api")]
+    );
     assert_eq!(
         d[0].sample,
-        berth_metrics::Sample::Values { values: vec![3.0], counts: vec![] }
+        berth_metrics::Sample::Values {
+            values: vec![3.0],
+            counts: vec![]
+        }
     );
     // No match: the default value once, at the batch's newest event.
     let d = data_for(&[f("NOMATCH", t("1", Some(0.0), &[]))], &events);
@@ -274,10 +303,19 @@ fn metric_filter_data_carry_dimensions_and_default_values() {
     assert_eq!(d[0].timestamp, 6);
     assert_eq!(
         d[0].sample,
-        berth_metrics::Sample::Values { values: vec![0.0], counts: vec![] }
+        berth_metrics::Sample::Values {
+            values: vec![0.0],
+            counts: vec![]
+        }
     );
     // Validation names every problem.
-    let bad = f("{ $.x = ", MetricTransformation { metric_name: String::new(), ..t("abc", Some(1.0), &[("D", "$.d")]) });
+    let bad = f(
+        "{ $.x = ",
+        MetricTransformation {
+            metric_name: String::new(),
+            ..t("abc", Some(1.0), &[("D", "$.d")])
+        },
+    );
     let errors = metric_filter::validate(&bad);
     assert_eq!(errors.len(), 4, "{errors:?}");
     assert!(errors[0].starts_with("filterPattern:"), "{errors:?}");

@@ -219,15 +219,19 @@ pub(super) fn deployment_configuration(
             .unwrap_or(default.1);
         Some((percent, minutes))
     };
-    let canary_configuration = steps("canaryConfiguration", CANARY_KEYS, DEFAULT_CANARY, errs)
-        .map(|(p, m)| CanaryConfiguration {
-            canary_percent: p,
-            canary_bake_time_in_minutes: m,
+    let canary_configuration =
+        steps("canaryConfiguration", CANARY_KEYS, DEFAULT_CANARY, errs).map(|(p, m)| {
+            CanaryConfiguration {
+                canary_percent: p,
+                canary_bake_time_in_minutes: m,
+            }
         });
-    let linear_configuration = steps("linearConfiguration", LINEAR_KEYS, DEFAULT_LINEAR, errs)
-        .map(|(p, m)| LinearConfiguration {
-            step_percent: p,
-            step_bake_time_in_minutes: m,
+    let linear_configuration =
+        steps("linearConfiguration", LINEAR_KEYS, DEFAULT_LINEAR, errs).map(|(p, m)| {
+            LinearConfiguration {
+                step_percent: p,
+                step_bake_time_in_minutes: m,
+            }
         });
     let alarms = get(obj, "alarms").and_then(|v| {
         let a_path = format!("{path}.alarms");
@@ -523,14 +527,20 @@ pub(super) fn deployment(
                     if !(1.0..=100.0).contains(&percent) {
                         errs.push(
                             &t_path,
-                            format!("expected a percentage from 1 to 100, found {percent} in {}", describe(v)),
+                            format!(
+                                "expected a percentage from 1 to 100, found {percent} in {}",
+                                describe(v)
+                            ),
                         );
                         ok = false;
                     }
                     if minutes > MAX_MINUTES {
                         errs.push(
                             &t_path,
-                            format!("expected minutes from 0 to {MAX_MINUTES}, found {minutes} in {}", describe(v)),
+                            format!(
+                                "expected minutes from 0 to {MAX_MINUTES}, found {minutes} in {}",
+                                describe(v)
+                            ),
                         );
                         ok = false;
                     }
@@ -543,6 +553,19 @@ pub(super) fn deployment(
     if let Some(s) = strategy {
         config.strategy = Some(s.to_string());
     }
+    // `strategy: linear` / `canary` take ECS's default steps, written out so that the service
+    // says what it does.
+    let shift = match (strategy, shift, get(obj, "trafficShift")) {
+        (Some("LINEAR"), None, None) => Some(TrafficShift::Linear {
+            percent: DEFAULT_LINEAR.0,
+            minutes: DEFAULT_LINEAR.1,
+        }),
+        (Some("CANARY"), None, None) => Some(TrafficShift::Canary {
+            percent: DEFAULT_CANARY.0,
+            minutes: DEFAULT_CANARY.1,
+        }),
+        _ => shift,
+    };
     match shift {
         Some(TrafficShift::Canary { percent, minutes }) => {
             config.canary_configuration = Some(CanaryConfiguration {
@@ -725,7 +748,11 @@ fn listener_ref(
             format!(
                 "expected a listener port of load balancer {} ({}), found {}",
                 r.load_balancer,
-                if ports.is_empty() { "none declared".to_string() } else { ports.join(", ") },
+                if ports.is_empty() {
+                    "none declared".to_string()
+                } else {
+                    ports.join(", ")
+                },
                 r.port
             ),
         );
@@ -736,15 +763,22 @@ fn listener_ref(
         Some(p) => match listener.rules.iter().find(|rule| rule.priority == p) {
             Some(rule) => &rule.action,
             None => {
-                let prios: Vec<String> =
-                    listener.rules.iter().map(|r| r.priority.to_string()).collect();
+                let prios: Vec<String> = listener
+                    .rules
+                    .iter()
+                    .map(|r| r.priority.to_string())
+                    .collect();
                 errs.push(
                     path,
                     format!(
                         "expected a rule priority of listener {}:{} ({}), found {p}",
                         r.load_balancer,
                         r.port,
-                        if prios.is_empty() { "none declared".to_string() } else { prios.join(", ") }
+                        if prios.is_empty() {
+                            "none declared".to_string()
+                        } else {
+                            prios.join(", ")
+                        }
                     ),
                 );
                 return None;
@@ -800,26 +834,44 @@ mod tests {
     fn traffic_shift_names() {
         let cases: &[(&str, Option<TrafficShift>)] = &[
             ("AllAtOnce", Some(TrafficShift::AllAtOnce)),
-            ("CodeDeployDefault.ECSAllAtOnce", Some(TrafficShift::AllAtOnce)),
+            (
+                "CodeDeployDefault.ECSAllAtOnce",
+                Some(TrafficShift::AllAtOnce),
+            ),
             (
                 "Canary10Percent5Minutes",
-                Some(TrafficShift::Canary { percent: 10.0, minutes: 5.0 }),
+                Some(TrafficShift::Canary {
+                    percent: 10.0,
+                    minutes: 5.0,
+                }),
             ),
             (
                 "Canary10Percent0.5Minutes",
-                Some(TrafficShift::Canary { percent: 10.0, minutes: 0.5 }),
+                Some(TrafficShift::Canary {
+                    percent: 10.0,
+                    minutes: 0.5,
+                }),
             ),
             (
                 "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
-                Some(TrafficShift::Linear { percent: 10.0, minutes: 1.0 }),
+                Some(TrafficShift::Linear {
+                    percent: 10.0,
+                    minutes: 1.0,
+                }),
             ),
             (
                 "Linear50PercentEvery0.05Minutes",
-                Some(TrafficShift::Linear { percent: 50.0, minutes: 0.05 }),
+                Some(TrafficShift::Linear {
+                    percent: 50.0,
+                    minutes: 0.05,
+                }),
             ),
             (
                 "Linear12.5PercentEvery1Minute",
-                Some(TrafficShift::Linear { percent: 12.5, minutes: 1.0 }),
+                Some(TrafficShift::Linear {
+                    percent: 12.5,
+                    minutes: 1.0,
+                }),
             ),
             ("Canary10Percent", None),
             ("CanaryPercent5Minutes", None),

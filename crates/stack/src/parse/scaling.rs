@@ -2,7 +2,9 @@
 //! scheduled actions, checked as Application Auto Scaling would check them.
 
 use super::{boolean, check_keys, describe, get, integer, StackRefs, MAX_DESIRED_COUNT};
-use crate::scaling::{CustomMetricSpec, ScalingMetric, ScalingSpec, ScheduledSpec, TargetTrackingSpec};
+use crate::scaling::{
+    CustomMetricSpec, ScalingMetric, ScalingSpec, ScheduledSpec, TargetTrackingSpec,
+};
 use crate::spec::ServiceLoadBalancer;
 use berth_model::FieldErrors;
 use serde_json::{Map, Value};
@@ -31,7 +33,10 @@ fn list<'a>(value: &'a Value, what: &str, path: &str, errs: &mut FieldErrors) ->
     match value.as_array() {
         Some(items) => items,
         None => {
-            errs.push(path, format!("expected a list of {what}, found {}", describe(value)));
+            errs.push(
+                path,
+                format!("expected a list of {what}, found {}", describe(value)),
+            );
             &[]
         }
     }
@@ -46,7 +51,11 @@ fn object<'a>(
     let Some(obj) = value.as_object() else {
         errs.push(
             path,
-            format!("expected a mapping with {}, found {}", keys.join(", "), describe(value)),
+            format!(
+                "expected a mapping with {}, found {}",
+                keys.join(", "),
+                describe(value)
+            ),
         );
         return None;
     };
@@ -54,7 +63,13 @@ fn object<'a>(
     Some(obj)
 }
 
-fn capacity(obj: &Map<String, Value>, key: &str, required: bool, path: &str, errs: &mut FieldErrors) -> Option<u32> {
+fn capacity(
+    obj: &Map<String, Value>,
+    key: &str,
+    required: bool,
+    path: &str,
+    errs: &mut FieldErrors,
+) -> Option<u32> {
     match get(obj, key) {
         None if required => {
             errs.push(
@@ -70,14 +85,24 @@ fn capacity(obj: &Map<String, Value>, key: &str, required: bool, path: &str, err
 }
 
 /// A policy or scheduled action name, unique within its list.
-fn name(obj: &Map<String, Value>, path: &str, seen: &mut BTreeSet<String>, errs: &mut FieldErrors) -> String {
+fn name(
+    obj: &Map<String, Value>,
+    path: &str,
+    seen: &mut BTreeSet<String>,
+    errs: &mut FieldErrors,
+) -> String {
     let at = format!("{path}.name");
     match get(obj, "name") {
         Some(Value::String(s))
             if !s.trim().is_empty() && s.len() <= MAX_NAME && !s.chars().any(char::is_control) =>
         {
             if !seen.insert(s.clone()) {
-                errs.push(at, format!("expected a name not used by another entry of the list, found {s:?} again"));
+                errs.push(
+                    at,
+                    format!(
+                        "expected a name not used by another entry of the list, found {s:?} again"
+                    ),
+                );
             }
             s.clone()
         }
@@ -119,11 +144,24 @@ pub(super) fn scaling(
         let t_path = format!("{path}.targetTracking");
         let items = list(v, "target tracking policies", &t_path, errs);
         if items.len() > MAX_POLICIES {
-            errs.push(&t_path, format!("expected at most {MAX_POLICIES} policies, found {}", items.len()));
+            errs.push(
+                &t_path,
+                format!(
+                    "expected at most {MAX_POLICIES} policies, found {}",
+                    items.len()
+                ),
+            );
         }
         let mut seen = BTreeSet::new();
         for (i, item) in items.iter().enumerate() {
-            if let Some(p) = tracking(item, &format!("{t_path}[{i}]"), &mut seen, load_balancers, refs, errs) {
+            if let Some(p) = tracking(
+                item,
+                &format!("{t_path}[{i}]"),
+                &mut seen,
+                load_balancers,
+                refs,
+                errs,
+            ) {
                 target_tracking.push(p);
             }
         }
@@ -133,7 +171,13 @@ pub(super) fn scaling(
         let s_path = format!("{path}.scheduled");
         let items = list(v, "scheduled actions", &s_path, errs);
         if items.len() > MAX_SCHEDULED {
-            errs.push(&s_path, format!("expected at most {MAX_SCHEDULED} scheduled actions, found {}", items.len()));
+            errs.push(
+                &s_path,
+                format!(
+                    "expected at most {MAX_SCHEDULED} scheduled actions, found {}",
+                    items.len()
+                ),
+            );
         }
         let mut seen = BTreeSet::new();
         for (i, item) in items.iter().enumerate() {
@@ -168,7 +212,9 @@ fn tracking(
         }
         Some(Value::String(s)) if s == "cpu" => Some(ScalingMetric::Cpu),
         Some(Value::String(s)) if s == "memory" => Some(ScalingMetric::Memory),
-        Some(Value::String(s)) if s == "requests" => requests_metric(&m_path, load_balancers, refs, errs),
+        Some(Value::String(s)) if s == "requests" => {
+            requests_metric(&m_path, load_balancers, refs, errs)
+        }
         Some(v @ Value::Object(_)) => custom_metric(v, &m_path, errs).map(ScalingMetric::Custom),
         Some(v) => {
             errs.push(
@@ -181,7 +227,10 @@ fn tracking(
     let utilization = matches!(metric, Some(ScalingMetric::Cpu | ScalingMetric::Memory));
     let target = match get(obj, "target") {
         None => {
-            errs.push(format!("{path}.target"), "expected the metric's target value, found nothing");
+            errs.push(
+                format!("{path}.target"),
+                "expected the metric's target value, found nothing",
+            );
             None
         }
         Some(v) => match v.as_f64() {
@@ -192,7 +241,10 @@ fn tracking(
                 } else {
                     "a number above 0"
                 };
-                errs.push(format!("{path}.target"), format!("expected {wanted}, found {}", describe(v)));
+                errs.push(
+                    format!("{path}.target"),
+                    format!("expected {wanted}, found {}", describe(v)),
+                );
                 None
             }
         },
@@ -234,8 +286,14 @@ fn requests_metric(
     };
     let forwards = |lb: &crate::elb::LoadBalancerSpec| {
         lb.listeners.iter().any(|l| {
-            l.default_action.target_group_names().contains(&target_group.as_str())
-                || l.rules.iter().any(|r| r.action.target_group_names().contains(&target_group.as_str()))
+            l.default_action
+                .target_group_names()
+                .contains(&target_group.as_str())
+                || l.rules.iter().any(|r| {
+                    r.action
+                        .target_group_names()
+                        .contains(&target_group.as_str())
+                })
         })
     };
     let Some((load_balancer, _)) = refs.load_balancers.iter().find(|(_, lb)| forwards(lb)) else {
@@ -276,7 +334,11 @@ fn custom_metric(value: &Value, path: &str, errs: &mut FieldErrors) -> Option<Cu
         Some(v) => {
             errs.push(
                 format!("{path}.statistic"),
-                format!("expected one of {}, found {}", STATISTICS.join(", "), describe(v)),
+                format!(
+                    "expected one of {}, found {}",
+                    STATISTICS.join(", "),
+                    describe(v)
+                ),
             );
             None
         }
@@ -286,7 +348,11 @@ fn custom_metric(value: &Value, path: &str, errs: &mut FieldErrors) -> Option<Cu
         None => {}
         Some(Value::Object(m)) => {
             for (k, v) in m {
-                match v.as_str().map(str::to_string).or_else(|| v.as_f64().map(|n| n.to_string())) {
+                match v
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_f64().map(|n| n.to_string()))
+                {
                     Some(s) if !s.is_empty() => dimensions.push((k.clone(), s)),
                     _ => errs.push(
                         format!("{path}.dimensions.{k}"),
@@ -297,7 +363,10 @@ fn custom_metric(value: &Value, path: &str, errs: &mut FieldErrors) -> Option<Cu
         }
         Some(v) => errs.push(
             format!("{path}.dimensions"),
-            format!("expected a mapping of dimension name to value, found {}", describe(v)),
+            format!(
+                "expected a mapping of dimension name to value, found {}",
+                describe(v)
+            ),
         ),
     }
     Some(CustomMetricSpec {
@@ -339,11 +408,16 @@ fn scheduled_action(
     };
     let timezone = match get(obj, "timezone") {
         None => None,
-        Some(Value::String(s)) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => Some(s.clone()),
+        Some(Value::String(s)) if !s.trim().is_empty() && !s.contains(char::is_whitespace) => {
+            Some(s.clone())
+        }
         Some(v) => {
             errs.push(
                 format!("{path}.timezone"),
-                format!("expected an IANA time zone such as Europe/Berlin, found {}", describe(v)),
+                format!(
+                    "expected an IANA time zone such as Europe/Berlin, found {}",
+                    describe(v)
+                ),
             );
             None
         }
@@ -351,7 +425,10 @@ fn scheduled_action(
     let min_capacity = capacity(obj, "minCapacity", false, path, errs);
     let max_capacity = capacity(obj, "maxCapacity", false, path, errs);
     if get(obj, "minCapacity").is_none() && get(obj, "maxCapacity").is_none() {
-        errs.push(path, "expected minCapacity, maxCapacity or both, found neither");
+        errs.push(
+            path,
+            "expected minCapacity, maxCapacity or both, found neither",
+        );
     }
     if let (Some(min), Some(max)) = (min_capacity, max_capacity) {
         if min > max {

@@ -366,3 +366,415 @@ fn the_shop_example_is_valid() {
         assert_eq!(tg.attributes["deregistration_delay.timeout_seconds"], "1");
     }
 }
+
+/// A blue/green service with berth's `deployment` section, and scaling.
+const BLUE_GREEN: &str = r#"
+name: shop
+loadBalancers:
+  web:
+    listeners:
+      - port: 8080
+        defaultAction: {forward: blue}
+        rules:
+          - {priority: 10, conditions: {pathPattern: [/test/*]}, action: {forward: green}}
+      - port: 8081
+        defaultAction: {fixedResponse: {statusCode: 404}}
+targetGroups:
+  blue: {port: 8080}
+  green: {port: 8080}
+  other: {port: 8080}
+services:
+  web:
+    loadBalancers: [{targetGroup: blue, containerName: app, containerPort: 8080}]
+    deploymentConfiguration: {minimumHealthyPercent: 100, maximumPercent: 200}
+    deployment:
+      trafficShift: Linear50PercentEvery0.05Minutes
+      bakeTimeMinutes: 0.02
+      alternateTargetGroup: green
+      productionListener: web:8080
+      testListener: web:8080/10
+      canaryAnalysis: {minRequests: 5}
+      alarms: [high-errors]
+    scaling:
+      minCapacity: 2
+      maxCapacity: 10
+      targetTracking:
+        - {name: cpu, metric: cpu, target: 50, scaleOutCooldown: 5, scaleInCooldown: 30, disableScaleIn: false}
+        - {name: rps, metric: requests, target: 600}
+        - {name: queue, metric: {namespace: App, name: QueueDepth, dimensions: {Queue: jobs}, statistic: Maximum}, target: 10}
+      scheduled:
+        - {name: night, schedule: "cron(0 22 * * ? *)", timezone: Europe/Berlin, minCapacity: 0, maxCapacity: 0}
+    taskDefinition:
+      containerDefinitions:
+        - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
+  ecs:
+    deploymentConfiguration:
+      strategy: CANARY
+      bakeTimeInMinutes: 1.5
+      canaryConfiguration: {canaryPercent: 10, canaryBakeTimeInMinutes: 0.5}
+      alarms: {alarmNames: [a, b], enable: true, rollback: false}
+      canaryAnalysis: {maxErrorRateIncreasePercent: 2, maxP99LatencyIncreaseMs: 100, minRequests: 50}
+    loadBalancers:
+      - targetGroupArn: arn:aws:elasticloadbalancing:local:000000000000:targetgroup/x/1
+        containerName: app
+        containerPort: 8080
+        advancedConfiguration:
+          alternateTargetGroupArn: arn:aws:elasticloadbalancing:local:000000000000:targetgroup/y/2
+          productionListenerRule: arn:aws:elasticloadbalancing:local:000000000000:listener/app/z/3/4
+    taskDefinition:
+      containerDefinitions:
+        - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
+  blue-green:
+    deployment: {strategy: blue-green, alternateTargetGroup: blue, productionListener: web:8080, alarms: []}
+    loadBalancers: [{targetGroup: green, containerName: app, containerPort: 8080}]
+    taskDefinition:
+      containerDefinitions:
+        - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
+"#;
+
+#[test]
+fn deployment_strategies_and_scaling_parse() {
+    use crate::scaling::ScalingMetric;
+    let stack = parse(BLUE_GREEN, Path::new(".")).unwrap();
+    let web = &stack.services["web"];
+    let dc = web.deployment_configuration.as_ref().unwrap();
+    assert_eq!(dc.strategy.as_deref(), Some("LINEAR"));
+    let linear = dc.linear_configuration.as_ref().unwrap();
+    assert_eq!(
+        (linear.step_percent, linear.step_bake_time_in_minutes),
+        (50.0, 0.05)
+    );
+    assert_eq!(dc.bake_time_in_minutes, Some(0.02));
+    assert_eq!(dc.minimum_healthy_percent, Some(100));
+    let alarms = dc.alarms.as_ref().unwrap();
+    assert_eq!(alarms.alarm_names, vec!["high-errors".to_string()]);
+    assert!(alarms.enable && alarms.rollback);
+    let analysis = dc.canary_analysis.as_ref().unwrap();
+    assert_eq!(analysis.min_requests, 5);
+    assert_eq!(
+        analysis.max_p99_latency_increase_ms, 250.0,
+        "unset thresholds keep berth's defaults"
+    );
+    let traffic = web.load_balancers[0].traffic.as_ref().unwrap();
+    assert_eq!(traffic.alternate_target_group, "green");
+    assert_eq!(traffic.production_listener.to_string(), "web:8080");
+    assert_eq!(
+        traffic.test_listener.as_ref().unwrap().to_string(),
+        "web:8080/10"
+    );
+    assert_eq!(
+        web.desired_count, 2,
+        "with scaling, desiredCount defaults to minCapacity"
+    );
+
+    let scaling = web.scaling.as_ref().unwrap();
+    assert_eq!((scaling.min_capacity, scaling.max_capacity), (2, 10));
+    assert_eq!(scaling.target_tracking[0].scale_in_cooldown, Some(30));
+    assert_eq!(
+        scaling.target_tracking[1].metric,
+        ScalingMetric::Requests {
+            load_balancer: "web".into(),
+            target_group: "blue".into()
+        }
+    );
+    match &scaling.target_tracking[2].metric {
+        ScalingMetric::Custom(m) => {
+            assert_eq!(
+                (m.namespace.as_str(), m.statistic.as_str()),
+                ("App", "Maximum")
+            );
+            assert_eq!(
+                m.dimensions,
+                vec![("Queue".to_string(), "jobs".to_string())]
+            );
+        }
+        other => panic!("expected a custom metric, got {other:?}"),
+    }
+    assert_eq!(
+        scaling.scheduled[0].timezone.as_deref(),
+        Some("Europe/Berlin")
+    );
+    assert_eq!(scaling.scheduled[0].max_capacity, Some(0));
+
+    let ecs = &stack.services["ecs"];
+    let dc = ecs.deployment_configuration.as_ref().unwrap();
+    assert_eq!(dc.strategy(), "CANARY");
+    assert_eq!(
+        dc.canary_configuration
+            .as_ref()
+            .unwrap()
+            .canary_bake_time_in_minutes,
+        0.5
+    );
+    assert_eq!(dc.bake_time_in_minutes, Some(1.5));
+    assert!(!dc.alarms.as_ref().unwrap().rollback);
+    assert_eq!(dc.canary_analysis.as_ref().unwrap().min_requests, 50);
+    let adv = ecs.load_balancers[0]
+        .load_balancer
+        .advanced_configuration
+        .as_ref()
+        .unwrap();
+    assert!(adv.production_listener_rule.ends_with("listener/app/z/3/4"));
+    assert_eq!(ecs.load_balancers[0].traffic, None);
+
+    let bg = &stack.services["blue-green"];
+    let linear = parse(
+        &BLUE_GREEN.replace(
+            "trafficShift: Linear50PercentEvery0.05Minutes",
+            "strategy: linear",
+        ),
+        Path::new("."),
+    )
+    .unwrap();
+    let l = linear.services["web"]
+        .deployment_configuration
+        .clone()
+        .unwrap()
+        .linear_configuration
+        .unwrap();
+    assert_eq!(
+        (l.step_percent, l.step_bake_time_in_minutes),
+        (10.0, 6.0),
+        "ECS's default steps"
+    );
+    let dc = bg.deployment_configuration.as_ref().unwrap();
+    assert_eq!(dc.strategy(), "BLUE_GREEN");
+    assert_eq!(dc.linear_configuration, None);
+    assert_eq!(
+        bg.load_balancers[0]
+            .traffic
+            .as_ref()
+            .unwrap()
+            .alternate_target_group,
+        "blue"
+    );
+}
+
+/// BLUE_GREEN with one service replaced by `service` (YAML at service indentation).
+fn with_service(service: &str) -> String {
+    let head = BLUE_GREEN.split("services:\n").next().unwrap();
+    format!(
+        "{head}services:\n{service}\n    taskDefinition:\n      containerDefinitions:\n        - {{name: app, image: process://berth, portMappings: [{{containerPort: 8080}}]}}\n"
+    )
+}
+
+#[test]
+fn deployment_and_scaling_errors_are_listed_with_their_paths() {
+    let cases: &[Case] = &[
+        (
+            "ECS keys out of range",
+            r#"  web:
+    deploymentConfiguration:
+      strategy: SIDEWAYS
+      bakeTimeInMinutes: -1
+      canaryConfiguration: {canaryPercent: 0, canaryBakeTimeInMinutes: 2000}
+      linearConfiguration: {stepPercent: 101}
+      alarms: {alarmNames: [""], enable: "yes"}
+      canaryAnalysis: {minRequests: -1, maxP99: 3}"#,
+            &[
+                ("services.web.deploymentConfiguration.strategy", "one of ROLLING, BLUE_GREEN, LINEAR, CANARY, found \"SIDEWAYS\""),
+                ("services.web.deploymentConfiguration.bakeTimeInMinutes", "minutes from 0 to 1440, found number -1"),
+                ("services.web.deploymentConfiguration.canaryConfiguration.canaryPercent", "percentage from 1 to 100, found number 0"),
+                ("services.web.deploymentConfiguration.canaryConfiguration.canaryBakeTimeInMinutes", "found number 2000"),
+                ("services.web.deploymentConfiguration.linearConfiguration.stepPercent", "found number 101"),
+                ("services.web.deploymentConfiguration.alarms.alarmNames[0]", "alarm name"),
+                ("services.web.deploymentConfiguration.alarms.enable", "true or false"),
+                ("services.web.deploymentConfiguration.canaryAnalysis.maxP99", "unknown key \"maxP99\""),
+                ("services.web.deploymentConfiguration.canaryAnalysis.minRequests", "found number -1"),
+            ],
+        ),
+        (
+            "strategy settings of another strategy",
+            r#"  web:
+    deploymentConfiguration:
+      strategy: ROLLING
+      bakeTimeInMinutes: 1
+      canaryConfiguration: {canaryPercent: 10}
+      canaryAnalysis: {}"#,
+            &[
+                ("services.web.deploymentConfiguration.bakeTimeInMinutes", "only with a traffic-shifting strategy (BLUE_GREEN, LINEAR or CANARY), found strategy ROLLING"),
+                ("services.web.deploymentConfiguration.canaryAnalysis", "only with a traffic-shifting strategy"),
+                ("services.web.deploymentConfiguration.canaryConfiguration", "only with strategy CANARY, found strategy ROLLING"),
+            ],
+        ),
+        (
+            "ECS strategy without advancedConfiguration; bad ARNs",
+            r#"  web:
+    deploymentConfiguration: {strategy: BLUE_GREEN}
+    loadBalancers:
+      - targetGroup: blue
+        containerName: app
+        containerPort: 8080
+        advancedConfiguration: {alternateTargetGroupArn: green, roleArn: 7}
+      - {targetGroup: green, containerName: app, containerPort: 8080, advancedConfiguration: {alternateTargetGroupArn: "arn:x", productionListenerRule: "arn:y"}}"#,
+            &[
+                ("services.web.loadBalancers[0].advancedConfiguration.alternateTargetGroupArn", "an ARN (arn:...), found \"green\""),
+                ("services.web.loadBalancers[0].advancedConfiguration.productionListenerRule", "found nothing"),
+                ("services.web.loadBalancers[0].advancedConfiguration.roleArn", "found number 7"),
+                ("services.web.loadBalancers", "one entry with an advancedConfiguration"),
+            ],
+        ),
+        (
+            "both forms mixed; strategy and trafficShift both",
+            r#"  web:
+    deploymentConfiguration: {minimumHealthyPercent: 50, strategy: LINEAR, alarms: {alarmNames: [a]}}
+    loadBalancers:
+      - {targetGroup: blue, containerName: app, containerPort: 8080, advancedConfiguration: {alternateTargetGroupArn: "arn:x", productionListenerRule: "arn:y"}}
+    deployment: {strategy: blue-green, trafficShift: AllAtOnce, bakeTimeMinute: 1}"#,
+            &[
+                ("services.web.deployment.bakeTimeMinute", "did you mean bakeTimeMinutes?"),
+                ("services.web.deployment", "either deployment or deploymentConfiguration's strategy/bakeTimeInMinutes/canaryConfiguration/linearConfiguration/alarms/canaryAnalysis keys, found both (deploymentConfiguration.strategy, deploymentConfiguration.alarms)"),
+                ("services.web.loadBalancers[0].advancedConfiguration", "no advancedConfiguration"),
+                ("services.web.deployment", "either strategy or trafficShift, found both"),
+            ],
+        ),
+        (
+            "bad traffic shift, listeners and load balancers",
+            r#"  web:
+    loadBalancers:
+      - {targetGroup: blue, containerName: app, containerPort: 8080}
+      - {targetGroup: other, containerName: app, containerPort: 8080}
+    deployment:
+      trafficShift: Canary150Percent5Minutes
+      bakeTimeMinutes: -2
+      alternateTargetGroup: nope
+      productionListener: web:9999
+      testListener: nope"#,
+            &[
+                ("services.web.deployment.trafficShift", "percentage from 1 to 100, found 150 in \"Canary150Percent5Minutes\""),
+                ("services.web.deployment.bakeTimeMinutes", "found number -2"),
+                ("services.web.loadBalancers", "exactly one entry with a targetGroup of the stack for a traffic-shifting deployment, found 2 entries (2 with a targetGroup)"),
+                ("services.web.deployment.alternateTargetGroup", "one of the stack's targetGroups (blue, green, other), found \"nope\""),
+                ("services.web.deployment.productionListener", "listener port of load balancer web (8080, 8081), found 9999"),
+                ("services.web.deployment.testListener", "\"<load balancer>:<port>\" or \"<load balancer>:<port>/<priority>\", found \"nope\""),
+            ],
+        ),
+        (
+            "listeners that do not forward to the pair; same target group twice",
+            r#"  a:
+    loadBalancers: [{targetGroup: blue, containerName: app, containerPort: 8080}]
+    deployment: {strategy: linear, alternateTargetGroup: blue, productionListener: lb:8080}
+    taskDefinition:
+      containerDefinitions:
+        - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
+  b:
+    loadBalancers: [{targetGroup: blue, containerName: app, containerPort: 8080}]
+    deployment: {trafficShift: AllAtOnce, alternateTargetGroup: other, productionListener: web:8081, testListener: web:8080/99}
+    taskDefinition:
+      containerDefinitions:
+        - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
+  c:
+    deployment: {strategy: rolling, alternateTargetGroup: green, bakeTimeMinutes: 1}
+    taskDefinition:
+      containerDefinitions:
+        - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
+  d:
+    deployment: {trafficShift: Linear10PercentEvery1Minutes}
+    taskDefinition:
+      containerDefinitions:
+        - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
+  e:
+    deployment: {}"#,
+            &[
+                ("services.a.deployment.alternateTargetGroup", "other than the service's own (blue), found \"blue\""),
+                ("services.a.deployment.productionListener", "a load balancer of the stack (web), found \"lb\""),
+                ("services.b.deployment.productionListener", "forwards to target group blue (or other), found one that does"),
+                ("services.b.deployment.testListener", "rule priority of listener web:8080 (10), found 99"),
+                ("services.c.deployment.bakeTimeMinutes", "only with a traffic-shifting strategy"),
+                ("services.c.deployment.alternateTargetGroup", "found strategy rolling"),
+                ("services.d.loadBalancers", "found 0 entries (0 with a targetGroup)"),
+                ("services.d.deployment.alternateTargetGroup", "found nothing"),
+                ("services.d.deployment.productionListener", "found nothing"),
+                ("services.e.deployment.strategy", "found nothing"),
+            ],
+        ),
+        (
+            "scaling",
+            r#"  web:
+    desiredCount: 3
+    scaling:
+      minCapacity: 5
+      maxCapacity: 2
+      targetTracking:
+        - {name: cpu, metric: cpu, target: 150}
+        - {name: cpu, metric: requests, target: 100, scaleOutCooldown: -1}
+        - {name: q, metric: {namespace: App, statistic: Median}, target: 0}
+        - {metric: disk, target: 1, extra: 1}
+      scheduled:
+        - {name: night, schedule: daily, timezone: Europe Berlin}
+        - {name: day, schedule: "cron(0 8 * * ? *)", minCapacity: 3, maxCapacity: 1}"#,
+            &[
+                ("services.web.scaling.minCapacity", "at most maxCapacity (2), found 5"),
+                ("services.web.scaling.targetTracking[0].target", "utilization percentage above 0 and at most 100, found number 150"),
+                ("services.web.scaling.targetTracking[1].name", "not used by another entry of the list, found \"cpu\" again"),
+                ("services.web.scaling.targetTracking[1].metric", "requests only for a service with a loadBalancers entry naming a targetGroup"),
+                ("services.web.scaling.targetTracking[1].scaleOutCooldown", "from 0 to 86400, found number -1"),
+                ("services.web.scaling.targetTracking[2].metric.name", "found nothing"),
+                ("services.web.scaling.targetTracking[2].metric.statistic", "one of Average, Minimum, Maximum, SampleCount, Sum, found \"Median\""),
+                ("services.web.scaling.targetTracking[2].target", "a number above 0, found number 0"),
+                ("services.web.scaling.targetTracking[3].extra", "unknown key"),
+                ("services.web.scaling.targetTracking[3].name", "found nothing"),
+                ("services.web.scaling.targetTracking[3].metric", "found \"disk\""),
+                ("services.web.scaling.scheduled[0].schedule", "cron(<6 fields>), found \"daily\""),
+                ("services.web.scaling.scheduled[0].timezone", "IANA time zone"),
+                ("services.web.scaling.scheduled[0]", "minCapacity, maxCapacity or both, found neither"),
+                ("services.web.scaling.scheduled[1].minCapacity", "at most maxCapacity (1), found 3"),
+            ],
+        ),
+        (
+            "desiredCount outside the scaling range; requests without a load balancer forwarding",
+            r#"  web:
+    desiredCount: 12
+    loadBalancers: [{targetGroup: other, containerName: app, containerPort: 8080}]
+    scaling: {minCapacity: 1, maxCapacity: 10, targetTracking: [{name: r, metric: requests, target: 5}]}"#,
+            &[
+                ("services.web.scaling.targetTracking[0].metric", "a load balancer of the stack forwards to target group other"),
+                ("services.web.desiredCount", "within scaling's minCapacity and maxCapacity (1-10), found 12"),
+            ],
+        ),
+    ];
+    for (what, service, expected) in cases {
+        let text = if service.contains("taskDefinition") && !service.ends_with("deployment: {}") {
+            format!(
+                "{}services:\n{service}\n",
+                BLUE_GREEN.split("services:\n").next().unwrap()
+            )
+        } else {
+            with_service(service)
+        };
+        let got = errors(&text, Path::new("."));
+        assert_eq!(got.len(), expected.len(), "{what}: got\n{}", got.join("\n"));
+        for (line, (path, fragment)) in got.iter().zip(expected.iter()) {
+            let (got_path, message) = line.split_once(": ").unwrap();
+            assert_eq!(got_path, *path, "{what}: {line}");
+            assert!(
+                message.contains(fragment),
+                "{what}: {line:?} lacks {fragment:?}"
+            );
+            assert!(message.starts_with("expected"), "{what}: {line:?}");
+        }
+    }
+}
+
+#[test]
+fn the_bluegreen_example_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/bluegreen/berth.yaml");
+    let stack = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let web = &stack.services["web"];
+    assert_eq!(
+        web.deployment_configuration.as_ref().unwrap().strategy(),
+        "LINEAR"
+    );
+    assert_eq!(
+        web.load_balancers[0]
+            .traffic
+            .as_ref()
+            .unwrap()
+            .alternate_target_group,
+        "green"
+    );
+    let scaling = web.scaling.as_ref().unwrap();
+    assert_eq!((scaling.min_capacity, scaling.max_capacity), (2, 6));
+    assert_eq!(web.desired_count, 2);
+    assert_eq!(scaling.scheduled.len(), 2);
+}

@@ -599,7 +599,8 @@ pub(crate) fn plan_elb(stack: &Stack, current: &ElbState) -> ElbPlan {
             };
             let have = current_action(&cl.default_actions, &name_of);
             let want = Some(l.default_action.normalized());
-            let differs = have != want && !shifted_by_deployments(&shifted, &listener_name, &have, &want);
+            let differs =
+                have != want && !shifted_by_deployments(&shifted, &listener_name, &have, &want);
             if differs || forwards_to_replaced(&want) {
                 let detail = if differs {
                     format!(
@@ -666,7 +667,12 @@ pub(crate) fn plan_elb(stack: &Stack, current: &ElbState) -> ElbPlan {
                 let have = current_action(&cr.actions, &name_of);
                 let want = Some(r.action.normalized());
                 if have != want
-                    && !shifted_by_deployments(&shifted, &format!("{listener_name}/{}", r.priority), &have, &want)
+                    && !shifted_by_deployments(
+                        &shifted,
+                        &format!("{listener_name}/{}", r.priority),
+                        &have,
+                        &want,
+                    )
                 {
                     details.push(format!(
                         "action: {} -> {}",

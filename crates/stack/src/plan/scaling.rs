@@ -52,10 +52,9 @@ fn wanted_label(metric: &ScalingMetric, label_of: &LabelOf<'_>) -> Option<String
         ScalingMetric::Requests {
             load_balancer,
             target_group,
-        } => Some(
-            label_of(load_balancer, target_group)
-                .unwrap_or_else(|| format!("app/{load_balancer}/(new)/targetgroup/{target_group}/(new)")),
-        ),
+        } => Some(label_of(load_balancer, target_group).unwrap_or_else(|| {
+            format!("app/{load_balancer}/(new)/targetgroup/{target_group}/(new)")
+        })),
         _ => None,
     }
 }
@@ -107,7 +106,12 @@ pub(crate) fn plan_scaling(
     let Some(have) = current else {
         let mut details = vec![format!("{}-{} tasks", want.min_capacity, want.max_capacity)];
         for p in &want.target_tracking {
-            details.push(format!("{}: {} at {}", p.name, p.metric.describe(), p.target));
+            details.push(format!(
+                "{}: {} at {}",
+                p.name,
+                p.metric.describe(),
+                p.target
+            ));
         }
         for s in &want.scheduled {
             details.push(format!("{}: {}", s.name, s.schedule));
@@ -137,7 +141,8 @@ pub(crate) fn plan_scaling(
     }
     let mut put_policies = Vec::new();
     for p in &want.target_tracking {
-        let wanted = normalized_policy(&p.configuration(wanted_label(&p.metric, label_of).as_deref()));
+        let wanted =
+            normalized_policy(&p.configuration(wanted_label(&p.metric, label_of).as_deref()));
         match have.policies.get(&p.name) {
             None => details.push(format!("+ policy {}", p.name)),
             Some(now) => {
@@ -175,7 +180,11 @@ pub(crate) fn plan_scaling(
                 }
                 let mut lines = Vec::new();
                 super::diff_values("", &now, &wanted, &mut lines);
-                details.extend(lines.into_iter().map(|l| format!("scheduled {}.{l}", s.name)));
+                details.extend(
+                    lines
+                        .into_iter()
+                        .map(|l| format!("scheduled {}.{l}", s.name)),
+                );
             }
         }
         put_scheduled.push(s.clone());

@@ -1,7 +1,9 @@
 //! Table-driven tests of the plan: create, update, delete, adoption, conflicts, and the
 //! normalisation that keeps an unchanged stack's plan empty.
 
-use crate::plan::{diff_task_definitions, plan, ChangeKind, CurrentService, Resource};
+use crate::plan::{
+    diff_task_definitions, plan, ChangeKind, CurrentScaling, CurrentService, Resource,
+};
 use crate::{parse, Stack};
 use berth_elb::ElbState;
 use berth_model::ecs::{DeploymentConfiguration, LoadBalancer, TaskDefinition};
@@ -95,6 +97,7 @@ fn applied(stack: &Stack) -> Vec<CurrentService> {
                 .map(|l| l.load_balancer.clone())
                 .collect(),
             stack: Some(stack.name.clone()),
+            scaling: None,
         })
         .collect()
 }
@@ -313,4 +316,169 @@ fn from_service_reads_describe_output() {
         }
     );
     assert_eq!(cur.stack.as_deref(), Some("shop"));
+}
+
+const SCALED: &str = "
+    scaling:
+      minCapacity: 2
+      maxCapacity: 10
+      targetTracking:
+        - {name: cpu, metric: cpu, target: 50, scaleOutCooldown: 5}
+        - {name: mem, metric: memory, target: 70}
+      scheduled:
+        - {name: night, schedule: \"cron(0 22 * * ? *)\", timezone: Europe/Berlin, minCapacity: 0, maxCapacity: 0}
+";
+
+fn scaled_stack() -> Stack {
+    parse(
+        &STACK.replace(
+            "    loadBalancers:\n",
+            &format!("{SCALED}    loadBalancers:\n"),
+        ),
+        Path::new("."),
+    )
+    .unwrap()
+}
+
+/// What Application Auto Scaling describes after `berth apply` registered `stack`'s scaling:
+/// integers for numbers, absent cooldowns filled in, null Timezone for UTC.
+fn applied_scaling(stack: &Stack) -> Vec<CurrentService> {
+    let mut current = applied(stack);
+    for cur in &mut current {
+        let Some(want) = &stack.services[&cur.name].scaling else {
+            continue;
+        };
+        let mut policies = std::collections::BTreeMap::new();
+        for p in &want.target_tracking {
+            let mut c = p.configuration(None);
+            c["TargetValue"] = json!(p.target as i64);
+            c["ScaleInCooldown"] = json!(p.scale_in_cooldown.unwrap_or(300));
+            c["ScaleOutCooldown"] = json!(p.scale_out_cooldown.unwrap_or(300));
+            policies.insert(p.name.clone(), c);
+        }
+        let scheduled = want
+            .scheduled
+            .iter()
+            .map(|s| (s.name.clone(), json!({"Schedule": s.schedule, "Timezone": s.timezone, "ScalableTargetAction": s.target_action()})))
+            .collect();
+        cur.scaling = Some(CurrentScaling {
+            min_capacity: want.min_capacity,
+            max_capacity: want.max_capacity,
+            policies,
+            scheduled,
+        });
+    }
+    current
+}
+
+/// (what, how the stack or the cluster differs from "just applied", expected rendering)
+const SCALING_CASES: &[(&str, Edit, &str)] = &[
+    ("identical", |_, _| {}, "No changes."),
+    (
+        "Application Auto Scaling moved the desired count: not the file's business",
+        |_, cur| cur[0].desired_count = 7,
+        "No changes.",
+    ),
+    (
+        "new service: scaling after the service",
+        |_, cur| cur.clear(),
+        "+ task-definition shop-web (containers: web)\n\
+         + service web (desiredCount: 2, loadBalancers: [web:8080@tg-a, web:8080@tg-b])\n\
+         + scaling web (2-10 tasks, cpu: cpu at 50, mem: memory at 70, night: cron(0 22 * * ? *))\n\
+         Plan: 3 to create, 0 to update, 0 to delete.",
+    ),
+    (
+        "no scalable target yet",
+        |_, cur| cur[0].scaling = None,
+        "+ scaling web (2-10 tasks, cpu: cpu at 50, mem: memory at 70, night: cron(0 22 * * ? *))\n\
+         Plan: 1 to create, 0 to update, 0 to delete.",
+    ),
+    (
+        "range, a target, a removed policy, a new and a changed scheduled action",
+        |s, cur| {
+            let sc = s.services.get_mut("web").unwrap().scaling.as_mut().unwrap();
+            sc.max_capacity = 12;
+            sc.target_tracking[0].target = 60.0;
+            sc.target_tracking.pop();
+            sc.scheduled[0].timezone = None;
+            sc.scheduled.push(crate::ScheduledSpec { name: "day".into(), schedule: "cron(0 8 * * ? *)".into(), min_capacity: Some(2), ..Default::default() });
+            let _ = cur;
+        },
+        "~ scaling web\n    \
+             capacity: 2-10 -> 2-12\n    \
+             policy cpu.TargetValue: 50.0 -> 60.0\n    \
+             - policy mem\n    \
+             scheduled night.Timezone: \"Europe/Berlin\" -> \"UTC\"\n    \
+             + scheduled day\n\
+         Plan: 0 to create, 1 to update, 0 to delete.",
+    ),
+    (
+        "a step scaling policy added by hand is removed",
+        |_, cur| {
+            cur[0].scaling.as_mut().unwrap().policies.insert("manual".into(), Value::Null);
+        },
+        "~ scaling web (- policy manual)\nPlan: 0 to create, 1 to update, 0 to delete.",
+    ),
+    (
+        "scaling removed from the file",
+        |s, _| s.services.get_mut("web").unwrap().scaling = None,
+        "- scaling web\nPlan: 0 to create, 0 to update, 1 to delete.",
+    ),
+    (
+        "a deleted service loses its scaling first",
+        |s, _| {
+            s.services.clear();
+        },
+        "- scaling web\n- service web\nPlan: 0 to create, 0 to update, 2 to delete.",
+    ),
+];
+
+#[test]
+fn scaling_plans() {
+    for (what, edit, expected) in SCALING_CASES {
+        let mut s = scaled_stack();
+        let mut current = applied_scaling(&s);
+        edit(&mut s, &mut current);
+        let p = plan(&s, &current, &ElbState::default());
+        assert_eq!(p.render(), *expected, "{what}");
+        for c in p.changes.iter().filter(|c| c.resource == Resource::Scaling) {
+            assert!(
+                c.scaling.is_some(),
+                "{what}: scaling changes carry their calls"
+            );
+        }
+    }
+}
+
+#[test]
+fn scaling_ops_carry_the_calls() {
+    use crate::ScalingOp;
+    let s = scaled_stack();
+    let p = plan(&s, &[], &ElbState::default());
+    match p.changes.last().and_then(|c| c.scaling.clone()) {
+        Some(ScalingOp::Apply {
+            service,
+            register,
+            put_policies,
+            put_scheduled,
+            delete_policies,
+            ..
+        }) => {
+            assert_eq!(service, "web");
+            assert_eq!(register, Some((2, 10)));
+            assert_eq!(put_policies.len(), 2);
+            assert_eq!(put_scheduled[0].name, "night");
+            assert!(delete_policies.is_empty());
+        }
+        other => panic!("expected an Apply op, got {other:?}"),
+    }
+    let mut gone = scaled_stack();
+    gone.services.get_mut("web").unwrap().scaling = None;
+    let p = plan(&gone, &applied_scaling(&s), &ElbState::default());
+    assert_eq!(
+        p.changes[0].scaling,
+        Some(ScalingOp::Deregister {
+            service: "web".into()
+        })
+    );
 }

@@ -30,8 +30,16 @@ fn patterns_match_like_cloudwatch() {
         ("{ $.ms < 750 }", JSON, false),
         ("{ $.ms = 750 }", JSON, true),
         ("{ $.ms != 750 }", JSON, false),
-        ("{ ($.ms > 1000 || $.level = \"ERROR\") && $.ok IS TRUE }", JSON, true),
-        ("{ $.ms > 1000 || ($.level = \"ERROR\" && $.ok IS FALSE) }", JSON, false),
+        (
+            "{ ($.ms > 1000 || $.level = \"ERROR\") && $.ok IS TRUE }",
+            JSON,
+            true,
+        ),
+        (
+            "{ $.ms > 1000 || ($.level = \"ERROR\" && $.ok IS FALSE) }",
+            JSON,
+            false,
+        ),
         ("{ $.user.name = \"ann\" }", JSON, true),
         ("{ $.user.roles[1] = \"dev\" }", JSON, true),
         ("{ $.user.roles[2] = \"dev\" }", JSON, false),
@@ -42,10 +50,26 @@ fn patterns_match_like_cloudwatch() {
         ("{ $.missing = \"x\" }", JSON, false),
         ("{ $.path = \"/api/*\" }", JSON, true),
         ("{ $.level = \"ERROR\" }", "not json ERROR", false),
-        ("[ip, user, status = 5*, size > 100]", "1.2.3.4 ann 503 2048", true),
-        ("[ip, user, status = 5*, size > 100]", "1.2.3.4 ann 404 2048", false),
-        ("[ip, user, status = 5*, size > 100]", "1.2.3.4 ann 503 10", false),
-        ("[ip, ..., status = 4* || status = 5*]", "1.2.3.4 a b c 404", true),
+        (
+            "[ip, user, status = 5*, size > 100]",
+            "1.2.3.4 ann 503 2048",
+            true,
+        ),
+        (
+            "[ip, user, status = 5*, size > 100]",
+            "1.2.3.4 ann 404 2048",
+            false,
+        ),
+        (
+            "[ip, user, status = 5*, size > 100]",
+            "1.2.3.4 ann 503 10",
+            false,
+        ),
+        (
+            "[ip, ..., status = 4* || status = 5*]",
+            "1.2.3.4 a b c 404",
+            true,
+        ),
         ("[ip, ..., status != 200]", "1.2.3.4 200", false),
         ("[ip, req, status]", "1.2.3.4 \"GET / HTTP/1.1\" 200", true),
     ];
@@ -85,9 +109,16 @@ fn selectors_extract_values_for_metric_transformations() {
     assert_eq!(p.extract(JSON, "$.ms").as_deref(), Some("750"));
     assert_eq!(p.extract(JSON, "$.user.roles[0]").as_deref(), Some("admin"));
     assert_eq!(p.extract(JSON, "$.nope"), None);
-    assert_eq!(p.extract("{\"ms\": -1}", "$.ms"), None, "no match, no value");
+    assert_eq!(
+        p.extract("{\"ms\": -1}", "$.ms"),
+        None,
+        "no match, no value"
+    );
     let s = FilterPattern::parse("[ip, user, status, size]").unwrap();
-    assert_eq!(s.extract("1.2.3.4 ann 200 512", "$size").as_deref(), Some("512"));
+    assert_eq!(
+        s.extract("1.2.3.4 ann 200 512", "$size").as_deref(),
+        Some("512")
+    );
     assert!(wildcard_match("a*c*e", "abcde"));
     assert!(!wildcard_match("a*c*e", "abcdf"));
 }

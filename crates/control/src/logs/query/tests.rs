@@ -12,14 +12,23 @@ const T: i64 = 1_704_067_200_000;
 fn fixture() -> (tempfile::TempDir, LogStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = LogStore::open(dir.path().to_path_buf()).unwrap();
-    let ev = |s: i64, m: &str| LogEvent { timestamp: T + s * 1000, message: m.into() };
+    let ev = |s: i64, m: &str| LogEvent {
+        timestamp: T + s * 1000,
+        message: m.into(),
+    };
     store
         .append(
             "app",
             "a",
             &[
-                ev(0, r#"{"level":"INFO","ms":100,"user":{"id":"u1"},"path":"/a"}"#),
-                ev(30, r#"{"level":"ERROR","ms":900,"user":{"id":"u2"},"path":"/b"}"#),
+                ev(
+                    0,
+                    r#"{"level":"INFO","ms":100,"user":{"id":"u1"},"path":"/a"}"#,
+                ),
+                ev(
+                    30,
+                    r#"{"level":"ERROR","ms":900,"user":{"id":"u2"},"path":"/b"}"#,
+                ),
                 ev(70, "GET /index.html 200 512 user=ann"),
             ],
         )
@@ -29,7 +38,10 @@ fn fixture() -> (tempfile::TempDir, LogStore) {
             "app",
             "b",
             &[
-                ev(10, r#"{"level":"ERROR","ms":300,"user":{"id":"u1"},"path":"/a"}"#),
+                ev(
+                    10,
+                    r#"{"level":"ERROR","ms":300,"user":{"id":"u1"},"path":"/a"}"#,
+                ),
                 ev(65, "GET /missing 404 0 user=bob"),
                 ev(130, "ERROR disk full on /dev/sda"),
             ],
@@ -40,11 +52,24 @@ fn fixture() -> (tempfile::TempDir, LogStore) {
 
 fn run(store: &LogStore, text: &str) -> String {
     let q = Query::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-    let out = run_query(store, &["app".to_string()], T, T + 3_600_000, &q, 10_000, &Default::default())
-        .unwrap();
+    let out = run_query(
+        store,
+        &["app".to_string()],
+        T,
+        T + 3_600_000,
+        &q,
+        10_000,
+        &Default::default(),
+    )
+    .unwrap();
     out.rows
         .iter()
-        .map(|r| r.iter().map(|(f, v)| format!("{f}={v}")).collect::<Vec<_>>().join(","))
+        .map(|r| {
+            r.iter()
+                .map(|(f, v)| format!("{f}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -108,28 +133,69 @@ fn queries_give_the_expected_rows() {
 fn statistics_count_scanned_and_matched_records() {
     let (_dir, store) = fixture();
     let q = Query::parse("filter @message like /ERROR/ | stats count(*)").unwrap();
-    let out = run_query(&store, &["app".into()], T, T + 3_600_000, &q, 100, &Default::default()).unwrap();
+    let out = run_query(
+        &store,
+        &["app".into()],
+        T,
+        T + 3_600_000,
+        &q,
+        100,
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(out.stats.records_scanned, 6);
     assert_eq!(out.stats.records_matched, 3);
     assert!(out.stats.bytes_scanned > 100);
     // A time range cuts scanned records too.
-    let out = run_query(&store, &["app".into()], T + 60_000, T + 120_000, &q, 100, &Default::default()).unwrap();
-    assert_eq!((out.stats.records_scanned, out.stats.records_matched), (2, 0));
+    let out = run_query(
+        &store,
+        &["app".into()],
+        T + 60_000,
+        T + 120_000,
+        &q,
+        100,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        (out.stats.records_scanned, out.stats.records_matched),
+        (2, 0)
+    );
     // A cancelled query stops.
     let cancelled = std::sync::atomic::AtomicBool::new(true);
-    assert!(run_query(&store, &["app".into()], T, T + 3_600_000, &q, 100, &cancelled).is_err());
+    assert!(run_query(
+        &store,
+        &["app".into()],
+        T,
+        T + 3_600_000,
+        &q,
+        100,
+        &cancelled
+    )
+    .is_err());
 }
 
 #[test]
 fn the_literal_fast_path_is_only_taken_when_it_is_safe() {
     let lit = |q: &str| Query::parse(q).unwrap().required_literal();
-    assert_eq!(lit("filter @message like /ERROR/").as_deref(), Some("ERROR"));
-    assert_eq!(lit("fields a | filter x = 1 and @message like \"disk\"").as_deref(), Some("disk"));
+    assert_eq!(
+        lit("filter @message like /ERROR/").as_deref(),
+        Some("ERROR")
+    );
+    assert_eq!(
+        lit("fields a | filter x = 1 and @message like \"disk\"").as_deref(),
+        Some("disk")
+    );
     assert_eq!(lit("filter @message like /ERR.R/"), None);
     assert_eq!(lit("filter @message like /(?i)error/"), None);
     assert_eq!(lit("filter @message like /a/ or x = 1"), None);
     assert_eq!(lit("filter @message not like /ERROR/"), None);
     assert_eq!(lit("stats count(*) | filter @message like /x/"), None);
+    let decides = |q: &str| Query::parse(q).unwrap().literal_decides();
+    assert!(decides("filter @message like /ERROR/ | stats count(*)"));
+    assert!(!decides("filter @message like /ERROR/ and x = 1"));
+    assert!(!decides("fields x | filter @message like /ERROR/"));
+    assert!(!decides("filter @message not like /ERROR/"));
 }
 
 #[test]
@@ -143,7 +209,11 @@ fn invalid_queries_name_the_problem_and_its_position() {
         ("stats foo(x)", 6, "unknown function"),
         ("filter @message like /(/", 21, "invalid regular expression"),
         ("parse @message \"no stars\" as a", 15, "no `*`"),
-        ("parse @message \"* *\" as a", 25, "captures 2 fields, found 1"),
+        (
+            "parse @message \"* *\" as a",
+            25,
+            "captures 2 fields, found 1",
+        ),
         ("filter x | limit 0", 17, "positive number"),
         ("filter a = 1 b", 13, "expected `|`"),
         ("stats pct(x, 200)", 13, "percentile"),

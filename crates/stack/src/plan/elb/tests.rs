@@ -561,7 +561,6 @@ fn services_use_target_groups_by_name() {
     );
     let mut state = ElbState::default();
     execute(&mut state, "shop", &p);
-    let arn = state.target_groups[0].arn.clone();
     let spec = &s.services["api"];
     let current = CurrentService {
         name: "api".into(),
@@ -570,7 +569,7 @@ fn services_use_target_groups_by_name() {
         load_balancers: spec
             .load_balancers
             .iter()
-            .map(|l| l.resolve(&|_| Some(arn.clone())))
+            .map(|l| l.resolve(&ElbRefs::from_state(&state)))
             .collect(),
         stack: Some("shop".into()),
         ..Default::default()
@@ -586,5 +585,140 @@ fn services_use_target_groups_by_name() {
         "~ target-group api (port: 8080 -> 8081 (replaces the target group))\n\
          ~ service api (loadBalancers: [app:8080@api] -> [app:8080@api (new)])\n\
          Plan: 0 to create, 2 to update, 0 to delete."
+    );
+}
+
+const BLUE_GREEN: &str = r#"
+name: shop
+loadBalancers:
+  web:
+    listeners:
+      - port: 8080
+        defaultAction: {forward: blue}
+        rules:
+          - {priority: 10, conditions: {pathPattern: [/test/*]}, action: {forward: blue}}
+targetGroups:
+  blue: {port: 8080}
+  green: {port: 8080}
+services:
+  web:
+    loadBalancers: [{targetGroup: blue, containerName: app, containerPort: 8080}]
+    deployment:
+      trafficShift: Linear50PercentEvery0.05Minutes
+      bakeTimeMinutes: 0.02
+      alternateTargetGroup: green
+      productionListener: web:8080
+      testListener: web:8080/10
+    taskDefinition:
+      containerDefinitions:
+        - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
+"#;
+
+/// The service as DescribeServices shows it after `berth apply` created it with `state`'s ARNs.
+fn applied_service(s: &Stack, state: &ElbState) -> CurrentService {
+    let spec = &s.services["web"];
+    CurrentService {
+        name: "web".into(),
+        desired_count: spec.desired_count,
+        task_definition: spec.task_definition.clone(),
+        deployment_configuration: spec.deployment_configuration.clone(),
+        load_balancers: spec
+            .load_balancers
+            .iter()
+            .map(|l| l.resolve(&ElbRefs::from_state(state)))
+            .collect(),
+        stack: Some("shop".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn blue_green_services_name_their_listeners_and_survive_deployments() {
+    let s = stack_from(BLUE_GREEN);
+    let p = plan(&s, &[], &ElbState::default());
+    let rendered = p.render();
+    assert!(
+        rendered.contains(
+            "+ service web\n    desiredCount: 1\n    loadBalancers: [app:8080@blue (new) (alternate green (new), production web:8080 (new), test web:8080/10 (new))]\n    strategy: LINEAR 50% every 0.05 min"
+        ),
+        "{rendered}"
+    );
+    let mut state = ElbState::default();
+    execute(&mut state, "shop", &p);
+    let current = applied_service(&s, &state);
+    let adv = current.load_balancers[0]
+        .advanced_configuration
+        .clone()
+        .unwrap();
+    assert!(
+        adv.alternate_target_group_arn
+            .contains(":targetgroup/green/"),
+        "{adv:?}"
+    );
+    assert!(
+        adv.production_listener_rule.contains(":listener/app/web/"),
+        "{adv:?}"
+    );
+    assert!(
+        adv.test_listener_rule
+            .as_deref()
+            .unwrap()
+            .contains(":listener-rule/app/web/"),
+        "{adv:?}"
+    );
+    assert_eq!(
+        plan(&s, std::slice::from_ref(&current), &state).render(),
+        "No changes."
+    );
+
+    // A finished deployment leaves production (and test) traffic on green: that is the
+    // deployments' business, not a difference from the file.
+    let refs = ElbRefs::from_state(&state);
+    let (blue, green) = (
+        refs.target_group_arn("blue"),
+        refs.target_group_arn("green"),
+    );
+    for arn in [
+        refs.listener_arn("web", 8080),
+        refs.rules[&("web".to_string(), 8080, 10)].clone(),
+    ] {
+        state
+            .set_forward_weights(&arn, &[(blue.clone(), 0), (green.clone(), 100)])
+            .unwrap();
+    }
+    assert_eq!(
+        plan(&s, std::slice::from_ref(&current), &state).render(),
+        "No changes."
+    );
+
+    // Other changes still show, by name; a rule no longer shifted is the file's again.
+    let canary = stack_from(
+        &BLUE_GREEN
+            .replace(
+                "Linear50PercentEvery0.05Minutes",
+                "Canary10Percent0.5Minutes",
+            )
+            .replace("testListener: web:8080/10", ""),
+    );
+    assert_eq!(
+        plan(&canary, std::slice::from_ref(&current), &state).render(),
+        "~ rule web:8080/10 (action: forward blue:0,green:100 -> forward blue)\n\
+         ~ service web\n    \
+             deploymentConfiguration.strategy: LINEAR -> CANARY\n    \
+             deploymentConfiguration.canaryConfiguration: none -> 10% for 0.5 min\n    \
+             deploymentConfiguration.linearConfiguration: 50% every 0.05 min -> none\n    \
+             loadBalancers: [app:8080@blue (alternate green, production web:8080, test web:8080/10)] -> [app:8080@blue (alternate green, production web:8080)]\n\
+         Plan: 0 to create, 2 to update, 0 to delete."
+    );
+    // Without the deployment section the listener is the file's again.
+    let plain = stack_from(&BLUE_GREEN.replace(
+        "    deployment:\n      trafficShift: Linear50PercentEvery0.05Minutes\n      bakeTimeMinutes: 0.02\n      alternateTargetGroup: green\n      productionListener: web:8080\n      testListener: web:8080/10\n",
+        "",
+    ));
+    let rendered = plan(&plain, &[current], &state).render();
+    assert!(
+        rendered
+            .contains("~ listener web:8080 (default: forward blue:0,green:100 -> forward blue)"),
+        "{rendered}"
     );
 }
