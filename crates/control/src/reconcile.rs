@@ -21,11 +21,18 @@ impl ControlPlane {
     pub async fn run_controllers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut last_metrics = 0i64;
+        let mut last_retention = 0i64;
         loop {
             let second = berth_model::now().floor() as i64;
             if second != last_metrics {
                 last_metrics = second;
                 self.record_service_metrics();
+            }
+            if second - last_retention >= 60 {
+                last_retention = second;
+                if let Err(e) = self.logs().enforce_retention(second * 1000) {
+                    tracing::warn!(error = %e, "log retention pass failed; retrying in a minute");
+                }
             }
             tokio::select! {
                 _ = &mut shutdown => return,

@@ -10,6 +10,7 @@ use berth_model::protocol::proxy::MetricSample;
 impl ControlPlane {
     /// Records metrics into `store` from now on.
     pub fn attach_metrics(&self, store: MetricStore) {
+        self.inner.logs.attach_metrics(store.clone());
         let _ = self.inner.metrics.set(store);
     }
 
