@@ -52,11 +52,16 @@ impl Client {
         if let Some(path) = CA_CERT.get() {
             let pem = std::fs::read(path)
                 .with_context(|| format!("--ca-cert: reading {}", path.display()))?;
-            let ca = reqwest::Certificate::from_pem(&pem)
-                .with_context(|| format!("--ca-cert: {}: expected a PEM certificate", path.display()))?;
+            let ca = reqwest::Certificate::from_pem(&pem).with_context(|| {
+                format!("--ca-cert: {}: expected a PEM certificate", path.display())
+            })?;
             http = http.add_root_certificate(ca);
         }
-        Ok(Client { base, http: http.build()?, rt })
+        Ok(Client {
+            base,
+            http: http.build()?,
+            rt,
+        })
     }
 
     /// The error for a request that got no answer; over https the cause (often the
@@ -115,17 +120,30 @@ impl Client {
 
     /// Calls an ELBv2 operation (query protocol: form body in, XML out); returns the response
     /// document, or the error's `Code: Message`.
-    pub fn query(&self, action: &str, params: &[(String, String)]) -> anyhow::Result<crate::client_elb::XmlNode> {
+    pub fn query(
+        &self,
+        action: &str,
+        params: &[(String, String)],
+    ) -> anyhow::Result<crate::client_elb::XmlNode> {
         let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", "2015-12-01")];
         form.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let req = self.http.post(format!("{}/", self.base)).form(&form);
-        let resp = self.rt.block_on(async { req.send().await }).map_err(|e| self.unreachable(e))?;
+        let resp = self
+            .rt
+            .block_on(async { req.send().await })
+            .map_err(|e| self.unreachable(e))?;
         let status = resp.status();
-        let text = self.rt.block_on(async { resp.text().await }).context("reading the response")?;
-        let doc = crate::client_elb::XmlNode::parse(&text).with_context(|| format!("reading the {action} response"))?;
+        let text = self
+            .rt
+            .block_on(async { resp.text().await })
+            .context("reading the response")?;
+        let doc = crate::client_elb::XmlNode::parse(&text)
+            .with_context(|| format!("reading the {action} response"))?;
         if !status.is_success() {
             let error = doc.child("Error");
-            let code = error.and_then(|e| e.text_of("Code")).unwrap_or_else(|| "Error".to_string());
+            let code = error
+                .and_then(|e| e.text_of("Code"))
+                .unwrap_or_else(|| "Error".to_string());
             let msg = error.and_then(|e| e.text_of("Message")).unwrap_or(text);
             return Err(anyhow!("{code}: {msg}"));
         }

@@ -21,46 +21,82 @@ pub struct DeployArgs {
 }
 
 fn describe_service(c: &Client, g: &Global, service: &str) -> anyhow::Result<Value> {
-    let r = c.ecs("DescribeServices", json!({"cluster": g.cluster, "services": [service]}))?;
-    r["services"].get(0).cloned().with_context(|| format!("no service {service} in cluster {}", g.cluster))
+    let r = c.ecs(
+        "DescribeServices",
+        json!({"cluster": g.cluster, "services": [service]}),
+    )?;
+    r["services"]
+        .get(0)
+        .cloned()
+        .with_context(|| format!("no service {service} in cluster {}", g.cluster))
 }
 
 pub fn deploy(g: &Global, a: DeployArgs) -> anyhow::Result<i32> {
     let c = Client::new(g.api_url())?;
     let svc = describe_service(&c, g, &a.service)?;
-    let current = svc["taskDefinition"].as_str().unwrap_or_default().to_string();
+    let current = svc["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let mut target = current.clone();
     if a.image.is_some() || !a.env.is_empty() {
-        let mut td = c.ecs("DescribeTaskDefinition", json!({"taskDefinition": current}))?["taskDefinition"].clone();
-        let containers = td["containerDefinitions"].as_array_mut().context("task definition without containers")?;
+        let mut td = c.ecs("DescribeTaskDefinition", json!({"taskDefinition": current}))?
+            ["taskDefinition"]
+            .clone();
+        let containers = td["containerDefinitions"]
+            .as_array_mut()
+            .context("task definition without containers")?;
         let idx = match &a.container {
-            Some(name) => containers.iter().position(|c| c["name"] == name.as_str()).with_context(|| format!("--container: no container {name:?} in {current}"))?,
+            Some(name) => containers
+                .iter()
+                .position(|c| c["name"] == name.as_str())
+                .with_context(|| format!("--container: no container {name:?} in {current}"))?,
             None => 0,
         };
         if let Some(image) = &a.image {
             containers[idx]["image"] = json!(image);
         }
         for kv in &a.env {
-            let (k, v) = kv.split_once('=').with_context(|| format!("--env: expected NAME=VALUE, found {kv:?}"))?;
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--env: expected NAME=VALUE, found {kv:?}"))?;
             let env = containers[idx]["environment"].as_array_mut();
             let env = match env {
                 Some(e) => e,
                 None => {
                     containers[idx]["environment"] = json!([]);
-                    containers[idx]["environment"].as_array_mut().context("environment")?
+                    containers[idx]["environment"]
+                        .as_array_mut()
+                        .context("environment")?
                 }
             };
             env.retain(|e| e["name"] != k);
             env.push(json!({"name": k, "value": v}));
         }
         if let Some(m) = td.as_object_mut() {
-            for f in ["taskDefinitionArn", "revision", "status", "registeredAt", "deregisteredAt", "compatibilities", "requiresAttributes"] {
+            for f in [
+                "taskDefinitionArn",
+                "revision",
+                "status",
+                "registeredAt",
+                "deregisteredAt",
+                "compatibilities",
+                "requiresAttributes",
+            ] {
                 m.remove(f);
             }
         }
-        target = c.ecs("RegisterTaskDefinition", td)?["taskDefinition"]["taskDefinitionArn"].as_str().unwrap_or_default().to_string();
+        target = c.ecs("RegisterTaskDefinition", td)?["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
     } else if let Some(rev) = a.revision {
-        let family = current.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f.to_string()).unwrap_or_default();
+        let family = current
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.rsplit_once(':'))
+            .map(|(f, _)| f.to_string())
+            .unwrap_or_default();
         target = format!("{family}:{rev}");
     } else if !a.force {
         bail!("nothing to deploy: give --image, --env, --revision or --force");
@@ -72,12 +108,31 @@ pub fn deploy(g: &Global, a: DeployArgs) -> anyhow::Result<i32> {
     start_and_watch(g, &c, &a.service, &r["service"], a.wait, a.timeout)
 }
 
-fn start_and_watch(g: &Global, c: &Client, service: &str, svc: &Value, wait: bool, timeout: u64) -> anyhow::Result<i32> {
-    let primary = svc["deployments"].as_array().and_then(|d| d.iter().find(|d| d["status"] == "PRIMARY")).cloned().unwrap_or_default();
+fn start_and_watch(
+    g: &Global,
+    c: &Client,
+    service: &str,
+    svc: &Value,
+    wait: bool,
+    timeout: u64,
+) -> anyhow::Result<i32> {
+    let primary = svc["deployments"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["status"] == "PRIMARY"))
+        .cloned()
+        .unwrap_or_default();
     let id = primary["id"].as_str().unwrap_or_default().to_string();
-    let td = primary["taskDefinition"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
+    let td = primary["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     if g.json() && !wait {
-        crate::output::json(&json!({"deploymentId": id, "taskDefinition": td, "status": "IN_PROGRESS"}));
+        crate::output::json(
+            &json!({"deploymentId": id, "taskDefinition": td, "status": "IN_PROGRESS"}),
+        );
         return Ok(0);
     }
     if !g.json() {
@@ -90,14 +145,23 @@ fn start_and_watch(g: &Global, c: &Client, service: &str, svc: &Value, wait: boo
 }
 
 fn history(c: &Client, g: &Global, service: &str) -> anyhow::Result<Vec<Value>> {
-    Ok(c.ecs("ListServiceDeployments", json!({"cluster": g.cluster, "service": service}))?["serviceDeployments"]
+    Ok(c.ecs(
+        "ListServiceDeployments",
+        json!({"cluster": g.cluster, "service": service}),
+    )?["serviceDeployments"]
         .as_array()
         .cloned()
         .unwrap_or_default())
 }
 
 /// Shows progress until the deployment `id` finished; 0 when the service is stable on it.
-fn watch(g: &Global, c: &Client, service: &str, id: &str, timeout: Duration) -> anyhow::Result<i32> {
+fn watch(
+    g: &Global,
+    c: &Client,
+    service: &str,
+    id: &str,
+    timeout: Duration,
+) -> anyhow::Result<i32> {
     let start = Instant::now();
     let mut last_line = String::new();
     let mut last_event = String::new();
@@ -107,7 +171,10 @@ fn watch(g: &Global, c: &Client, service: &str, id: &str, timeout: Duration) -> 
         let mine = deployments.iter().find(|d| d["id"] == id);
         let others: Vec<&Value> = deployments.iter().filter(|d| d["id"] != id).collect();
         let n = |d: Option<&Value>, k: &str| d.and_then(|d| d[k].as_u64()).unwrap_or(0);
-        let old_running: u64 = others.iter().map(|d| d["runningCount"].as_u64().unwrap_or(0)).sum();
+        let old_running: u64 = others
+            .iter()
+            .map(|d| d["runningCount"].as_u64().unwrap_or(0))
+            .sum();
         let line = format!(
             "new: {}/{} running, {} pending, {} failed | old: {} running | {} deployment(s)",
             n(mine, "runningCount"),
@@ -128,7 +195,11 @@ fn watch(g: &Global, c: &Client, service: &str, id: &str, timeout: Duration) -> 
             }
         }
         let h = history(c, g, service)?;
-        let entry = h.iter().find(|e| e["deploymentId"] == id).cloned().unwrap_or_default();
+        let entry = h
+            .iter()
+            .find(|e| e["deploymentId"] == id)
+            .cloned()
+            .unwrap_or_default();
         let status = entry["status"].as_str().unwrap_or("IN_PROGRESS");
         // services-stable: one deployment, running count equal to desired count.
         let stable = deployments.len() == 1 && svc["runningCount"] == svc["desiredCount"];
@@ -136,34 +207,60 @@ fn watch(g: &Global, c: &Client, service: &str, id: &str, timeout: Duration) -> 
             "SUCCESSFUL" if stable => Some((0, "the service is stable".to_string())),
             "STOPPED" | "ROLLBACK_IN_PROGRESS" | "ROLLBACK_SUCCESSFUL" | "ROLLBACK_FAILED" => {
                 let why = entry["statusReason"].as_str().unwrap_or(status).to_string();
-                let rolled = if status.starts_with("ROLLBACK") { " (rolled back)" } else { "" };
+                let rolled = if status.starts_with("ROLLBACK") {
+                    " (rolled back)"
+                } else {
+                    ""
+                };
                 Some((1, format!("deployment {status}{rolled}: {why}")))
             }
             _ => None,
         };
         if let Some((code, msg)) = outcome {
             if g.json() {
-                crate::output::json(&json!({"deploymentId": id, "status": status, "stable": stable, "message": msg}));
+                crate::output::json(
+                    &json!({"deploymentId": id, "status": status, "stable": stable, "message": msg}),
+                );
             } else {
                 eprintln!("{msg}");
             }
             return Ok(code);
         }
         if start.elapsed() > timeout {
-            bail!("deployment {id} not finished after {}s (status {status})", timeout.as_secs());
+            bail!(
+                "deployment {id} not finished after {}s (status {status})",
+                timeout.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
 
-pub fn rollback(g: &Global, service: &str, to: Option<u32>, wait: bool, timeout: u64) -> anyhow::Result<i32> {
+pub fn rollback(
+    g: &Global,
+    service: &str,
+    to: Option<u32>,
+    wait: bool,
+    timeout: u64,
+) -> anyhow::Result<i32> {
     let c = Client::new(g.api_url())?;
     let svc = describe_service(&c, g, service)?;
-    let current = svc["taskDefinition"].as_str().unwrap_or_default().to_string();
-    let primary = svc["deployments"].as_array().and_then(|d| d.iter().find(|d| d["status"] == "PRIMARY")).map(|d| d["id"].clone());
+    let current = svc["taskDefinition"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let primary = svc["deployments"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["status"] == "PRIMARY"))
+        .map(|d| d["id"].clone());
     let target = match to {
         Some(rev) => {
-            let family = current.rsplit('/').next().and_then(|f| f.rsplit_once(':')).map(|(f, _)| f.to_string()).unwrap_or_default();
+            let family = current
+                .rsplit('/')
+                .next()
+                .and_then(|f| f.rsplit_once(':'))
+                .map(|(f, _)| f.to_string())
+                .unwrap_or_default();
             format!("{family}:{rev}")
         }
         None => history(&c, g, service)?
@@ -193,15 +290,34 @@ pub fn deployments(g: &Global, service: &str) -> anyhow::Result<i32> {
             vec![
                 s("deploymentId"),
                 s("status"),
-                s("taskDefinition").rsplit('/').next().unwrap_or("-").to_string(),
+                s("taskDefinition")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("-")
+                    .to_string(),
                 s("trigger"),
                 s("startedBy"),
                 ago(e["createdAt"].as_f64()),
-                e["finishedAt"].as_f64().map(|f| format!("{:.1}s", f - e["createdAt"].as_f64().unwrap_or(f))).unwrap_or_else(|| "-".into()),
+                e["finishedAt"]
+                    .as_f64()
+                    .map(|f| format!("{:.1}s", f - e["createdAt"].as_f64().unwrap_or(f)))
+                    .unwrap_or_else(|| "-".into()),
                 s("statusReason"),
             ]
         })
         .collect();
-    table(&["DEPLOYMENT", "STATUS", "TASK DEFINITION", "TRIGGER", "BY", "STARTED", "TOOK", "REASON"], &rows);
+    table(
+        &[
+            "DEPLOYMENT",
+            "STATUS",
+            "TASK DEFINITION",
+            "TRIGGER",
+            "BY",
+            "STARTED",
+            "TOOK",
+            "REASON",
+        ],
+        &rows,
+    );
     Ok(0)
 }

@@ -221,12 +221,20 @@ fn is_zombie(pid: i32) -> bool {
 /// Shim pids of every task the agent runs (from each container's `shim.json`).
 fn shim_pids(g: &Global) -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir(g.state_dir().join("agent/tasks")) else { return out };
+    let Ok(tasks) = std::fs::read_dir(g.state_dir().join("agent/tasks")) else {
+        return out;
+    };
     for t in tasks.flatten() {
-        let Ok(containers) = std::fs::read_dir(t.path()) else { continue };
+        let Ok(containers) = std::fs::read_dir(t.path()) else {
+            continue;
+        };
         for c in containers.flatten() {
-            let Ok(text) = std::fs::read_to_string(c.path().join("shim.json")) else { continue };
-            let pid = serde_json::from_str::<Value>(&text).ok().and_then(|v| v["shim_pid"].as_i64());
+            let Ok(text) = std::fs::read_to_string(c.path().join("shim.json")) else {
+                continue;
+            };
+            let pid = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["shim_pid"].as_i64());
             if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
                 if is_berth_process(pid) {
                     out.push(pid);

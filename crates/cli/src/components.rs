@@ -59,9 +59,9 @@ pub fn server(g: &Global, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<i32
         .trim_end_matches('/')
         .to_string();
     let tls = match tls {
-        Some((cert, key)) => Some(std::sync::Arc::new(
-            berth_server::tls_server_config(&cert, &key)?,
-        )),
+        Some((cert, key)) => Some(std::sync::Arc::new(berth_server::tls_server_config(
+            &cert, &key,
+        )?)),
         None => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -81,9 +81,14 @@ pub fn server(g: &Global, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<i32
             .await
             .with_context(|| format!("binding the API address {addr}"))?;
         let local = listener.local_addr()?;
-        let registry = berth_registry::Registry::open(state_dir.join("registry"), arns, local.to_string())
-            .map_err(|e| anyhow::anyhow!("opening the image registry: {e}"))?;
-        let api_addr = if tls.is_some() { format!("https://{local}") } else { local.to_string() };
+        let registry =
+            berth_registry::Registry::open(state_dir.join("registry"), arns, local.to_string())
+                .map_err(|e| anyhow::anyhow!("opening the image registry: {e}"))?;
+        let api_addr = if tls.is_some() {
+            format!("https://{local}")
+        } else {
+            local.to_string()
+        };
         write_atomic(&state_dir.join("run/api.addr"), &api_addr)?;
         write_atomic(
             &state_dir.join("run/server.pid"),
@@ -94,14 +99,29 @@ pub fn server(g: &Global, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<i32
             api: format!("{scheme}://{local}"),
             dashboard: format!("{scheme}://{local}/dashboard"),
         };
-        let cloudwatch = berth_metrics::CloudWatch::open(state_dir.join("cloudwatch"), berth_metrics::Retention::default())
-            .map_err(|e| anyhow::anyhow!("opening the metrics store: {e}"))?;
-        let autoscaling = berth_autoscaling::AutoScaling::open(state_dir.join("autoscaling"), cp.clone(), cloudwatch.clone())
-            .map_err(|e| anyhow::anyhow!("opening the auto scaling state: {e}"))?;
+        let cloudwatch = berth_metrics::CloudWatch::open(
+            state_dir.join("cloudwatch"),
+            berth_metrics::Retention::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("opening the metrics store: {e}"))?;
+        let autoscaling = berth_autoscaling::AutoScaling::open(
+            state_dir.join("autoscaling"),
+            cp.clone(),
+            cloudwatch.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("opening the auto scaling state: {e}"))?;
         let secrets = open_secrets(&state_dir, &cp)?;
-        let backends = berth_server::Backends { registry: Some(registry), cloudwatch: Some(cloudwatch), autoscaling: Some(autoscaling), secrets: Some(secrets) };
+        let backends = berth_server::Backends {
+            registry: Some(registry),
+            cloudwatch: Some(cloudwatch),
+            autoscaling: Some(autoscaling),
+            secrets: Some(secrets),
+        };
         match tls {
-            Some(tls) => berth_server::serve_tls(cp, backends, listener, tls, endpoints, termination()).await?,
+            Some(tls) => {
+                berth_server::serve_tls(cp, backends, listener, tls, endpoints, termination())
+                    .await?
+            }
             None => berth_server::serve(cp, backends, listener, endpoints, termination()).await?,
         }
         tracing::info!("berth server stopped");
@@ -111,16 +131,24 @@ pub fn server(g: &Global, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<i32
 
 /// Opens Secrets Manager at `<state>/secrets`, resolves task secrets through it, and redeploys
 /// the services that use a secret after it rotates.
-fn open_secrets(state_dir: &std::path::Path, cp: &berth_control::ControlPlane) -> anyhow::Result<berth_secrets::Secrets> {
-    let secrets = berth_secrets::Secrets::open(state_dir.join("secrets"), berth_secrets::MasterKeySource::from_env())
-        .map_err(|e| anyhow::anyhow!("opening the secret store: {e}"))?;
+fn open_secrets(
+    state_dir: &std::path::Path,
+    cp: &berth_control::ControlPlane,
+) -> anyhow::Result<berth_secrets::Secrets> {
+    let secrets = berth_secrets::Secrets::open(
+        state_dir.join("secrets"),
+        berth_secrets::MasterKeySource::from_env(),
+    )
+    .map_err(|e| anyhow::anyhow!("opening the secret store: {e}"))?;
     let resolver = secrets.clone();
-    cp.set_secret_resolver(std::sync::Arc::new(move |value_from: &str, task_id: &str| {
-        resolver
-            .resolve_value_from(value_from, task_id)
-            .map(|v| v.to_string())
-            .map_err(|e| format!("{}: {e}", e.code()))
-    }));
+    cp.set_secret_resolver(std::sync::Arc::new(
+        move |value_from: &str, task_id: &str| {
+            resolver
+                .resolve_value_from(value_from, task_id)
+                .map(|v| v.to_string())
+                .map_err(|e| format!("{}: {e}", e.code()))
+        },
+    ));
     let (cp2, lookup) = (cp.clone(), secrets.clone());
     secrets.on_rotated(std::sync::Arc::new(move |arn: &str| {
         let name = lookup.name_of(arn).unwrap_or_default();
@@ -211,7 +239,12 @@ pub fn probe(url: &str, timeout: f64) -> anyhow::Result<i32> {
 /// `berth image build`: builds an OCI image and (with --tag) pushes it.
 pub fn image_build(a: crate::ImageBuildArgs) -> anyhow::Result<i32> {
     use berth_registry::{AddFile, Base, BuildOptions, ImageConfig};
-    let add = a.add.iter().map(|s| AddFile::parse(s)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let add = a
+        .add
+        .iter()
+        .map(|s| AddFile::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let opts = BuildOptions {
         base: Base::parse(&a.from),
         add,

@@ -102,7 +102,9 @@ enum Command {
         limit: usize,
     },
     /// Start a deployment of a service and (with --wait) wait until it is stable or failed.
-    #[command(after_help = "Examples:\n  berth deploy web --image registry.local/web:abc123 --wait\n  berth deploy web --env DEMO_VERSION=v2 --wait\n  berth deploy web --revision 3\n  berth deploy web --force\n\nWith --wait: exit 0 once the service is stable, 1 when the deployment failed or rolled back.")]
+    #[command(
+        after_help = "Examples:\n  berth deploy web --image registry.local/web:abc123 --wait\n  berth deploy web --env DEMO_VERSION=v2 --wait\n  berth deploy web --revision 3\n  berth deploy web --force\n\nWith --wait: exit 0 once the service is stable, 1 when the deployment failed or rolled back."
+    )]
     Deploy {
         service: String,
         /// New image for the container (registers a new task definition revision).
@@ -143,7 +145,9 @@ enum Command {
     #[command(subcommand)]
     Image(ImageCommand),
     /// Run the control plane (API, store, scheduler).
-    #[command(after_help = "Examples:\n  berth server\n  berth server --tls-cert certs/web.local.pem --tls-key certs/web.local-key.pem   (serve https://)")]
+    #[command(
+        after_help = "Examples:\n  berth server\n  berth server --tls-cert certs/web.local.pem --tls-key certs/web.local-key.pem   (serve https://)"
+    )]
     Server {
         /// PEM certificate (chain) to serve the API and dashboard over HTTPS (TLS 1.2/1.3).
         #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
@@ -186,7 +190,9 @@ enum Command {
 #[derive(Subcommand)]
 enum ImageCommand {
     /// Build an image from a base (rootfs dir, tarball or `scratch`) plus files, and push it.
-    #[command(after_help = "Examples:\n  berth image build --from rootfs/ --add app:/usr/local/bin/app --entrypoint /usr/local/bin/app --tag 127.0.0.1:7878/web:$(git rev-parse --short HEAD)\n  berth image build --from scratch --add ./static:/bin/hello --cmd /bin/hello --tag 127.0.0.1:7878/hello:latest")]
+    #[command(
+        after_help = "Examples:\n  berth image build --from rootfs/ --add app:/usr/local/bin/app --entrypoint /usr/local/bin/app --tag 127.0.0.1:7878/web:$(git rev-parse --short HEAD)\n  berth image build --from scratch --add ./static:/bin/hello --cmd /bin/hello --tag 127.0.0.1:7878/hello:latest"
+    )]
     Build(ImageBuildArgs),
 }
 
@@ -278,11 +284,34 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::StopTask { task, reason } => cmd_ecs::stop_task(&g, &task, reason),
         Command::TaskDefinitions { family } => cmd_ecs::task_definitions(&g, family),
         Command::Events { service, limit } => cmd_ecs::events(&g, &service, limit),
-        Command::Deploy { service, image, container, env, revision, force, wait, timeout } => cmd_deploy::deploy(
+        Command::Deploy {
+            service,
+            image,
+            container,
+            env,
+            revision,
+            force,
+            wait,
+            timeout,
+        } => cmd_deploy::deploy(
             &g,
-            cmd_deploy::DeployArgs { service, image, container, revision, env, force, wait, timeout },
+            cmd_deploy::DeployArgs {
+                service,
+                image,
+                container,
+                revision,
+                env,
+                force,
+                wait,
+                timeout,
+            },
         ),
-        Command::Rollback { service, to, wait, timeout } => cmd_deploy::rollback(&g, &service, to, wait, timeout),
+        Command::Rollback {
+            service,
+            to,
+            wait,
+            timeout,
+        } => cmd_deploy::rollback(&g, &service, to, wait, timeout),
         Command::Deployments { service } => cmd_deploy::deployments(&g, &service),
     }
 }

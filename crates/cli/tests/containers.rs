@@ -8,7 +8,10 @@ use std::time::Duration;
 
 fn runc_available() -> bool {
     let root = nix::unistd::Uid::effective().is_root();
-    let runc = std::process::Command::new("runc").arg("--version").output().is_ok_and(|o| o.status.success());
+    let runc = std::process::Command::new("runc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let busybox = std::path::Path::new("/bin/busybox").exists();
     if !(root && runc && busybox) {
         eprintln!("SKIPPED: container tests need root, runc and /bin/busybox (root={root} runc={runc} busybox={busybox}); scripts/test.sh installs them");
@@ -33,11 +36,34 @@ fn an_image_built_and_pushed_runs_as_a_service_behind_the_proxy() {
     std::fs::write(rootfs.join("www/health"), "ok\n").unwrap();
     let image = format!("{}/www:v1", c.addr);
     let out = c.cli(&[
-        "image", "build", "--from", rootfs.to_str().unwrap(),
-        "--entrypoint", "/bin/busybox", "--cmd", "httpd", "--cmd", "-f", "--cmd", "-p", "--cmd", "8080", "--cmd", "-h", "--cmd", "/www",
-        "--expose", "8080/tcp", "--tag", &image,
+        "image",
+        "build",
+        "--from",
+        rootfs.to_str().unwrap(),
+        "--entrypoint",
+        "/bin/busybox",
+        "--cmd",
+        "httpd",
+        "--cmd",
+        "-f",
+        "--cmd",
+        "-p",
+        "--cmd",
+        "8080",
+        "--cmd",
+        "-h",
+        "--cmd",
+        "/www",
+        "--expose",
+        "8080/tcp",
+        "--tag",
+        &image,
     ]);
-    assert!(out.status.success(), "image build: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "image build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let port = free_port();
     let stack = c.write_stack(
         "berth.yaml",
@@ -69,15 +95,34 @@ services:
         ),
     );
     let out = c.cli(&["apply", stack.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tasks = c.wait_running("www", 2, false);
     // Each task has its own address (awsvpc-like), not a host port.
-    let ips: Vec<String> = tasks.iter().map(|t| t["containers"][0]["networkBindings"][0]["bindIP"].as_str().unwrap().to_string()).collect();
+    let ips: Vec<String> = tasks
+        .iter()
+        .map(|t| {
+            t["containers"][0]["networkBindings"][0]["bindIP"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     assert!(ips.iter().all(|ip| ip.starts_with("10.88.")), "{ips:?}");
     assert_ne!(ips[0], ips[1]);
     let addr = format!("127.0.0.1:{port}");
-    let body = eventually("the container answers through the proxy", Duration::from_secs(30), || {
-        http_get(&addr, "/index.html").ok().filter(|(s, _)| *s == 200).map(|(_, b)| b)
-    });
+    let body = eventually(
+        "the container answers through the proxy",
+        Duration::from_secs(30),
+        || {
+            http_get(&addr, "/index.html")
+                .ok()
+                .filter(|(s, _)| *s == 200)
+                .map(|(_, b)| b)
+        },
+    );
     assert!(body.contains("hello from a container"));
 }

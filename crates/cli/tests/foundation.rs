@@ -421,14 +421,28 @@ services:
 #[test]
 fn down_stops_every_task_process() {
     let c = Cluster::start(false);
-    let stack = c.write_stack("berth.yaml", &STACK.replace("desiredCount: 3", "desiredCount: 2"));
+    let stack = c.write_stack(
+        "berth.yaml",
+        &STACK.replace("desiredCount: 3", "desiredCount: 2"),
+    );
     assert!(c.cli(&["apply", stack.to_str().unwrap()]).status.success());
     let tasks = c.wait_running("web", 2, true);
     let ids: Vec<String> = tasks.iter().map(|t| short(&t["taskArn"])).collect();
     let out = c.cli(&["down"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped 2 task containers"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stopped 2 task containers"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for id in &ids {
-        assert!(processes_of_task(id).is_empty(), "task {id} still has processes after `berth down`");
+        assert!(
+            processes_of_task(id).is_empty(),
+            "task {id} still has processes after `berth down`"
+        );
     }
 }

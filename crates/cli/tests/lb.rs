@@ -47,11 +47,17 @@ fn setup(count: u32) -> (Cluster, String) {
     let port = free_port();
     let s = c.write_stack("berth.yaml", &stack(port, count));
     let out = c.cli(&["apply", s.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     c.wait_running("web", count as usize, true);
     let addr = format!("127.0.0.1:{port}");
     eventually("the listener serves", Duration::from_secs(30), || {
-        (0..10).all(|_| http_get(&addr, "/").map(|(s, _)| s == 200).unwrap_or(false)).then_some(())
+        (0..10)
+            .all(|_| http_get(&addr, "/").map(|(s, _)| s == 200).unwrap_or(false))
+            .then_some(())
     });
     (c, addr)
 }
@@ -59,12 +65,23 @@ fn setup(count: u32) -> (Cluster, String) {
 fn aws(c: &Cluster, args: &[&str]) -> Value {
     let out = std::process::Command::new("aws")
         .args(args)
-        .args(["--endpoint-url", &format!("http://{}", c.addr), "--region", "us-east-1", "--output", "json"])
+        .args([
+            "--endpoint-url",
+            &format!("http://{}", c.addr),
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .output()
         .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
@@ -72,16 +89,40 @@ fn aws(c: &Cluster, args: &[&str]) -> Value {
 fn aws_cli_describes_the_tasks_target_health() {
     let (c, _) = setup(2);
     let tg = aws(&c, &["elbv2", "describe-target-groups", "--names", "web"]);
-    let arn = tg["TargetGroups"][0]["TargetGroupArn"].as_str().unwrap().to_string();
+    let arn = tg["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let health = eventually("two healthy targets", Duration::from_secs(20), || {
-        let h = aws(&c, &["elbv2", "describe-target-health", "--target-group-arn", &arn]);
-        let d = h["TargetHealthDescriptions"].as_array().cloned().unwrap_or_default();
+        let h = aws(
+            &c,
+            &[
+                "elbv2",
+                "describe-target-health",
+                "--target-group-arn",
+                &arn,
+            ],
+        );
+        let d = h["TargetHealthDescriptions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         (d.len() == 2 && d.iter().all(|t| t["TargetHealth"]["State"] == "healthy")).then_some(d)
     });
     // The targets are the tasks' host ports.
     let tasks = c.running_tasks("web", true);
-    let mut ports: Vec<u64> = tasks.iter().map(|t| t["containers"][0]["networkBindings"][0]["hostPort"].as_u64().unwrap()).collect();
-    let mut target_ports: Vec<u64> = health.iter().map(|t| t["Target"]["Port"].as_u64().unwrap()).collect();
+    let mut ports: Vec<u64> = tasks
+        .iter()
+        .map(|t| {
+            t["containers"][0]["networkBindings"][0]["hostPort"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut target_ports: Vec<u64> = health
+        .iter()
+        .map(|t| t["Target"]["Port"].as_u64().unwrap())
+        .collect();
     ports.sort();
     target_ports.sort();
     assert_eq!(ports, target_ports);
@@ -94,7 +135,11 @@ fn killing_a_task_under_load_gives_no_client_errors() {
     std::thread::sleep(Duration::from_millis(500));
     let victim = short(&c.running_tasks("web", true)[0]["taskArn"]);
     let pid = c.task_pid(&victim, "app").unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     // Keep the load on while the service replaces the task.
     eventually("replacement healthy", Duration::from_secs(30), || {
         let t = c.running_tasks("web", true);
@@ -103,7 +148,12 @@ fn killing_a_task_under_load_gives_no_client_errors() {
     std::thread::sleep(Duration::from_secs(1));
     let r = load.finish();
     assert!(r.ok > 50);
-    assert!(r.failures.is_empty(), "{} failures: {:?}", r.failures.len(), &r.failures[..r.failures.len().min(5)]);
+    assert!(
+        r.failures.is_empty(),
+        "{} failures: {:?}",
+        r.failures.len(),
+        &r.failures[..r.failures.len().min(5)]
+    );
 }
 
 #[test]
@@ -137,8 +187,15 @@ fn a_stopped_task_finishes_its_slow_request_while_new_ones_go_elsewhere() {
     }
     // Draining ends when the task has no requests left, long before the 20 s delay.
     let stopped = eventually("drained tasks stopped", Duration::from_secs(15), || {
-        let r = c.ecs("DescribeTasks", serde_json::json!({"tasks": [a, b]})).unwrap();
-        r["tasks"].as_array().unwrap().iter().all(|t| t["lastStatus"] == "STOPPED").then_some(r)
+        let r = c
+            .ecs("DescribeTasks", serde_json::json!({"tasks": [a, b]}))
+            .unwrap();
+        r["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["lastStatus"] == "STOPPED")
+            .then_some(r)
     });
     assert_eq!(stopped["tasks"][0]["stopCode"], "UserInitiated");
 }
@@ -154,7 +211,12 @@ fn the_proxy_keeps_serving_while_the_server_is_killed_and_restarted() {
     std::thread::sleep(Duration::from_secs(2));
     let r = load.finish();
     assert!(r.ok > 50);
-    assert!(r.failures.is_empty(), "{} failures: {:?}", r.failures.len(), &r.failures[..r.failures.len().min(5)]);
+    assert!(
+        r.failures.is_empty(),
+        "{} failures: {:?}",
+        r.failures.len(),
+        &r.failures[..r.failures.len().min(5)]
+    );
     // And the restarted server still drives the proxy: scaling up adds targets.
     assert!(c.cli(&["scale", "web", "3"]).status.success());
     c.wait_running("web", 3, true);
@@ -171,7 +233,9 @@ fn a_service_without_container_health_checks_completes_on_target_health() {
     let s = c.write_stack("berth.yaml", &text);
     assert!(c.cli(&["apply", s.to_str().unwrap()]).status.success());
     eventually("rollout COMPLETED", Duration::from_secs(30), || {
-        let svc = c.ecs("DescribeServices", serde_json::json!({"services": ["web"]})).unwrap();
+        let svc = c
+            .ecs("DescribeServices", serde_json::json!({"services": ["web"]}))
+            .unwrap();
         (svc["services"][0]["deployments"][0]["rolloutState"] == "COMPLETED").then_some(())
     });
 }

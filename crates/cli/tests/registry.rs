@@ -9,7 +9,14 @@ use serde_json::Value;
 fn aws(c: &Cluster, args: &[&str]) -> Result<Value, String> {
     let out = std::process::Command::new("aws")
         .args(args)
-        .args(["--endpoint-url", &format!("http://{}", c.addr), "--region", "us-east-1", "--output", "json"])
+        .args([
+            "--endpoint-url",
+            &format!("http://{}", c.addr),
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .output()
@@ -42,7 +49,11 @@ fn build(c: &Cluster, content: &str, tag: &str) -> std::process::Output {
 fn images_pushed_by_berth_are_managed_through_the_ecr_api() {
     let c = Cluster::start(false);
     let out = build(&c, "one", "app:v1");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("pushed"));
     let repos = aws(&c, &["ecr", "describe-repositories"]).unwrap();
     let repo = &repos["repositories"][0];
@@ -52,15 +63,40 @@ fn images_pushed_by_berth_are_managed_through_the_ecr_api() {
     assert_eq!(images["imageDetails"][0]["imageTags"][0], "v1");
 
     // IMMUTABLE: the same tag cannot point at other content.
-    aws(&c, &["ecr", "create-repository", "--repository-name", "locked", "--image-tag-mutability", "IMMUTABLE"]).unwrap();
+    aws(
+        &c,
+        &[
+            "ecr",
+            "create-repository",
+            "--repository-name",
+            "locked",
+            "--image-tag-mutability",
+            "IMMUTABLE",
+        ],
+    )
+    .unwrap();
     assert!(build(&c, "first", "locked:v1").status.success());
     let again = build(&c, "second!", "locked:v1");
-    assert!(!again.status.success(), "overwriting an immutable tag must fail");
+    assert!(
+        !again.status.success(),
+        "overwriting an immutable tag must fail"
+    );
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.to_lowercase().contains("tag"), "{err}");
 
     // Deleting an image by tag.
-    let del = aws(&c, &["ecr", "batch-delete-image", "--repository-name", "app", "--image-ids", "imageTag=v1"]).unwrap();
+    let del = aws(
+        &c,
+        &[
+            "ecr",
+            "batch-delete-image",
+            "--repository-name",
+            "app",
+            "--image-ids",
+            "imageTag=v1",
+        ],
+    )
+    .unwrap();
     assert_eq!(del["imageIds"].as_array().unwrap().len(), 1);
     let images = aws(&c, &["ecr", "list-images", "--repository-name", "app"]).unwrap();
     assert_eq!(images["imageIds"].as_array().unwrap().len(), 0);

@@ -3,8 +3,8 @@
 
 use crate::error::ApiError;
 use crate::state::{
-    service_key, td_key, ControlPlane, DeploymentHistory, ServiceRecord, State, TaskRecord, CLUSTERS, SERVICES, TASKS,
-    TASK_DEFINITIONS,
+    service_key, td_key, ControlPlane, DeploymentHistory, ServiceRecord, State, TaskRecord,
+    CLUSTERS, SERVICES, TASKS, TASK_DEFINITIONS,
 };
 use berth_model::arn::{name_of, task_definition_ref};
 use berth_model::ecs::{
@@ -23,7 +23,12 @@ pub fn call(cp: &ControlPlane, operation: &str, input: Value) -> Result<Value, A
 }
 
 /// Runs one ECS operation on behalf of `actor` (recorded in deployment history).
-pub fn call_as(cp: &ControlPlane, operation: &str, mut input: Value, actor: &str) -> Result<Value, ApiError> {
+pub fn call_as(
+    cp: &ControlPlane,
+    operation: &str,
+    mut input: Value,
+    actor: &str,
+) -> Result<Value, ApiError> {
     // JSON null means "not given", as AWS's services read it.
     strip_nulls(&mut input);
     let input = match input {
@@ -520,13 +525,23 @@ fn check_load_balancers(
             )));
         };
         if let Some(adv) = &lb.advanced_configuration {
-            if st.elb.target_group(&adv.alternate_target_group_arn).is_err() {
+            if st
+                .elb
+                .target_group(&adv.alternate_target_group_arn)
+                .is_err()
+            {
                 return Err(ApiError::invalid(format!(
                     "loadBalancers[{i}].advancedConfiguration.alternateTargetGroupArn: no target group {:?}",
                     adv.alternate_target_group_arn
                 )));
             }
-            for (field, rule) in [("productionListenerRule", Some(&adv.production_listener_rule)), ("testListenerRule", adv.test_listener_rule.as_ref())] {
+            for (field, rule) in [
+                (
+                    "productionListenerRule",
+                    Some(&adv.production_listener_rule),
+                ),
+                ("testListenerRule", adv.test_listener_rule.as_ref()),
+            ] {
                 if let Some(rule) = rule {
                     if st.elb.forward_weights(rule).is_none() {
                         return Err(ApiError::invalid(format!(
@@ -550,7 +565,11 @@ fn check_load_balancers(
     Ok(())
 }
 
-fn create_service(cp: &ControlPlane, input: &Map<String, Value>, actor: &str) -> Result<Value, ApiError> {
+fn create_service(
+    cp: &ControlPlane,
+    input: &Map<String, Value>,
+    actor: &str,
+) -> Result<Value, ApiError> {
     let name = req_str(input, "serviceName")?;
     if !berth_model::ecs::valid_name(&name, 255) {
         return Err(ApiError::invalid(format!(
@@ -643,14 +662,23 @@ fn create_service(cp: &ControlPlane, input: &Map<String, Value>, actor: &str) ->
             steady: false,
             throttle_reported: false,
             next_event: 0,
-            history: vec![history_entry(&service.deployments[0], actor, "create", None)],
+            history: vec![history_entry(
+                &service.deployments[0],
+                actor,
+                "create",
+                None,
+            )],
             last_completed_task_definition: None,
             shift: None,
             deployment_target_groups: lbs
                 .iter()
                 .find(|l| l.advanced_configuration.is_some())
                 .and_then(|l| l.target_group_arn.clone())
-                .map(|tg| [(service.deployments[0].id.clone(), tg)].into_iter().collect())
+                .map(|tg| {
+                    [(service.deployments[0].id.clone(), tg)]
+                        .into_iter()
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         st.services.insert(key.clone(), rec);
@@ -687,7 +715,11 @@ fn find_service<'a>(
         .ok_or_else(|| ApiError::service_not_found(name_of(service)))
 }
 
-fn update_service(cp: &ControlPlane, input: &Map<String, Value>, actor: &str) -> Result<Value, ApiError> {
+fn update_service(
+    cp: &ControlPlane,
+    input: &Map<String, Value>,
+    actor: &str,
+) -> Result<Value, ApiError> {
     let service_ref = req_str(input, "service")?;
     let desired = opt_u32(input, "desiredCount")?;
     let td_ref = opt_str(input, "taskDefinition")?;
@@ -901,7 +933,12 @@ fn delete_service(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value
 }
 
 /// A history entry for a new deployment.
-pub(crate) fn history_entry(dep: &Deployment, actor: &str, trigger: &str, rollback_of: Option<String>) -> DeploymentHistory {
+pub(crate) fn history_entry(
+    dep: &Deployment,
+    actor: &str,
+    trigger: &str,
+    rollback_of: Option<String>,
+) -> DeploymentHistory {
     DeploymentHistory {
         id: dep.id.clone(),
         task_definition: dep.task_definition.clone(),
@@ -924,7 +961,12 @@ pub(crate) fn supersede_history(rec: &mut ServiceRecord, new_id: &str, t: f64) {
     }
 }
 
-fn deployment_view(cp: &ControlPlane, rec: &ServiceRecord, h: &DeploymentHistory, brief: bool) -> Value {
+fn deployment_view(
+    cp: &ControlPlane,
+    rec: &ServiceRecord,
+    h: &DeploymentHistory,
+    brief: bool,
+) -> Value {
     let arn = format!(
         "arn:aws:ecs:{}:{}:service-deployment/{}/{}/{}",
         cp.arns().region,
@@ -957,7 +999,10 @@ fn deployment_view(cp: &ControlPlane, rec: &ServiceRecord, h: &DeploymentHistory
     v
 }
 
-fn list_service_deployments(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+fn list_service_deployments(
+    cp: &ControlPlane,
+    input: &Map<String, Value>,
+) -> Result<Value, ApiError> {
     let service = req_str(input, "service")?;
     let statuses = str_list(input, "status")?;
     let list = cp.read(|st| {
@@ -974,7 +1019,10 @@ fn list_service_deployments(cp: &ControlPlane, input: &Map<String, Value>) -> Re
     Ok(json!({ "serviceDeployments": list }))
 }
 
-fn describe_service_deployments(cp: &ControlPlane, input: &Map<String, Value>) -> Result<Value, ApiError> {
+fn describe_service_deployments(
+    cp: &ControlPlane,
+    input: &Map<String, Value>,
+) -> Result<Value, ApiError> {
     let arns = str_list(input, "serviceDeploymentArns")?;
     cp.read(|st| {
         let mut found = Vec::new();
@@ -982,7 +1030,10 @@ fn describe_service_deployments(cp: &ControlPlane, input: &Map<String, Value>) -
         for arn in &arns {
             let id = arn.rsplit('/').next().unwrap_or_default();
             let hit = st.services.values().find_map(|rec| {
-                rec.history.iter().find(|h| h.id.trim_start_matches("ecs-svc/") == id).map(|h| deployment_view(cp, rec, h, false))
+                rec.history
+                    .iter()
+                    .find(|h| h.id.trim_start_matches("ecs-svc/") == id)
+                    .map(|h| deployment_view(cp, rec, h, false))
             });
             match hit {
                 Some(v) => found.push(v),

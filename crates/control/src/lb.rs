@@ -55,7 +55,10 @@ impl ControlPlane {
 
 impl State {
     /// Proxies and listeners for the status endpoint.
-    pub fn proxies_view(&self, listen_host: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    pub fn proxies_view(
+        &self,
+        listen_host: &str,
+    ) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
         let t = berth_model::now();
         let proxies = self
             .proxies

@@ -12,9 +12,9 @@ mod nodes;
 mod reconcile;
 pub mod secrets_hook;
 mod shift;
-pub mod traffic;
 pub mod state;
 pub mod telemetry;
+pub mod traffic;
 
 pub use error::ApiError;
 pub use state::{ControlConfig, ControlPlane};

@@ -49,7 +49,12 @@ fn record_usage(st: &mut State, id: &str, r: &berth_model::protocol::agent::Task
         .and_then(|td| td.cpu_units())
         .map(f64::from)
         .or_else(|| {
-            let sum: u32 = td.as_ref()?.container_definitions.iter().map(|c| c.cpu).sum();
+            let sum: u32 = td
+                .as_ref()?
+                .container_definitions
+                .iter()
+                .map(|c| c.cpu)
+                .sum();
             (sum > 0).then_some(f64::from(sum))
         })
         .unwrap_or(DEFAULT_CPU_UNITS);
@@ -58,12 +63,20 @@ fn record_usage(st: &mut State, id: &str, r: &berth_model::protocol::agent::Task
         .and_then(|td| td.memory_mib())
         .map(f64::from)
         .or_else(|| {
-            let sum: u32 = td.as_ref()?.container_definitions.iter().filter_map(|c| c.memory.or(c.memory_reservation)).sum();
+            let sum: u32 = td
+                .as_ref()?
+                .container_definitions
+                .iter()
+                .filter_map(|c| c.memory.or(c.memory_reservation))
+                .sum();
             (sum > 0).then_some(f64::from(sum))
         })
         .unwrap_or(DEFAULT_MEMORY_MIB);
     let prev = st.usage.get(id).cloned().unwrap_or_default();
-    let mut u = crate::telemetry::TaskUsage { at: t, ..prev.clone() };
+    let mut u = crate::telemetry::TaskUsage {
+        at: t,
+        ..prev.clone()
+    };
     if let Some(c) = cpu {
         if prev.at > 0.0 && t > prev.at && c >= prev.cpu_seconds {
             let cores = (c - prev.cpu_seconds) / (t - prev.at);

@@ -208,7 +208,8 @@ fn register_running_tasks(st: &mut State) {
         let mut targets = Vec::new();
         for lb in &s.service.load_balancers {
             let tg = crate::shift::target_group_for(s, lb, rec.deployment_id.as_deref());
-            let (Some(tg), Some(name), Some(port)) = (&tg, &lb.container_name, lb.container_port) else {
+            let (Some(tg), Some(name), Some(port)) = (&tg, &lb.container_name, lb.container_port)
+            else {
                 continue;
             };
             let binding = rec
@@ -258,7 +259,11 @@ fn task_health(st: &State, rec: &crate::state::TaskRecord, grace: f64, t: f64) -
             // Whether the task has container health checks comes from its task definition: the
             // agent may report UNKNOWN for containers that have none.
             let has_checks = crate::ecs::find_task_definition(st, &rec.task.task_definition_arn)
-                .map(|td| td.container_definitions.iter().any(|c| c.health_check.is_some()))
+                .map(|td| {
+                    td.container_definitions
+                        .iter()
+                        .any(|c| c.health_check.is_some())
+                })
                 .unwrap_or(false);
             if has_checks {
                 Health::Unknown
@@ -331,16 +336,26 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
                 r.task.stop_code.as_deref(),
                 Some(stop_code::TASK_FAILED_TO_START) | Some(stop_code::ESSENTIAL_CONTAINER_EXITED)
             )
-            || r.task.stopped_reason.as_deref().is_some_and(|s| s.starts_with("Task failed"));
+            || r.task
+                .stopped_reason
+                .as_deref()
+                .is_some_and(|s| s.starts_with("Task failed"));
         // A task proves the service can start tasks once it has been healthy for a while; a task
         // that runs for a moment and then exits must not reset the throttle.
         let proven = !r.success_counted
             && r.task.last_status == task_status::RUNNING
-            && r.task.started_at.is_some_and(|s| t - s >= PROVEN_AFTER_SECONDS)
+            && r.task
+                .started_at
+                .is_some_and(|s| t - s >= PROVEN_AFTER_SECONDS)
             && task_health(st, r, grace, t) == Health::Healthy;
         if failed {
             backoff = backoff.after_failure(t);
-            if let Some(d) = rec.service.deployments.iter_mut().find(|d| Some(&d.id) == r.deployment_id.as_ref()) {
+            if let Some(d) = rec
+                .service
+                .deployments
+                .iter_mut()
+                .find(|d| Some(&d.id) == r.deployment_id.as_ref())
+            {
                 d.failed_tasks += 1;
             }
             if let Some(r) = st.tasks.get_mut(id) {
@@ -379,7 +394,11 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
     if let Some(shift) = rec.shift.clone() {
         let green_ready = views
             .iter()
-            .filter(|v| v.deployment_id == shift.green && v.phase == Phase::Running && v.health == Health::Healthy)
+            .filter(|v| {
+                v.deployment_id == shift.green
+                    && v.phase == Phase::Running
+                    && v.health == Health::Healthy
+            })
             .count() as u32
             >= rec.service.desired_count;
         let blue_active = views
@@ -397,7 +416,10 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         .unwrap_or_default();
     let view = ServiceView {
         desired_count: rec.service.desired_count,
-        minimum_healthy_percent: rec.service.deployment_configuration.minimum_healthy_percent(),
+        minimum_healthy_percent: rec
+            .service
+            .deployment_configuration
+            .minimum_healthy_percent(),
         maximum_percent: rec.service.deployment_configuration.maximum_percent(),
         primary_deployment: primary.clone(),
         tasks: views.clone(),
@@ -408,7 +430,11 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
     let mut decision = match rec.shift.clone() {
         None => {
             let d = decide(&view, t);
-            starts.push((primary.clone(), rec.service.task_definition.clone(), d.start));
+            starts.push((
+                primary.clone(),
+                rec.service.task_definition.clone(),
+                d.start,
+            ));
             d
         }
         Some(shift) => {
@@ -418,21 +444,47 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
                 minimum_healthy_percent: 100,
                 maximum_percent: 200,
                 primary_deployment: dep.to_string(),
-                tasks: views.iter().filter(|v| v.deployment_id == dep).cloned().collect(),
+                tasks: views
+                    .iter()
+                    .filter(|v| v.deployment_id == dep)
+                    .cloned()
+                    .collect(),
                 backoff,
             };
             let green = decide(&set(&shift.green, rec.service.desired_count), t);
-            let blue = decide(&set(&shift.blue, crate::shift::blue_desired(&shift, rec.service.desired_count)), t);
-            starts.push((shift.green.clone(), rec.service.task_definition.clone(), green.start));
-            starts.push((shift.blue.clone(), shift.blue_task_definition.clone(), blue.start));
+            let blue = decide(
+                &set(
+                    &shift.blue,
+                    crate::shift::blue_desired(&shift, rec.service.desired_count),
+                ),
+                t,
+            );
+            starts.push((
+                shift.green.clone(),
+                rec.service.task_definition.clone(),
+                green.start,
+            ));
+            starts.push((
+                shift.blue.clone(),
+                shift.blue_task_definition.clone(),
+                blue.start,
+            ));
             let mut stop = green.stop;
             stop.extend(blue.stop);
-            for v in views.iter().filter(|v| v.deployment_id != shift.green && v.deployment_id != shift.blue) {
+            for v in views
+                .iter()
+                .filter(|v| v.deployment_id != shift.green && v.deployment_id != shift.blue)
+            {
                 if matches!(v.phase, Phase::Pending | Phase::Running) {
                     stop.push((v.id.clone(), StopReason::Replaced));
                 }
             }
-            berth_scheduler::Decision { start: green.start + blue.start, stop, throttled_for: green.throttled_for, steady: false }
+            berth_scheduler::Decision {
+                start: green.start + blue.start,
+                stop,
+                throttled_for: green.throttled_for,
+                steady: false,
+            }
         }
     };
 
@@ -505,7 +557,17 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         match crate::ecs::find_task_definition(st, td_arn) {
             Ok(td) => {
                 for _ in 0..*n {
-                    let task = new_task(st, cp, &rec.cluster, &td, Some(&name), Some(dep), Some(dep.clone()), format!("service:{name}"), vec![]);
+                    let task = new_task(
+                        st,
+                        cp,
+                        &rec.cluster,
+                        &td,
+                        Some(&name),
+                        Some(dep),
+                        Some(dep.clone()),
+                        format!("service:{name}"),
+                        vec![],
+                    );
                     started.push(format!("(task {})", task.id));
                 }
             }
@@ -513,7 +575,14 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         }
     }
     if !started.is_empty() {
-        push_event(&mut rec, format!("(service {name}) has started {} tasks: {}.", started.len(), started.join(" ")));
+        push_event(
+            &mut rec,
+            format!(
+                "(service {name}) has started {} tasks: {}.",
+                started.len(),
+                started.join(" ")
+            ),
+        );
         rec.throttle_reported = false;
     }
     if let Some(wait) = decision.throttled_for {
@@ -600,15 +669,26 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
                     rolled_back = h.rollback_of.clone();
                 }
                 if let Some(old) = rolled_back {
-                    if let Some(h) = rec.history.iter_mut().find(|h| h.id == old && h.status == "ROLLBACK_IN_PROGRESS") {
+                    if let Some(h) = rec
+                        .history
+                        .iter_mut()
+                        .find(|h| h.id == old && h.status == "ROLLBACK_IN_PROGRESS")
+                    {
                         h.status = "ROLLBACK_SUCCESSFUL".into();
                         h.finished_at = Some(t);
                     }
                 }
             }
         }
-        push_event(&mut rec, format!("(service {name}) has reached a steady state."));
-        for h in rec.history.iter_mut().filter(|h| h.status == "ROLLBACK_IN_PROGRESS") {
+        push_event(
+            &mut rec,
+            format!("(service {name}) has reached a steady state."),
+        );
+        for h in rec
+            .history
+            .iter_mut()
+            .filter(|h| h.status == "ROLLBACK_IN_PROGRESS")
+        {
             h.status = "ROLLBACK_SUCCESSFUL".into();
             h.finished_at = Some(t);
         }
@@ -636,7 +716,12 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
 /// half the desired count (rounded up, at least 3, at most 200); with rollback the service goes
 /// back to the task definition of the last completed deployment.
 fn circuit_breaker(st: &mut State, rec: &mut ServiceRecord, name: &str, t: f64) {
-    let cb = rec.service.deployment_configuration.deployment_circuit_breaker.clone().unwrap_or_default();
+    let cb = rec
+        .service
+        .deployment_configuration
+        .deployment_circuit_breaker
+        .clone()
+        .unwrap_or_default();
     if !cb.enable {
         return;
     }
@@ -661,23 +746,48 @@ fn circuit_breaker(st: &mut State, rec: &mut ServiceRecord, name: &str, t: f64) 
     d.rollout_state = Some("FAILED".into());
     d.rollout_state_reason = Some(reason.clone());
     d.updated_at = t;
-    push_event(rec, format!("(service {name}) (deployment {failed_id}) deployment failed: {reason}"));
-    let target = rec.last_completed_task_definition.clone().filter(|td| *td != failed_td);
+    push_event(
+        rec,
+        format!("(service {name}) (deployment {failed_id}) deployment failed: {reason}"),
+    );
+    let target = rec
+        .last_completed_task_definition
+        .clone()
+        .filter(|td| *td != failed_td);
     let rollback = cb.rollback && target.is_some();
     if let Some(h) = rec.history.iter_mut().find(|h| h.id == failed_id) {
-        h.status = if rollback { "ROLLBACK_IN_PROGRESS" } else { "STOPPED" }.into();
+        h.status = if rollback {
+            "ROLLBACK_IN_PROGRESS"
+        } else {
+            "STOPPED"
+        }
+        .into();
         h.status_reason = Some(reason);
         if !rollback {
             h.finished_at = Some(t);
         }
     }
     if let (true, Some(td)) = (rollback, target) {
-        for d in rec.service.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+        for d in rec
+            .service
+            .deployments
+            .iter_mut()
+            .filter(|d| d.status == "PRIMARY")
+        {
             d.status = "ACTIVE".into();
         }
         let dep = crate::ecs::new_deployment(&td, rec.service.desired_count, t);
-        push_event(rec, format!("(service {name}) rolling back to deployment {} ({}).", dep.id, td));
-        rec.history.insert(0, crate::ecs::history_entry(&dep, "berth", "circuit breaker", Some(failed_id)));
+        push_event(
+            rec,
+            format!(
+                "(service {name}) rolling back to deployment {} ({}).",
+                dep.id, td
+            ),
+        );
+        rec.history.insert(
+            0,
+            crate::ecs::history_entry(&dep, "berth", "circuit breaker", Some(failed_id)),
+        );
         rec.history.truncate(crate::state::MAX_HISTORY);
         adopt_tasks(st, rec, &td, &dep.id);
         rec.service.task_definition = td;
@@ -692,8 +802,20 @@ fn circuit_breaker(st: &mut State, rec: &mut ServiceRecord, name: &str, t: f64) 
 /// one of the named alarms went into ALARM after it started; with `rollback` the service goes
 /// back (a traffic shift switches back at once, a rolling deployment returns to the last
 /// completed task definition).
-fn deployment_alarms(st: &mut State, rec: &mut ServiceRecord, name: &str, alarms: &berth_metrics::AlarmManager, t: f64) {
-    let Some(cfg) = rec.service.deployment_configuration.alarms.clone().filter(|a| a.enable && !a.alarm_names.is_empty()) else {
+fn deployment_alarms(
+    st: &mut State,
+    rec: &mut ServiceRecord,
+    name: &str,
+    alarms: &berth_metrics::AlarmManager,
+    t: f64,
+) {
+    let Some(cfg) = rec
+        .service
+        .deployment_configuration
+        .alarms
+        .clone()
+        .filter(|a| a.enable && !a.alarm_names.is_empty())
+    else {
         return;
     };
     let Some(d) = rec
@@ -707,8 +829,14 @@ fn deployment_alarms(st: &mut State, rec: &mut ServiceRecord, name: &str, alarms
     };
     let firing = cfg.alarm_names.iter().find_map(|n| {
         let a = alarms.get(n)?;
-        (a.state.value == berth_metrics::alarm::StateValue::ALARM && a.state.transitioned >= d.created_at - 1.0)
-            .then(|| format!("the deployment alarm {n} went into ALARM: {}", a.state.reason))
+        (a.state.value == berth_metrics::alarm::StateValue::ALARM
+            && a.state.transitioned >= d.created_at - 1.0)
+            .then(|| {
+                format!(
+                    "the deployment alarm {n} went into ALARM: {}",
+                    a.state.reason
+                )
+            })
     });
     let Some(reason) = firing else { return };
     if rec.shift.as_ref().is_some_and(|s| s.green == d.id) {
@@ -722,23 +850,51 @@ fn deployment_alarms(st: &mut State, rec: &mut ServiceRecord, name: &str, alarms
         dep.rollout_state_reason = Some(reason.clone());
         dep.updated_at = t;
     }
-    push_event(rec, format!("(service {name}) (deployment {}) deployment failed: {reason}", d.id));
-    let target = rec.last_completed_task_definition.clone().filter(|td| *td != d.task_definition);
+    push_event(
+        rec,
+        format!(
+            "(service {name}) (deployment {}) deployment failed: {reason}",
+            d.id
+        ),
+    );
+    let target = rec
+        .last_completed_task_definition
+        .clone()
+        .filter(|td| *td != d.task_definition);
     let rollback = cfg.rollback && target.is_some();
     if let Some(h) = rec.history.iter_mut().find(|h| h.id == d.id) {
-        h.status = if rollback { "ROLLBACK_IN_PROGRESS" } else { "STOPPED" }.into();
+        h.status = if rollback {
+            "ROLLBACK_IN_PROGRESS"
+        } else {
+            "STOPPED"
+        }
+        .into();
         h.status_reason = Some(reason);
         if !rollback {
             h.finished_at = Some(t);
         }
     }
     if let (true, Some(td)) = (rollback, target) {
-        for dep in rec.service.deployments.iter_mut().filter(|x| x.status == "PRIMARY") {
+        for dep in rec
+            .service
+            .deployments
+            .iter_mut()
+            .filter(|x| x.status == "PRIMARY")
+        {
             dep.status = "ACTIVE".into();
         }
         let dep = crate::ecs::new_deployment(&td, rec.service.desired_count, t);
-        push_event(rec, format!("(service {name}) rolling back to deployment {} ({}).", dep.id, td));
-        rec.history.insert(0, crate::ecs::history_entry(&dep, "berth", "deployment alarm", Some(d.id.clone())));
+        push_event(
+            rec,
+            format!(
+                "(service {name}) rolling back to deployment {} ({}).",
+                dep.id, td
+            ),
+        );
+        rec.history.insert(
+            0,
+            crate::ecs::history_entry(&dep, "berth", "deployment alarm", Some(d.id.clone())),
+        );
         rec.history.truncate(crate::state::MAX_HISTORY);
         adopt_tasks(st, rec, &td, &dep.id);
         rec.service.task_definition = td;
@@ -749,12 +905,23 @@ fn deployment_alarms(st: &mut State, rec: &mut ServiceRecord, name: &str, alarms
 
 /// A rollback adopts the running tasks of older deployments that run the task definition it goes
 /// back to: they keep running (nothing restarts) and count for the new deployment at once.
-pub(crate) fn adopt_tasks(st: &mut State, rec: &ServiceRecord, task_definition: &str, deployment: &str) {
+pub(crate) fn adopt_tasks(
+    st: &mut State,
+    rec: &ServiceRecord,
+    task_definition: &str,
+    deployment: &str,
+) {
     let ids: Vec<String> = st
         .tasks
         .values()
-        .filter(|r| r.cluster == rec.cluster && r.service.as_deref() == Some(rec.service.service_name.as_str()))
-        .filter(|r| r.task.task_definition_arn == task_definition && r.task.desired_status == task_status::RUNNING)
+        .filter(|r| {
+            r.cluster == rec.cluster
+                && r.service.as_deref() == Some(rec.service.service_name.as_str())
+        })
+        .filter(|r| {
+            r.task.task_definition_arn == task_definition
+                && r.task.desired_status == task_status::RUNNING
+        })
         .map(|r| r.id.clone())
         .collect();
     for id in ids {

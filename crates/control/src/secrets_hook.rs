@@ -55,13 +55,18 @@ impl ControlPlane {
         let wanted: Vec<usize> = (0..tasks.len())
             .filter(|&i| {
                 tasks[i].desired_status == task_status::RUNNING
-                    && tasks[i].task_definition.container_definitions.iter().any(|c| !c.secrets.is_empty())
+                    && tasks[i]
+                        .task_definition
+                        .container_definitions
+                        .iter()
+                        .any(|c| !c.secrets.is_empty())
             })
             .collect();
         let mut failures: Vec<(String, String)> = Vec::new();
         {
             let mut resolved = hook.resolved.lock().unwrap_or_else(|e| e.into_inner());
-            let live: std::collections::HashSet<&str> = wanted.iter().map(|&i| tasks[i].task_id.as_str()).collect();
+            let live: std::collections::HashSet<&str> =
+                wanted.iter().map(|&i| tasks[i].task_id.as_str()).collect();
             resolved.retain(|id, _| live.contains(id.as_str()));
             for &i in &wanted {
                 let a = &mut tasks[i];
@@ -118,7 +123,9 @@ impl ControlPlane {
         let t = now();
         let result = self.mutate(|st, _| {
             for (id, reason) in &unstarted {
-                let Some(rec) = st.tasks.get_mut(id) else { continue };
+                let Some(rec) = st.tasks.get_mut(id) else {
+                    continue;
+                };
                 if rec.reported_stopped {
                     continue;
                 }
@@ -148,18 +155,24 @@ impl ControlPlane {
     }
 
     /// (cluster, service) of the active services whose task definition references the secret.
-    pub fn services_using_secret(&self, secret_arn: &str, secret_name: &str) -> Vec<(String, String)> {
+    pub fn services_using_secret(
+        &self,
+        secret_arn: &str,
+        secret_name: &str,
+    ) -> Vec<(String, String)> {
         self.read(|st| {
             st.services
                 .values()
                 .filter(|s| s.service.status == "ACTIVE")
                 .filter(|s| {
-                    crate::ecs::find_task_definition(st, &s.service.task_definition).is_ok_and(|td| {
-                        td.container_definitions
-                            .iter()
-                            .flat_map(|c| c.secrets.iter())
-                            .any(|x| value_from_names(&x.value_from, secret_arn, secret_name))
-                    })
+                    crate::ecs::find_task_definition(st, &s.service.task_definition).is_ok_and(
+                        |td| {
+                            td.container_definitions
+                                .iter()
+                                .flat_map(|c| c.secrets.iter())
+                                .any(|x| value_from_names(&x.value_from, secret_arn, secret_name))
+                        },
+                    )
                 })
                 .map(|s| (s.cluster.clone(), s.service.service_name.clone()))
                 .collect()
@@ -171,8 +184,12 @@ impl ControlPlane {
         for (cluster, service) in self.services_using_secret(secret_arn, secret_name) {
             let input = serde_json::json!({"cluster": cluster, "service": service, "forceNewDeployment": true});
             match crate::ecs::call_as(self, "UpdateService", input, "berth:secret-rotation") {
-                Ok(_) => tracing::info!(%cluster, %service, secret = %secret_arn, "new deployment after secret rotation"),
-                Err(error) => tracing::warn!(%cluster, %service, %error, "cannot redeploy after secret rotation"),
+                Ok(_) => {
+                    tracing::info!(%cluster, %service, secret = %secret_arn, "new deployment after secret rotation")
+                }
+                Err(error) => {
+                    tracing::warn!(%cluster, %service, %error, "cannot redeploy after secret rotation")
+                }
             }
         }
     }
@@ -187,16 +204,26 @@ mod tests {
         let arn = "arn:aws:secretsmanager:us-east-1:000000000000:secret:db-AbCdEf";
         assert!(value_from_names("db", arn, "db"));
         assert!(value_from_names(arn, arn, "db"));
-        assert!(value_from_names("arn:aws:secretsmanager:us-east-1:000000000000:secret:db", arn, "db"));
+        assert!(value_from_names(
+            "arn:aws:secretsmanager:us-east-1:000000000000:secret:db",
+            arn,
+            "db"
+        ));
         assert!(value_from_names(&format!("{arn}:password::"), arn, "db"));
         assert!(!value_from_names("db2", arn, "db"));
-        assert!(!value_from_names("arn:aws:secretsmanager:us-east-1:000000000000:secret:other-AbCdEf", arn, "db"));
+        assert!(!value_from_names(
+            "arn:aws:secretsmanager:us-east-1:000000000000:secret:other-AbCdEf",
+            arn,
+            "db"
+        ));
     }
 
     #[test]
     fn reason_names_the_secret_and_error() {
         let r = resource_initialization_error("missing", "ResourceNotFoundException: not found");
-        assert!(r.starts_with("ResourceInitializationError: unable to pull secrets or registry auth:"));
+        assert!(
+            r.starts_with("ResourceInitializationError: unable to pull secrets or registry auth:")
+        );
         assert!(r.contains("retrieve secret from missing: ResourceNotFoundException"));
     }
 }

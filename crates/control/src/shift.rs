@@ -15,26 +15,43 @@ pub(crate) fn shifting_lb(rec: &ServiceRecord) -> Option<&LoadBalancer> {
     if !rec.service.deployment_configuration.shifts_traffic() {
         return None;
     }
-    rec.service.load_balancers.iter().find(|l| l.advanced_configuration.is_some())
+    rec.service
+        .load_balancers
+        .iter()
+        .find(|l| l.advanced_configuration.is_some())
 }
 
 /// Target group a deployment's tasks belong in.
-pub(crate) fn target_group_for(rec: &ServiceRecord, lb: &LoadBalancer, deployment: Option<&str>) -> Option<String> {
+pub(crate) fn target_group_for(
+    rec: &ServiceRecord,
+    lb: &LoadBalancer,
+    deployment: Option<&str>,
+) -> Option<String> {
     let fallback = lb.target_group_arn.clone();
     if lb.advanced_configuration.is_none() {
         return fallback;
     }
-    deployment.and_then(|d| rec.deployment_target_groups.get(d).cloned()).or(fallback)
+    deployment
+        .and_then(|d| rec.deployment_target_groups.get(d).cloned())
+        .or(fallback)
 }
 
 /// Starts a traffic-shifting deployment to `task_definition` (called by UpdateService).
-pub(crate) fn begin(rec: &mut ServiceRecord, task_definition: &str, actor: &str, trigger: &str, t: f64) -> Result<(), ApiError> {
+pub(crate) fn begin(
+    rec: &mut ServiceRecord,
+    task_definition: &str,
+    actor: &str,
+    trigger: &str,
+    t: f64,
+) -> Result<(), ApiError> {
     let Some(lb) = shifting_lb(rec).cloned() else {
         return Err(ApiError::invalid("loadBalancers: a BLUE_GREEN, LINEAR or CANARY deployment needs a load balancer with advancedConfiguration"));
     };
     let adv = lb.advanced_configuration.clone().unwrap_or_default();
     let Some(prod_tg) = lb.target_group_arn.clone() else {
-        return Err(ApiError::invalid("loadBalancers[0].targetGroupArn: expected a target group ARN"));
+        return Err(ApiError::invalid(
+            "loadBalancers[0].targetGroupArn: expected a target group ARN",
+        ));
     };
     let blue = rec
         .service
@@ -43,15 +60,29 @@ pub(crate) fn begin(rec: &mut ServiceRecord, task_definition: &str, actor: &str,
         .find(|d| d.status == "PRIMARY")
         .map(|d| d.id.clone())
         .unwrap_or_default();
-    let blue_tg = rec.deployment_target_groups.get(&blue).cloned().unwrap_or_else(|| prod_tg.clone());
-    let green_tg = if blue_tg == prod_tg { adv.alternate_target_group_arn.clone() } else { prod_tg.clone() };
-    for d in rec.service.deployments.iter_mut().filter(|d| d.status == "PRIMARY") {
+    let blue_tg = rec
+        .deployment_target_groups
+        .get(&blue)
+        .cloned()
+        .unwrap_or_else(|| prod_tg.clone());
+    let green_tg = if blue_tg == prod_tg {
+        adv.alternate_target_group_arn.clone()
+    } else {
+        prod_tg.clone()
+    };
+    for d in rec
+        .service
+        .deployments
+        .iter_mut()
+        .filter(|d| d.status == "PRIMARY")
+    {
         d.status = "ACTIVE".into();
         d.updated_at = t;
     }
     let dep = new_deployment(task_definition, rec.service.desired_count, t);
     supersede_history(rec, &dep.id, t);
-    rec.history.insert(0, history_entry(&dep, actor, trigger, None));
+    rec.history
+        .insert(0, history_entry(&dep, actor, trigger, None));
     rec.history.truncate(crate::state::MAX_HISTORY);
     let dc = &rec.service.deployment_configuration;
     rec.shift = Some(TrafficShift {
@@ -71,7 +102,8 @@ pub(crate) fn begin(rec: &mut ServiceRecord, task_definition: &str, actor: &str,
         ..TrafficShift::default()
     });
     rec.deployment_target_groups.insert(blue, blue_tg);
-    rec.deployment_target_groups.insert(dep.id.clone(), green_tg);
+    rec.deployment_target_groups
+        .insert(dep.id.clone(), green_tg);
     let name = rec.service.service_name.clone();
     push_event(rec, format!("(service {name}) (deployment {}) {} deployment started: new tasks go to the idle target group.", dep.id, dc.strategy()));
     rec.service.task_definition = task_definition.to_string();
@@ -83,7 +115,10 @@ pub(crate) fn begin(rec: &mut ServiceRecord, task_definition: &str, actor: &str,
 }
 
 fn set_weights(st: &mut State, rule: &str, blue_tg: &str, green_tg: &str, green_percent: u32) {
-    let weights = vec![(blue_tg.to_string(), 100 - green_percent.min(100)), (green_tg.to_string(), green_percent.min(100))];
+    let weights = vec![
+        (blue_tg.to_string(), 100 - green_percent.min(100)),
+        (green_tg.to_string(), green_percent.min(100)),
+    ];
     match st.elb.set_forward_weights(rule, &weights) {
         Ok(true) => st.elb_dirty = true,
         Ok(false) => {}
@@ -93,8 +128,16 @@ fn set_weights(st: &mut State, rule: &str, blue_tg: &str, green_tg: &str, green_
 
 /// Switches traffic back to blue at once and fails the green deployment.
 pub(crate) fn rollback(st: &mut State, rec: &mut ServiceRecord, reason: &str, t: f64) {
-    let Some(shift) = rec.shift.take() else { return };
-    set_weights(st, &shift.production_rule, &shift.blue_tg, &shift.green_tg, 0);
+    let Some(shift) = rec.shift.take() else {
+        return;
+    };
+    set_weights(
+        st,
+        &shift.production_rule,
+        &shift.blue_tg,
+        &shift.green_tg,
+        0,
+    );
     if let Some(test) = &shift.test_rule {
         set_weights(st, test, &shift.blue_tg, &shift.green_tg, 0);
     }
@@ -110,15 +153,29 @@ pub(crate) fn rollback(st: &mut State, rec: &mut ServiceRecord, reason: &str, t:
             d.updated_at = t;
         }
     }
-    rec.service.deployments.sort_by_key(|d| d.status != "PRIMARY");
+    rec.service
+        .deployments
+        .sort_by_key(|d| d.status != "PRIMARY");
     rec.service.task_definition = shift.blue_task_definition.clone();
     if let Some(h) = rec.history.iter_mut().find(|h| h.id == shift.green) {
         h.status = "ROLLBACK_SUCCESSFUL".into();
         h.status_reason = Some(reason.to_string());
         h.finished_at = Some(t);
     }
-    push_event(rec, format!("(service {name}) (deployment {}) deployment failed: {reason}", shift.green));
-    push_event(rec, format!("(service {name}) rolled back: all traffic goes to deployment {} again.", shift.blue));
+    push_event(
+        rec,
+        format!(
+            "(service {name}) (deployment {}) deployment failed: {reason}",
+            shift.green
+        ),
+    );
+    push_event(
+        rec,
+        format!(
+            "(service {name}) rolled back: all traffic goes to deployment {} again.",
+            shift.blue
+        ),
+    );
     rec.steady = false;
 }
 
@@ -150,15 +207,34 @@ pub(crate) fn analyse(green: &Window, blue: &Window, limits: &CanaryAnalysis) ->
 /// Moves a traffic-shifting deployment along: called every reconcile pass. `green_ready` says
 /// whether all green tasks run and are healthy in their target group; `blue_active` how many
 /// blue tasks are still not stopped.
-pub(crate) fn advance(st: &mut State, rec: &mut ServiceRecord, green_ready: bool, blue_active: usize, t: f64) {
-    let Some(mut shift) = rec.shift.clone() else { return };
+pub(crate) fn advance(
+    st: &mut State,
+    rec: &mut ServiceRecord,
+    green_ready: bool,
+    blue_active: usize,
+    t: f64,
+) {
+    let Some(mut shift) = rec.shift.clone() else {
+        return;
+    };
     let name = rec.service.service_name.clone();
-    let limits = rec.service.deployment_configuration.canary_analysis.clone().unwrap_or_default();
+    let limits = rec
+        .service
+        .deployment_configuration
+        .canary_analysis
+        .clone()
+        .unwrap_or_default();
     match shift.stage.as_str() {
         "SCALE_UP" => {
             // Green's target group joins the production rule at weight 0, as in ECS: it is then in
             // use, so the proxy health-checks the new targets before any traffic moves.
-            set_weights(st, &shift.production_rule, &shift.blue_tg, &shift.green_tg, 0);
+            set_weights(
+                st,
+                &shift.production_rule,
+                &shift.blue_tg,
+                &shift.green_tg,
+                0,
+            );
             if let Some(test) = &shift.test_rule {
                 set_weights(st, test, &shift.blue_tg, &shift.green_tg, 0);
             }
@@ -175,7 +251,13 @@ pub(crate) fn advance(st: &mut State, rec: &mut ServiceRecord, green_ready: bool
                 shift.step = 0;
                 shift.step_started_at = t;
                 let p = shift.steps.first().map(|s| s.0).unwrap_or(100);
-                set_weights(st, &shift.production_rule, &shift.blue_tg, &shift.green_tg, p);
+                set_weights(
+                    st,
+                    &shift.production_rule,
+                    &shift.blue_tg,
+                    &shift.green_tg,
+                    p,
+                );
                 push_event(rec, format!("(service {name}) (deployment {}) shifted {p}% of production traffic to the new task set.", shift.green));
             }
         }
@@ -183,7 +265,11 @@ pub(crate) fn advance(st: &mut State, rec: &mut ServiceRecord, green_ready: bool
             let green = st.traffic.window(&shift.green_tg, shift.step_started_at, t);
             let mut blue = st.traffic.window(&shift.blue_tg, shift.step_started_at, t);
             if blue.requests < limits.min_requests as f64 {
-                blue = Window { requests: shift.baseline_requests, errors: shift.baseline_errors, p99: shift.baseline_p99 };
+                blue = Window {
+                    requests: shift.baseline_requests,
+                    errors: shift.baseline_errors,
+                    p99: shift.baseline_p99,
+                };
             }
             if let Some(reason) = analyse(&green, &blue, &limits) {
                 rec.shift = Some(shift);
@@ -197,7 +283,13 @@ pub(crate) fn advance(st: &mut State, rec: &mut ServiceRecord, green_ready: bool
                         shift.step += 1;
                         shift.step_started_at = t;
                         let p = shift.steps[shift.step].0;
-                        set_weights(st, &shift.production_rule, &shift.blue_tg, &shift.green_tg, p);
+                        set_weights(
+                            st,
+                            &shift.production_rule,
+                            &shift.blue_tg,
+                            &shift.green_tg,
+                            p,
+                        );
                         push_event(rec, format!("(service {name}) (deployment {}) shifted {p}% of production traffic to the new task set.", shift.green));
                     } else {
                         shift.stage = "BAKE_TIME".into();
@@ -238,13 +330,23 @@ mod tests {
     #[test]
     fn analysis_fails_a_worse_new_set_and_passes_an_equal_one() {
         let limits = CanaryAnalysis::default();
-        let w = |requests: f64, errors: f64, p99: f64| Window { requests, errors, p99: Some(p99) };
-        assert_eq!(analyse(&w(100.0, 0.0, 0.01), &w(900.0, 0.0, 0.01), &limits), None);
+        let w = |requests: f64, errors: f64, p99: f64| Window {
+            requests,
+            errors,
+            p99: Some(p99),
+        };
+        assert_eq!(
+            analyse(&w(100.0, 0.0, 0.01), &w(900.0, 0.0, 0.01), &limits),
+            None
+        );
         let bad = analyse(&w(100.0, 5.0, 0.01), &w(900.0, 0.0, 0.01), &limits).unwrap();
         assert!(bad.contains("5xx rate 5.0%"), "{bad}");
         let slow = analyse(&w(100.0, 0.0, 0.8), &w(900.0, 0.0, 0.01), &limits).unwrap();
         assert!(slow.contains("p99 latency 800 ms"), "{slow}");
         // Too few requests: no verdict yet.
-        assert_eq!(analyse(&w(5.0, 5.0, 1.0), &w(900.0, 0.0, 0.01), &limits), None);
+        assert_eq!(
+            analyse(&w(5.0, 5.0, 1.0), &w(900.0, 0.0, 0.01), &limits),
+            None
+        );
     }
 }

@@ -37,11 +37,17 @@ impl ControlPlane {
                 id: MetricId::new(
                     s.namespace.clone(),
                     s.name.clone(),
-                    s.dimensions.iter().map(|(k, v)| Dimension::new(k.clone(), v.clone())).collect(),
+                    s.dimensions
+                        .iter()
+                        .map(|(k, v)| Dimension::new(k.clone(), v.clone()))
+                        .collect(),
                 ),
                 unit: Some(s.unit.clone()),
                 timestamp: s.timestamp.floor() as i64,
-                sample: Sample::Values { values: s.values.clone(), counts: s.counts.clone() },
+                sample: Sample::Values {
+                    values: s.values.clone(),
+                    counts: s.counts.clone(),
+                },
             })
             .collect();
         store.put(&data);
@@ -53,16 +59,43 @@ impl ControlPlane {
         let t = berth_model::now().floor() as i64;
         let data = self.read(|st| {
             let mut data = Vec::new();
-            for rec in st.services.values().filter(|s| s.service.status == "ACTIVE") {
+            for rec in st
+                .services
+                .values()
+                .filter(|s| s.service.status == "ACTIVE")
+            {
                 let dims = || {
-                    vec![Dimension::new("ClusterName", rec.cluster.clone()), Dimension::new("ServiceName", rec.service.service_name.clone())]
+                    vec![
+                        Dimension::new("ClusterName", rec.cluster.clone()),
+                        Dimension::new("ServiceName", rec.service.service_name.clone()),
+                    ]
                 };
                 let mut put = |ns: &str, name: &str, unit: &str, v: f64| {
-                    data.push(MetricDatum { id: MetricId::new(ns, name, dims()), unit: Some(unit.into()), timestamp: t, sample: Sample::Value(v) })
+                    data.push(MetricDatum {
+                        id: MetricId::new(ns, name, dims()),
+                        unit: Some(unit.into()),
+                        timestamp: t,
+                        sample: Sample::Value(v),
+                    })
                 };
-                put("ECS/ContainerInsights", "DesiredTaskCount", "Count", f64::from(rec.service.desired_count));
-                put("ECS/ContainerInsights", "RunningTaskCount", "Count", f64::from(rec.service.running_count));
-                put("ECS/ContainerInsights", "PendingTaskCount", "Count", f64::from(rec.service.pending_count));
+                put(
+                    "ECS/ContainerInsights",
+                    "DesiredTaskCount",
+                    "Count",
+                    f64::from(rec.service.desired_count),
+                );
+                put(
+                    "ECS/ContainerInsights",
+                    "RunningTaskCount",
+                    "Count",
+                    f64::from(rec.service.running_count),
+                );
+                put(
+                    "ECS/ContainerInsights",
+                    "PendingTaskCount",
+                    "Count",
+                    f64::from(rec.service.pending_count),
+                );
                 // Utilization: the tasks' usage over their reservations, averaged over running tasks.
                 let mut cpu = Vec::new();
                 let mut mem = Vec::new();
@@ -81,15 +114,31 @@ impl ControlPlane {
                     }
                 }
                 if !cpu.is_empty() {
-                    put("AWS/ECS", "CPUUtilization", "Percent", cpu.iter().sum::<f64>() / cpu.len() as f64);
+                    put(
+                        "AWS/ECS",
+                        "CPUUtilization",
+                        "Percent",
+                        cpu.iter().sum::<f64>() / cpu.len() as f64,
+                    );
                 }
                 if !mem.is_empty() {
-                    put("AWS/ECS", "MemoryUtilization", "Percent", mem.iter().sum::<f64>() / mem.len() as f64);
+                    put(
+                        "AWS/ECS",
+                        "MemoryUtilization",
+                        "Percent",
+                        mem.iter().sum::<f64>() / mem.len() as f64,
+                    );
                 }
             }
             // Per task, with the task id as a dimension (berth's addition, for the dashboard).
             for (id, u) in &st.usage {
-                let Some(task) = st.tasks.get(id).filter(|r| r.task.last_status == task_status::RUNNING) else { continue };
+                let Some(task) = st
+                    .tasks
+                    .get(id)
+                    .filter(|r| r.task.last_status == task_status::RUNNING)
+                else {
+                    continue;
+                };
                 let dims = || {
                     vec![
                         Dimension::new("ClusterName", task.cluster.clone()),
@@ -98,10 +147,20 @@ impl ControlPlane {
                     ]
                 };
                 if let Some(c) = u.cpu_percent {
-                    data.push(MetricDatum { id: MetricId::new("AWS/ECS", "CPUUtilization", dims()), unit: Some("Percent".into()), timestamp: t, sample: Sample::Value(c) });
+                    data.push(MetricDatum {
+                        id: MetricId::new("AWS/ECS", "CPUUtilization", dims()),
+                        unit: Some("Percent".into()),
+                        timestamp: t,
+                        sample: Sample::Value(c),
+                    });
                 }
                 if let Some(m) = u.memory_percent {
-                    data.push(MetricDatum { id: MetricId::new("AWS/ECS", "MemoryUtilization", dims()), unit: Some("Percent".into()), timestamp: t, sample: Sample::Value(m) });
+                    data.push(MetricDatum {
+                        id: MetricId::new("AWS/ECS", "MemoryUtilization", dims()),
+                        unit: Some("Percent".into()),
+                        timestamp: t,
+                        sample: Sample::Value(m),
+                    });
                 }
             }
             data

@@ -51,13 +51,18 @@ impl TrafficStats {
     /// Folds in one report's samples.
     pub fn record(&mut self, samples: &[MetricSample]) {
         for s in samples {
-            let Some((_, tg)) = s.dimensions.iter().find(|(k, _)| k == "TargetGroup") else { continue };
+            let Some((_, tg)) = s.dimensions.iter().find(|(k, _)| k == "TargetGroup") else {
+                continue;
+            };
             let t = s.timestamp.floor() as i64;
             let q = self.groups.entry(tg.clone()).or_default();
             let idx = match q.iter().rposition(|x| x.t == t) {
                 Some(i) => i,
                 None => {
-                    q.push_back(Second { t, ..Second::default() });
+                    q.push_back(Second {
+                        t,
+                        ..Second::default()
+                    });
                     q.make_contiguous().sort_by_key(|x| x.t);
                     q.iter().rposition(|x| x.t == t).unwrap_or(0)
                 }
@@ -66,8 +71,12 @@ impl TrafficStats {
             let total: f64 = s.values.iter().zip(&s.counts).map(|(v, c)| v * c).sum();
             match s.name.as_str() {
                 "RequestCount" => sec.requests += total,
-                "HTTPCode_Target_5XX_Count" | "HTTPCode_ELB_502_Count" | "HTTPCode_ELB_504_Count" => sec.errors += total,
-                "TargetResponseTime" => sec.latencies.extend(s.values.iter().copied().zip(s.counts.iter().copied())),
+                "HTTPCode_Target_5XX_Count"
+                | "HTTPCode_ELB_502_Count"
+                | "HTTPCode_ELB_504_Count" => sec.errors += total,
+                "TargetResponseTime" => sec
+                    .latencies
+                    .extend(s.values.iter().copied().zip(s.counts.iter().copied())),
                 _ => {}
             }
             while q.front().is_some_and(|x| x.t < t - KEEP_SECONDS) {
@@ -78,10 +87,15 @@ impl TrafficStats {
 
     /// The figures of a target group between two times (seconds).
     pub fn window(&self, tg_arn: &str, since: f64, until: f64) -> Window {
-        let Some(q) = self.groups.get(tg_dimension(tg_arn)) else { return Window::default() };
+        let Some(q) = self.groups.get(tg_dimension(tg_arn)) else {
+            return Window::default();
+        };
         let mut w = Window::default();
         let mut lat: Vec<(f64, f64)> = Vec::new();
-        for s in q.iter().filter(|s| (s.t as f64) >= since.floor() && (s.t as f64) <= until) {
+        for s in q
+            .iter()
+            .filter(|s| (s.t as f64) >= since.floor() && (s.t as f64) <= until)
+        {
             w.requests += s.requests;
             w.errors += s.errors;
             lat.extend(&s.latencies);
@@ -116,7 +130,10 @@ mod tests {
         MetricSample {
             namespace: "AWS/ApplicationELB".into(),
             name: name.into(),
-            dimensions: vec![("LoadBalancer".into(), "app/web/1".into()), ("TargetGroup".into(), "targetgroup/green/2".into())],
+            dimensions: vec![
+                ("LoadBalancer".into(), "app/web/1".into()),
+                ("TargetGroup".into(), "targetgroup/green/2".into()),
+            ],
             timestamp: t,
             unit: "Count".into(),
             values,
@@ -130,7 +147,12 @@ mod tests {
         s.record(&[
             sample("RequestCount", 100.0, vec![50.0], vec![1.0]),
             sample("HTTPCode_Target_5XX_Count", 100.0, vec![5.0], vec![1.0]),
-            sample("TargetResponseTime", 100.0, vec![0.01, 0.5], vec![98.0, 2.0]),
+            sample(
+                "TargetResponseTime",
+                100.0,
+                vec![0.01, 0.5],
+                vec![98.0, 2.0],
+            ),
             sample("RequestCount", 101.0, vec![50.0], vec![1.0]),
         ]);
         let arn = "arn:aws:elasticloadbalancing:us-east-1:0:targetgroup/green/2";
@@ -140,6 +162,9 @@ mod tests {
         assert!((w.error_percent() - 5.0).abs() < 1e-9);
         assert_eq!(w.p99, Some(0.5));
         assert_eq!(s.window(arn, 101.0, 200.0).requests, 50.0);
-        assert_eq!(s.window("arn:x:targetgroup/other/1", 0.0, 1e12), Window::default());
+        assert_eq!(
+            s.window("arn:x:targetgroup/other/1", 0.0, 1e12),
+            Window::default()
+        );
     }
 }

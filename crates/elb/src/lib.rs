@@ -13,8 +13,8 @@ mod tags;
 mod target_groups;
 mod targets;
 pub mod types;
-mod weights;
 mod validate;
+mod weights;
 
 pub use error::ElbError;
 pub use requests::*;

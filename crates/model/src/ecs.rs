@@ -572,17 +572,35 @@ impl DeploymentConfiguration {
     pub fn traffic_steps(&self) -> Vec<(u32, f64)> {
         match self.strategy() {
             "CANARY" => {
-                let c = self.canary_configuration.clone().unwrap_or(CanaryConfiguration { canary_percent: 10.0, canary_bake_time_in_minutes: 1.0 });
+                let c = self
+                    .canary_configuration
+                    .clone()
+                    .unwrap_or(CanaryConfiguration {
+                        canary_percent: 10.0,
+                        canary_bake_time_in_minutes: 1.0,
+                    });
                 let p = c.canary_percent.clamp(0.1, 100.0).round().max(1.0) as u32;
-                vec![(p.min(100), c.canary_bake_time_in_minutes.max(0.0) * 60.0), (100, 0.0)]
+                vec![
+                    (p.min(100), c.canary_bake_time_in_minutes.max(0.0) * 60.0),
+                    (100, 0.0),
+                ]
             }
             "LINEAR" => {
-                let l = self.linear_configuration.clone().unwrap_or(LinearConfiguration { step_percent: 10.0, step_bake_time_in_minutes: 1.0 });
+                let l = self
+                    .linear_configuration
+                    .clone()
+                    .unwrap_or(LinearConfiguration {
+                        step_percent: 10.0,
+                        step_bake_time_in_minutes: 1.0,
+                    });
                 let step = l.step_percent.clamp(1.0, 100.0);
                 let mut out = Vec::new();
                 let mut p = step;
                 while p < 100.0 - 1e-9 {
-                    out.push((p.round() as u32, l.step_bake_time_in_minutes.max(0.0) * 60.0));
+                    out.push((
+                        p.round() as u32,
+                        l.step_bake_time_in_minutes.max(0.0) * 60.0,
+                    ));
                     p += step;
                 }
                 out.push((100, 0.0));
@@ -814,7 +832,10 @@ mod tests {
     fn traffic_steps_follow_the_strategy() {
         let dc = |v: Value| -> DeploymentConfiguration { serde_json::from_value(v).unwrap() };
         assert_eq!(dc(serde_json::json!({})).traffic_steps(), vec![(100, 0.0)]);
-        assert_eq!(dc(serde_json::json!({"strategy": "BLUE_GREEN"})).traffic_steps(), vec![(100, 0.0)]);
+        assert_eq!(
+            dc(serde_json::json!({"strategy": "BLUE_GREEN"})).traffic_steps(),
+            vec![(100, 0.0)]
+        );
         assert_eq!(
             dc(serde_json::json!({"strategy": "CANARY", "canaryConfiguration": {"canaryPercent": 10, "canaryBakeTimeInMinutes": 0.5}})).traffic_steps(),
             vec![(10, 30.0), (100, 0.0)]
@@ -823,7 +844,10 @@ mod tests {
             dc(serde_json::json!({"strategy": "LINEAR", "linearConfiguration": {"stepPercent": 25, "stepBakeTimeInMinutes": 0.1}})).traffic_steps(),
             vec![(25, 6.0), (50, 6.0), (75, 6.0), (100, 0.0)]
         );
-        assert_eq!(dc(serde_json::json!({"bakeTimeInMinutes": 0.05})).bake_seconds(), 3.0);
+        assert_eq!(
+            dc(serde_json::json!({"bakeTimeInMinutes": 0.05})).bake_seconds(),
+            3.0
+        );
     }
 
     #[test]

@@ -11,7 +11,12 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 /// Dispatches one operation.
-pub(crate) fn call(s: &Secrets, op: &str, input: &Value, actor: &str) -> Result<Value, SecretsError> {
+pub(crate) fn call(
+    s: &Secrets,
+    op: &str,
+    input: &Value,
+    actor: &str,
+) -> Result<Value, SecretsError> {
     match op {
         "CreateSecret" => create_secret(s, input),
         "GetSecretValue" => get_secret_value(s, input, actor),
@@ -39,7 +44,9 @@ pub(crate) fn str_field<'a>(input: &'a Value, key: &str) -> Option<&'a str> {
 pub(crate) fn secret_id(input: &Value) -> Result<&str, SecretsError> {
     str_field(input, "SecretId")
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| SecretsError::InvalidParameter("SecretId: expected a secret name or ARN".into()))
+        .ok_or_else(|| {
+            SecretsError::InvalidParameter("SecretId: expected a secret name or ARN".into())
+        })
 }
 
 /// SecretString or SecretBinary (base64), if given; both is an error.
@@ -71,11 +78,22 @@ fn value_input(input: &Value) -> Result<Option<(bool, Zeroizing<Vec<u8>>)>, Secr
 fn validate_name(name: Option<&str>, errors: &mut Vec<String>) {
     match name {
         None | Some("") => errors.push("Name: expected a secret name, found none".into()),
-        Some(n) if n.len() > 512 => errors.push(format!("Name: expected at most 512 characters, found {}", n.len())),
-        Some(n) if !n.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) => errors.push(format!(
-            "Name: expected letters, digits and /_+=.@- only, found {n:?}"
+        Some(n) if n.len() > 512 => errors.push(format!(
+            "Name: expected at most 512 characters, found {}",
+            n.len()
         )),
-        Some(n) if n.starts_with("arn:") => errors.push("Name: expected a name, found an ARN".into()),
+        Some(n)
+            if !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) =>
+        {
+            errors.push(format!(
+                "Name: expected letters, digits and /_+=.@- only, found {n:?}"
+            ))
+        }
+        Some(n) if n.starts_with("arn:") => {
+            errors.push("Name: expected a name, found an ARN".into())
+        }
         _ => {}
     }
 }
@@ -83,7 +101,12 @@ fn validate_name(name: Option<&str>, errors: &mut Vec<String>) {
 fn token(input: &Value) -> Result<String, SecretsError> {
     match str_field(input, "ClientRequestToken") {
         None => Ok(uuid::Uuid::new_v4().to_string()),
-        Some(t) if (1..=64).contains(&t.len()) && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => Ok(t.to_string()),
+        Some(t)
+            if (1..=64).contains(&t.len())
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            Ok(t.to_string())
+        }
         Some(t) => Err(SecretsError::InvalidParameter(format!(
             "ClientRequestToken: expected 1 to 64 letters, digits or hyphens, found {t:?}"
         ))),
@@ -95,7 +118,9 @@ fn tags_input(input: &Value, errors: &mut Vec<String>) -> Vec<Value> {
     if let Some(tags) = input.get("Tags").and_then(Value::as_array) {
         for (i, t) in tags.iter().enumerate() {
             match (str_field(t, "Key"), str_field(t, "Value")) {
-                (Some(k), v) if !k.is_empty() => out.push(json!({"Key": k, "Value": v.unwrap_or("")})),
+                (Some(k), v) if !k.is_empty() => {
+                    out.push(json!({"Key": k, "Value": v.unwrap_or("")}))
+                }
                 _ => errors.push(format!("Tags[{i}].Key: expected a non-empty string")),
             }
         }
@@ -106,7 +131,9 @@ fn tags_input(input: &Value, errors: &mut Vec<String>) -> Vec<Value> {
 fn random_suffix() -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..6).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+    (0..6)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 fn fail_if_any(errors: Vec<String>) -> Result<(), SecretsError> {
@@ -149,7 +176,9 @@ fn create_secret(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
                 "You can't create this secret because a secret with this name is already scheduled for deletion.".into(),
             )
         } else {
-            SecretsError::Exists(format!("The operation failed because the secret {name} already exists."))
+            SecretsError::Exists(format!(
+                "The operation failed because the secret {name} already exists."
+            ))
         });
     }
     let arn = format!(
@@ -182,7 +211,15 @@ fn create_secret(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
     let mut out = json!({"ARN": arn, "Name": name});
     if let Some((binary, bytes)) = value {
         let sealed = s.encrypt(&rec, &vid, &bytes)?;
-        rec.versions.insert(vid.clone(), VersionRecord { stages: vec![AWSCURRENT.into()], created: t, binary, value: sealed });
+        rec.versions.insert(
+            vid.clone(),
+            VersionRecord {
+                stages: vec![AWSCURRENT.into()],
+                created: t,
+                binary,
+                value: sealed,
+            },
+        );
         out["VersionId"] = json!(vid);
     }
     store::save(&s.inner.dir, &rec)?;
@@ -192,7 +229,11 @@ fn create_secret(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
 
 fn get_secret_value(s: &Secrets, input: &Value, actor: &str) -> Result<Value, SecretsError> {
     let id = secret_id(input)?;
-    let (arn, vid, plain) = s.read_value(id, str_field(input, "VersionId"), str_field(input, "VersionStage"))?;
+    let (arn, vid, plain) = s.read_value(
+        id,
+        str_field(input, "VersionId"),
+        str_field(input, "VersionStage"),
+    )?;
     s.audit(actor, &arn, &vid, "GetSecretValue");
     let records = s.records();
     let rec = records.get(&arn).ok_or_else(SecretsError::not_found)?;
@@ -228,7 +269,11 @@ fn add_version(
         if rec.versions.contains_key(vid) {
             let old = s.decrypt(rec, vid)?;
             if old.binary == value.0 && old.bytes.as_slice() == value.1.as_slice() {
-                return Ok(rec.versions.get(vid).map(|v| v.stages.clone()).unwrap_or_default());
+                return Ok(rec
+                    .versions
+                    .get(vid)
+                    .map(|v| v.stages.clone())
+                    .unwrap_or_default());
             }
             return Err(SecretsError::Exists(format!(
                 "You can't modify an existing version {vid}: the ClientRequestToken was already used with another value."
@@ -236,11 +281,27 @@ fn add_version(
         }
         let sealed = s.encrypt(rec, vid, &value.1)?;
         let t = now();
-        rec.versions.insert(vid.to_string(), VersionRecord { stages: Vec::new(), created: t, binary: value.0, value: sealed });
-        let stages = if stages.is_empty() { vec![AWSCURRENT.to_string()] } else { stages };
+        rec.versions.insert(
+            vid.to_string(),
+            VersionRecord {
+                stages: Vec::new(),
+                created: t,
+                binary: value.0,
+                value: sealed,
+            },
+        );
+        let stages = if stages.is_empty() {
+            vec![AWSCURRENT.to_string()]
+        } else {
+            stages
+        };
         rec.move_stages(vid, &stages);
         rec.last_changed = t;
-        Ok(rec.versions.get(vid).map(|v| v.stages.clone()).unwrap_or_default())
+        Ok(rec
+            .versions
+            .get(vid)
+            .map(|v| v.stages.clone())
+            .unwrap_or_default())
     })
 }
 
@@ -262,11 +323,20 @@ fn put_secret_value(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
     let stages: Vec<String> = input
         .get("VersionStages")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let arn = store::find(&s.records(), id)?;
     let stages = add_version(s, &arn, &vid, value, stages)?;
-    let name = s.records().get(&arn).map(|r| r.name.clone()).unwrap_or_default();
+    let name = s
+        .records()
+        .get(&arn)
+        .map(|r| r.name.clone())
+        .unwrap_or_default();
     Ok(json!({"ARN": arn, "Name": name, "VersionId": vid, "VersionStages": stages}))
 }
 
@@ -299,7 +369,12 @@ fn update_secret(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
 }
 
 fn stages_map(rec: &SecretRecord) -> Value {
-    Value::Object(rec.versions.iter().map(|(id, v)| (id.clone(), json!(v.stages))).collect())
+    Value::Object(
+        rec.versions
+            .iter()
+            .map(|(id, v)| (id.clone(), json!(v.stages)))
+            .collect(),
+    )
 }
 
 fn describe(rec: &SecretRecord, versions_key: &str) -> Value {
@@ -343,10 +418,12 @@ fn filter_matches(rec: &SecretRecord, key: &str, values: &[&str]) -> bool {
             "description" => rec.description.as_deref().is_some_and(|d| d.starts_with(v)),
             "tag-key" => tag_keys().any(|k| k.starts_with(v)),
             "tag-value" => tag_values().any(|k| k.starts_with(v)),
-            "all" => rec.name.starts_with(v)
-                || rec.description.as_deref().is_some_and(|d| d.starts_with(v))
-                || tag_keys().any(|k| k.starts_with(v))
-                || tag_values().any(|k| k.starts_with(v)),
+            "all" => {
+                rec.name.starts_with(v)
+                    || rec.description.as_deref().is_some_and(|d| d.starts_with(v))
+                    || tag_keys().any(|k| k.starts_with(v))
+                    || tag_values().any(|k| k.starts_with(v))
+            }
             _ => false,
         };
         hit != neg
@@ -359,31 +436,62 @@ fn list_secrets(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
     if let Some(fs) = input.get("Filters").and_then(Value::as_array) {
         for (i, f) in fs.iter().enumerate() {
             let key = str_field(f, "Key").unwrap_or_default();
-            if !["name", "description", "tag-key", "tag-value", "all", "primary-region", "owning-service"].contains(&key) {
+            if ![
+                "name",
+                "description",
+                "tag-key",
+                "tag-value",
+                "all",
+                "primary-region",
+                "owning-service",
+            ]
+            .contains(&key)
+            {
                 errors.push(format!("Filters[{i}].Key: expected name, description, tag-key, tag-value or all, found {key:?}"));
             }
-            let values = f.get("Values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let values = f
+                .get("Values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             filters.push((key.to_string(), values));
         }
     }
-    let max = input.get("MaxResults").and_then(Value::as_u64).unwrap_or(100);
+    let max = input
+        .get("MaxResults")
+        .and_then(Value::as_u64)
+        .unwrap_or(100);
     if !(1..=100).contains(&max) {
         errors.push(format!("MaxResults: expected 1 to 100, found {max}"));
     }
     fail_if_any(errors)?;
-    let include_deleted = input.get("IncludePlannedDeletion").and_then(Value::as_bool).unwrap_or(false);
-    let start: usize = str_field(input, "NextToken").and_then(|t| t.parse().ok()).unwrap_or(0);
+    let include_deleted = input
+        .get("IncludePlannedDeletion")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let start: usize = str_field(input, "NextToken")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
     let records = s.records();
     let mut matching: Vec<&SecretRecord> = records
         .values()
         .filter(|r| include_deleted || r.deleted.is_none())
-        .filter(|r| filters.iter().all(|(k, v)| matches!(k.as_str(), "primary-region" | "owning-service") || filter_matches(r, k, v)))
+        .filter(|r| {
+            filters.iter().all(|(k, v)| {
+                matches!(k.as_str(), "primary-region" | "owning-service") || filter_matches(r, k, v)
+            })
+        })
         .collect();
     matching.sort_by(|a, b| a.created.total_cmp(&b.created).then(a.name.cmp(&b.name)));
     if str_field(input, "SortOrder") == Some("desc") {
         matching.reverse();
     }
-    let page: Vec<Value> = matching.iter().skip(start).take(max as usize).map(|r| describe(r, "SecretVersionsToStages")).collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(start)
+        .take(max as usize)
+        .map(|r| describe(r, "SecretVersionsToStages"))
+        .collect();
     let next = start + page.len();
     let mut out = json!({"SecretList": page});
     if next < matching.len() {
@@ -400,18 +508,24 @@ fn list_secret_version_ids(s: &Secrets, input: &Value) -> Result<Value, SecretsE
     let versions: Vec<Value> = rec
         .versions
         .iter()
-        .map(|(id, v)| json!({"VersionId": id, "VersionStages": v.stages, "CreatedDate": v.created}))
+        .map(
+            |(id, v)| json!({"VersionId": id, "VersionStages": v.stages, "CreatedDate": v.created}),
+        )
         .collect();
     Ok(json!({"ARN": arn, "Name": rec.name, "Versions": versions}))
 }
 
 fn delete_secret(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
     let id = secret_id(input)?;
-    let force = input.get("ForceDeleteWithoutRecovery").and_then(Value::as_bool).unwrap_or(false);
+    let force = input
+        .get("ForceDeleteWithoutRecovery")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let window = input.get("RecoveryWindowInDays").filter(|v| !v.is_null());
     if force && window.is_some() {
         return Err(SecretsError::InvalidParameter(
-            "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
+            "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays."
+                .into(),
         ));
     }
     let days = match window {
@@ -429,7 +543,10 @@ fn delete_secret(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
     let arn = store::find(&s.records(), id)?;
     if force {
         let mut records = s.records();
-        let name = records.get(&arn).map(|r| r.name.clone()).unwrap_or_default();
+        let name = records
+            .get(&arn)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
         store::remove(&s.inner.dir, &arn)?;
         records.remove(&arn);
         return Ok(json!({"ARN": arn, "Name": name, "DeletionDate": t}));
@@ -460,7 +577,9 @@ fn update_secret_version_stage(s: &Secrets, input: &Value) -> Result<Value, Secr
     let id = secret_id(input)?;
     let stage = str_field(input, "VersionStage")
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| SecretsError::InvalidParameter("VersionStage: expected a staging label".into()))?
+        .ok_or_else(|| {
+            SecretsError::InvalidParameter("VersionStage: expected a staging label".into())
+        })?
         .to_string();
     let remove_from = str_field(input, "RemoveFromVersionId").map(str::to_string);
     let move_to = str_field(input, "MoveToVersionId").map(str::to_string);
@@ -521,20 +640,31 @@ fn untag_resource(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
     let keys: Vec<String> = input
         .get("TagKeys")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let arn = store::find(&s.records(), id)?;
     store::update(s, &arn, |rec| {
-        rec.tags.retain(|t| !str_field(t, "Key").is_some_and(|k| keys.iter().any(|x| x == k)));
+        rec.tags
+            .retain(|t| !str_field(t, "Key").is_some_and(|k| keys.iter().any(|x| x == k)));
         Ok(())
     })?;
     Ok(json!({}))
 }
 
 fn get_random_password(input: &Value) -> Result<Value, SecretsError> {
-    let len = input.get("PasswordLength").and_then(Value::as_u64).unwrap_or(32);
+    let len = input
+        .get("PasswordLength")
+        .and_then(Value::as_u64)
+        .unwrap_or(32);
     if !(1..=4096).contains(&len) {
-        return Err(SecretsError::InvalidParameter(format!("PasswordLength: expected 1 to 4096, found {len}")));
+        return Err(SecretsError::InvalidParameter(format!(
+            "PasswordLength: expected 1 to 4096, found {len}"
+        )));
     }
     let flag = |k: &str| input.get(k).and_then(Value::as_bool).unwrap_or(false);
     let exclude = str_field(input, "ExcludeCharacters").unwrap_or_default();
@@ -556,9 +686,13 @@ fn get_random_password(input: &Value) -> Result<Value, SecretsError> {
     }
     pool.retain(|c| !exclude.contains(*c));
     if pool.is_empty() {
-        return Err(SecretsError::InvalidParameter("the exclusions leave no characters to choose from".into()));
+        return Err(SecretsError::InvalidParameter(
+            "the exclusions leave no characters to choose from".into(),
+        ));
     }
     let mut rng = rand::rngs::OsRng;
-    let pw: String = (0..len).map(|_| pool[rng.gen_range(0..pool.len())]).collect();
+    let pw: String = (0..len)
+        .map(|_| pool[rng.gen_range(0..pool.len())])
+        .collect();
     Ok(json!({"RandomPassword": pw}))
 }

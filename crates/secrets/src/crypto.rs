@@ -115,7 +115,12 @@ pub fn unwrap_data_key(
     wrapped: &Sealed,
     arn: &str,
 ) -> Result<KeyBytes, SecretsError> {
-    let raw = open(master, wrapped, &format!("datakey:{arn}"), &format!("the data key of {arn}"))?;
+    let raw = open(
+        master,
+        wrapped,
+        &format!("datakey:{arn}"),
+        &format!("the data key of {arn}"),
+    )?;
     KeyBytes::from_slice(&raw)
         .ok_or_else(|| SecretsError::Internal(format!("the data key of {arn} is not 32 bytes")))
 }

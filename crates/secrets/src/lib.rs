@@ -91,7 +91,9 @@ fn key_from_file(path: &Path) -> Result<Option<KeyBytes>, SecretsError> {
     if let Some(k) = KeyBytes::from_slice(&raw) {
         return Ok(Some(k));
     }
-    Ok(std::str::from_utf8(&raw).ok().and_then(KeyBytes::from_base64))
+    Ok(std::str::from_utf8(&raw)
+        .ok()
+        .and_then(KeyBytes::from_base64))
 }
 
 /// Called with a secret's ARN after a rotation finished.
@@ -194,7 +196,12 @@ impl Secrets {
             v.version_id.as_deref(),
             v.version_stage.as_deref(),
         )?;
-        self.audit(&format!("task:{task_id}"), &arn, &version_id, "InjectSecret");
+        self.audit(
+            &format!("task:{task_id}"),
+            &arn,
+            &version_id,
+            "InjectSecret",
+        );
         let text = Zeroizing::new(String::from_utf8(plain.bytes.to_vec()).map_err(|_| {
             SecretsError::InvalidRequest(format!(
                 "{arn}: a binary secret can't be injected as an environment variable"
@@ -222,9 +229,10 @@ impl Secrets {
         }
         let vid = match (version_id, version_stage) {
             (Some(id), stage) => {
-                let v = rec.versions.get(id).ok_or_else(|| {
-                    SecretsError::NotFound(format!(" version {id:?}."))
-                })?;
+                let v = rec
+                    .versions
+                    .get(id)
+                    .ok_or_else(|| SecretsError::NotFound(format!(" version {id:?}.")))?;
                 if let Some(s) = stage {
                     if !v.stages.iter().any(|x| x == s) {
                         return Err(SecretsError::InvalidRequest(format!(
@@ -236,8 +244,9 @@ impl Secrets {
             }
             (None, stage) => {
                 let s = stage.unwrap_or(AWSCURRENT);
-                rec.version_with(s)
-                    .ok_or_else(|| SecretsError::NotFound(format!(" value for staging label: {s}")))?
+                rec.version_with(s).ok_or_else(|| {
+                    SecretsError::NotFound(format!(" value for staging label: {s}"))
+                })?
             }
         };
         let plain = self.decrypt(rec, &vid)?;
@@ -298,7 +307,8 @@ impl Secrets {
     /// Rotates secrets whose schedule is due and purges secrets past their deletion date, until
     /// `shutdown` turns true.
     pub async fn run(self, shutdown: tokio::sync::watch::Receiver<bool>) {
-        self.run_every(std::time::Duration::from_secs(30), shutdown).await
+        self.run_every(std::time::Duration::from_secs(30), shutdown)
+            .await
     }
 
     /// `run` with a chosen check interval.
@@ -341,7 +351,9 @@ impl Secrets {
         for arn in due {
             let token = uuid::Uuid::new_v4().to_string();
             match rotation::rotate(self, &arn, &token) {
-                Ok(()) => tracing::info!(secret = %arn, version = %token, "secret rotated on schedule"),
+                Ok(()) => {
+                    tracing::info!(secret = %arn, version = %token, "secret rotated on schedule")
+                }
                 Err(e) => {
                     tracing::warn!(secret = %arn, error = %e, "scheduled rotation failed; retrying in an hour");
                     let _ = store::update(self, &arn, |r| {

@@ -27,7 +27,10 @@ pub enum Rotator {
 
 /// Parses RotationLambdaARN.
 pub fn parse_rotator(s: &str) -> Result<Rotator, SecretsError> {
-    if let Some(cmd) = s.strip_prefix(COMMAND_PREFIX).filter(|c| !c.trim().is_empty()) {
+    if let Some(cmd) = s
+        .strip_prefix(COMMAND_PREFIX)
+        .filter(|c| !c.trim().is_empty())
+    {
         return Ok(Rotator::Command(cmd.to_string()));
     }
     if s.starts_with("http://") {
@@ -41,19 +44,30 @@ pub fn parse_rotator(s: &str) -> Result<Rotator, SecretsError> {
 pub(crate) fn rotate_secret(s: &Secrets, input: &Value) -> Result<Value, SecretsError> {
     let id = secret_id(input)?;
     let mut errors = Vec::new();
-    let rotator = str_field(input, "RotationLambdaARN").map(|l| parse_rotator(l).map(|_| l.to_string()));
+    let rotator =
+        str_field(input, "RotationLambdaARN").map(|l| parse_rotator(l).map(|_| l.to_string()));
     let rules = input.get("RotationRules").filter(|v| !v.is_null()).cloned();
     let schedule = rules.as_ref().map(parse_rules);
-    for r in [rotator.as_ref().and_then(|r| r.as_ref().err()), schedule.as_ref().and_then(|r| r.as_ref().err())]
-        .into_iter()
-        .flatten()
+    for r in [
+        rotator.as_ref().and_then(|r| r.as_ref().err()),
+        schedule.as_ref().and_then(|r| r.as_ref().err()),
+    ]
+    .into_iter()
+    .flatten()
     {
         errors.push(r.to_string());
     }
     let token = match str_field(input, "ClientRequestToken") {
-        Some(t) if (1..=64).contains(&t.len()) && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => t.to_string(),
+        Some(t)
+            if (1..=64).contains(&t.len())
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            t.to_string()
+        }
         Some(t) => {
-            errors.push(format!("ClientRequestToken: expected 1 to 64 letters, digits or hyphens, found {t:?}"));
+            errors.push(format!(
+                "ClientRequestToken: expected 1 to 64 letters, digits or hyphens, found {t:?}"
+            ));
             String::new()
         }
         None => uuid::Uuid::new_v4().to_string(),
@@ -61,7 +75,10 @@ pub(crate) fn rotate_secret(s: &Secrets, input: &Value) -> Result<Value, Secrets
     if !errors.is_empty() {
         return Err(SecretsError::InvalidParameter(errors.join("; ")));
     }
-    let immediately = input.get("RotateImmediately").and_then(Value::as_bool).unwrap_or(true);
+    let immediately = input
+        .get("RotateImmediately")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let arn = store::find(&s.records(), id)?;
     let name = store::update(s, &arn, |rec| {
         if rec.deleted.is_some() {
@@ -126,7 +143,10 @@ pub(crate) fn rotate(s: &Secrets, arn: &str, token: &str) -> Result<(), SecretsE
     // A rotation that did not finish leaves AWSPENDING behind: start over.
     store::update(s, arn, |rec| {
         let current = rec.version_with(AWSCURRENT);
-        if let Some(p) = rec.version_with(AWSPENDING).filter(|p| Some(p) != current.as_ref() && p != token) {
+        if let Some(p) = rec
+            .version_with(AWSPENDING)
+            .filter(|p| Some(p) != current.as_ref() && p != token)
+        {
             if let Some(v) = rec.versions.get_mut(&p) {
                 v.stages.retain(|s| s != AWSPENDING);
             }
@@ -142,7 +162,12 @@ pub(crate) fn rotate(s: &Secrets, arn: &str, token: &str) -> Result<(), SecretsE
             "rotation step createSecret produced no value (expected the new value on stdout or in the webhook's response)".into(),
         ));
     }
-    crate::api::add_version_from_rotation(s, arn, token, Zeroizing::new(trimmed.as_bytes().to_vec()))?;
+    crate::api::add_version_from_rotation(
+        s,
+        arn,
+        token,
+        Zeroizing::new(trimmed.as_bytes().to_vec()),
+    )?;
     for step in ["setSecret", "testSecret", "finishSecret"] {
         run_step(&rotator, arn, token, step)?;
     }
@@ -167,8 +192,14 @@ pub(crate) fn rotate(s: &Secrets, arn: &str, token: &str) -> Result<(), SecretsE
 }
 
 /// Runs one step; returns its output (the value for createSecret), which is never logged.
-fn run_step(rotator: &Rotator, arn: &str, token: &str, step: &str) -> Result<Zeroizing<String>, SecretsError> {
-    let fail = |why: String| SecretsError::InvalidRequest(format!("rotation step {step} failed: {why}"));
+fn run_step(
+    rotator: &Rotator,
+    arn: &str,
+    token: &str,
+    step: &str,
+) -> Result<Zeroizing<String>, SecretsError> {
+    let fail =
+        |why: String| SecretsError::InvalidRequest(format!("rotation step {step} failed: {why}"));
     match rotator {
         Rotator::Command(cmd) => {
             let mut child = std::process::Command::new("/bin/sh")
@@ -203,7 +234,9 @@ fn run_step(rotator: &Rotator, arn: &str, token: &str, step: &str) -> Result<Zer
                     Err(e) => return Err(fail(e.to_string())),
                 }
             };
-            let out = reader.join().map_err(|_| fail("reading the output failed".into()))?;
+            let out = reader
+                .join()
+                .map_err(|_| fail("reading the output failed".into()))?;
             if !status.success() {
                 return Err(fail(format!("the command exited with {status}")));
             }
@@ -212,15 +245,18 @@ fn run_step(rotator: &Rotator, arn: &str, token: &str, step: &str) -> Result<Zer
                 .map_err(|_| fail("the output is not UTF-8".into()))
         }
         Rotator::Webhook(url) => {
-            let body = json!({"SecretId": arn, "ClientRequestToken": token, "Step": step}).to_string();
+            let body =
+                json!({"SecretId": arn, "ClientRequestToken": token, "Step": step}).to_string();
             let (status, resp) = http_post(url, &body).map_err(fail)?;
             if !(200..300).contains(&status) {
                 return Err(fail(format!("the webhook answered HTTP {status}")));
             }
             // A JSON answer may carry the value as SecretString.
-            let value = serde_json::from_str::<Value>(&resp)
-                .ok()
-                .and_then(|v| v.get("SecretString").and_then(Value::as_str).map(str::to_string));
+            let value = serde_json::from_str::<Value>(&resp).ok().and_then(|v| {
+                v.get("SecretString")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
             Ok(Zeroizing::new(value.unwrap_or_else(|| resp.to_string())))
         }
     }
@@ -228,27 +264,39 @@ fn run_step(rotator: &Rotator, arn: &str, token: &str, step: &str) -> Result<Zer
 
 /// A minimal HTTP/1.1 POST of JSON to an `http://host[:port]/path` URL; returns status and body.
 fn http_post(url: &str, body: &str) -> Result<(u16, Zeroizing<String>), String> {
-    let rest = url.strip_prefix("http://").ok_or("expected an http:// URL")?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("expected an http:// URL")?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr_text = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:80") };
+    let addr_text = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
     let addr = std::net::ToSocketAddrs::to_socket_addrs(&addr_text)
         .map_err(|e| format!("resolving {hostport}: {e}"))?
         .next()
         .ok_or_else(|| format!("resolving {hostport}: no address"))?;
-    let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| format!("connecting to {hostport}: {e}"))?;
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+        .map_err(|e| format!("connecting to {hostport}: {e}"))?;
     let _ = conn.set_read_timeout(Some(STEP_TIMEOUT));
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    conn.write_all(req.as_bytes()).map_err(|e| format!("sending: {e}"))?;
+    conn.write_all(req.as_bytes())
+        .map_err(|e| format!("sending: {e}"))?;
     let mut raw = Zeroizing::new(Vec::new());
-    conn.take(1 << 20).read_to_end(&mut raw).map_err(|e| format!("reading: {e}"))?;
+    conn.take(1 << 20)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("reading: {e}"))?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
     let status: u16 = head
         .split_whitespace()
         .nth(1)
@@ -258,7 +306,11 @@ fn http_post(url: &str, body: &str) -> Result<(u16, Zeroizing<String>), String> 
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Ok((status, Zeroizing::new(body)))
 }
 

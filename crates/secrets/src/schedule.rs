@@ -24,7 +24,8 @@ pub fn parse_rules(rules: &serde_json::Value) -> Result<Schedule, SecretsError> 
         ))),
         (None, Some(e)) => parse_expression(e),
         (Some(_), Some(_)) => Err(SecretsError::InvalidParameter(
-            "RotationRules: expected AutomaticallyAfterDays or ScheduleExpression, found both".into(),
+            "RotationRules: expected AutomaticallyAfterDays or ScheduleExpression, found both"
+                .into(),
         )),
         (None, None) => Err(SecretsError::InvalidParameter(
             "RotationRules: expected AutomaticallyAfterDays or ScheduleExpression".into(),
@@ -34,11 +35,17 @@ pub fn parse_rules(rules: &serde_json::Value) -> Result<Schedule, SecretsError> 
 
 fn parse_expression(e: &str) -> Result<Schedule, SecretsError> {
     let bad = |why: &str| {
-        SecretsError::InvalidParameter(format!("RotationRules.ScheduleExpression: {why}, found {e:?}"))
+        SecretsError::InvalidParameter(format!(
+            "RotationRules.ScheduleExpression: {why}, found {e:?}"
+        ))
     };
     if let Some(inner) = e.strip_prefix("rate(").and_then(|s| s.strip_suffix(')')) {
         let mut it = inner.split_whitespace();
-        let n: u64 = it.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or_else(|| bad("expected rate(N days|hours)"))?;
+        let n: u64 = it
+            .next()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(|| bad("expected rate(N days|hours)"))?;
         let unit = match it.next() {
             Some("day" | "days") => 86400.0,
             Some("hour" | "hours") => 3600.0,
@@ -49,12 +56,16 @@ fn parse_expression(e: &str) -> Result<Schedule, SecretsError> {
     if let Some(inner) = e.strip_prefix("cron(").and_then(|s| s.strip_suffix(')')) {
         let fields: Vec<String> = inner.split_whitespace().map(str::to_uppercase).collect();
         if fields.len() != 5 && fields.len() != 6 {
-            return Err(bad("expected cron(minutes hours day-of-month month day-of-week [year])"));
+            return Err(bad(
+                "expected cron(minutes hours day-of-month month day-of-week [year])",
+            ));
         }
         let limits = [(0, 59), (0, 23), (1, 31), (1, 12), (1, 7), (1970, 2199)];
         for (f, (lo, hi)) in fields.iter().zip(limits) {
             if !valid_field(f, lo, hi) {
-                return Err(bad(&format!("cron field {f:?} is not a number, *, ?, list, range or step within {lo}-{hi}")));
+                return Err(bad(&format!(
+                    "cron field {f:?} is not a number, *, ?, list, range or step within {lo}-{hi}"
+                )));
             }
         }
         return Ok(Schedule::Cron(fields));
@@ -64,9 +75,14 @@ fn parse_expression(e: &str) -> Result<Schedule, SecretsError> {
 
 fn name_value(s: &str) -> Option<u32> {
     const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-    const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
     s.parse().ok().or_else(|| {
-        DAYS.iter().position(|d| *d == s).or_else(|| MONTHS.iter().position(|m| *m == s)).map(|i| i as u32 + 1)
+        DAYS.iter()
+            .position(|d| *d == s)
+            .or_else(|| MONTHS.iter().position(|m| *m == s))
+            .map(|i| i as u32 + 1)
     })
 }
 
@@ -99,7 +115,11 @@ fn field_matches(f: &str, v: u32, lo: u32) -> bool {
             let (a, b) = range.split_once('-').unwrap_or((range, range));
             let a = name_value(a).unwrap_or(u32::MAX);
             // `5/10` means from 5 every 10.
-            let b = if part.contains('/') && !range.contains('-') { u32::MAX } else { name_value(b).unwrap_or(0) };
+            let b = if part.contains('/') && !range.contains('-') {
+                u32::MAX
+            } else {
+                name_value(b).unwrap_or(0)
+            };
             (a, b)
         };
         v >= a && v <= b && (v - a) % step == 0
@@ -120,9 +140,12 @@ impl Schedule {
                     let day_ok = field_matches(&f[2], t.day(), 1)
                         && field_matches(&f[3], t.month(), 1)
                         && field_matches(&f[4], t.weekday().num_days_from_sunday() + 1, 1)
-                        && f.get(5).is_none_or(|y| field_matches(y, t.year() as u32, 1970));
+                        && f.get(5)
+                            .is_none_or(|y| field_matches(y, t.year() as u32, 1970));
                     if !day_ok {
-                        t = (t + chrono::Duration::days(1)).with_hour(0)?.with_minute(0)?;
+                        t = (t + chrono::Duration::days(1))
+                            .with_hour(0)?
+                            .with_minute(0)?;
                         continue;
                     }
                     if !field_matches(&f[1], t.hour(), 0) {
@@ -161,7 +184,10 @@ mod tests {
         assert_eq!(s.next_after(t0), Some(t0 + 16.0 * 3600.0));
         let s = parse_rules(&json!({"ScheduleExpression": "cron(30 2 ? * MON *)"})).unwrap();
         // Next Monday is 2026-01-05.
-        assert_eq!(s.next_after(t0), Some(t0 + 4.0 * 86400.0 + 2.0 * 3600.0 + 1800.0));
+        assert_eq!(
+            s.next_after(t0),
+            Some(t0 + 4.0 * 86400.0 + 2.0 * 3600.0 + 1800.0)
+        );
         let s = parse_rules(&json!({"ScheduleExpression": "cron(0/15 * * * ? *)"})).unwrap();
         assert_eq!(s.next_after(t0), Some(t0 + 900.0));
     }
@@ -178,7 +204,11 @@ mod tests {
             json!({"ScheduleExpression": "cron(* *)"}),
             json!({"ScheduleExpression": "every day"}),
         ] {
-            assert_eq!(parse_rules(&bad).unwrap_err().code(), "InvalidParameterException", "{bad}");
+            assert_eq!(
+                parse_rules(&bad).unwrap_err().code(),
+                "InvalidParameterException",
+                "{bad}"
+            );
         }
     }
 }

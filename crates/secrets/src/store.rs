@@ -88,7 +88,9 @@ impl SecretRecord {
 
     /// The ARN without its 6-character random suffix (a partial ARN).
     pub fn partial_arn(&self) -> &str {
-        self.arn.get(..self.arn.len().saturating_sub(7)).unwrap_or(&self.arn)
+        self.arn
+            .get(..self.arn.len().saturating_sub(7))
+            .unwrap_or(&self.arn)
     }
 }
 
@@ -145,7 +147,8 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsErro
 
 /// Persists one record.
 pub(crate) fn save(dir: &Path, rec: &SecretRecord) -> Result<(), SecretsError> {
-    let bytes = serde_json::to_vec_pretty(rec).map_err(|e| SecretsError::Internal(e.to_string()))?;
+    let bytes =
+        serde_json::to_vec_pretty(rec).map_err(|e| SecretsError::Internal(e.to_string()))?;
     write_private(&record_path(dir, &rec.arn), &bytes)
 }
 
@@ -164,15 +167,18 @@ pub(crate) fn remove(dir: &Path, arn: &str) -> Result<(), SecretsError> {
 pub(crate) fn load_all(dir: &Path) -> Result<BTreeMap<String, SecretRecord>, SecretsError> {
     let mut out = BTreeMap::new();
     let sdir = dir.join("secrets");
-    let entries = std::fs::read_dir(&sdir).map_err(|e| SecretsError::io(&sdir.display().to_string(), e))?;
+    let entries =
+        std::fs::read_dir(&sdir).map_err(|e| SecretsError::io(&sdir.display().to_string(), e))?;
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(|e| SecretsError::io(&path.display().to_string(), e))?;
-        let rec: SecretRecord = serde_json::from_slice(&bytes)
-            .map_err(|e| SecretsError::Internal(format!("corrupt record {}: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(&path).map_err(|e| SecretsError::io(&path.display().to_string(), e))?;
+        let rec: SecretRecord = serde_json::from_slice(&bytes).map_err(|e| {
+            SecretsError::Internal(format!("corrupt record {}: {e}", path.display()))
+        })?;
         out.insert(rec.arn.clone(), rec);
     }
     Ok(out)
@@ -195,7 +201,8 @@ pub(crate) fn check_master_key(dir: &Path, master: &KeyBytes) -> Result<(), Secr
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let sealed = crypto::seal(master, KEY_CHECK, "keycheck")?;
-            let bytes = serde_json::to_vec(&sealed).map_err(|e| SecretsError::Internal(e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(&sealed).map_err(|e| SecretsError::Internal(e.to_string()))?;
             write_private(&path, &bytes)
         }
         Err(e) => Err(SecretsError::io(&path.display().to_string(), e)),
@@ -221,7 +228,10 @@ pub(crate) fn update<R>(
     f: impl FnOnce(&mut SecretRecord) -> Result<R, SecretsError>,
 ) -> Result<R, SecretsError> {
     let mut records = s.records();
-    let mut rec = records.get(arn).cloned().ok_or_else(SecretsError::not_found)?;
+    let mut rec = records
+        .get(arn)
+        .cloned()
+        .ok_or_else(SecretsError::not_found)?;
     let r = f(&mut rec)?;
     save(&s.inner.dir, &rec)?;
     records.insert(arn.to_string(), rec);

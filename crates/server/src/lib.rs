@@ -60,7 +60,10 @@ pub fn router(cp: ControlPlane, backends: Backends, endpoints: Endpoints) -> Rou
         endpoints,
         started_at: berth_model::now(),
     };
-    let distribution = backends.registry.map(berth_registry::router).unwrap_or_default();
+    let distribution = backends
+        .registry
+        .map(berth_registry::router)
+        .unwrap_or_default();
     Router::new()
         .route("/", post(aws_entry))
         .route("/healthz", get(|| async { "ok" }))
@@ -208,7 +211,12 @@ fn actor(headers: &HeaderMap) -> String {
         .and_then(|c| c.split('/').next())
         .map(str::to_string);
     from_sigv4
-        .or_else(|| headers.get("x-berth-actor").and_then(|v| v.to_str().ok()).map(str::to_string))
+        .or_else(|| {
+            headers
+                .get("x-berth-actor")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "anonymous".into())
 }
 
@@ -257,7 +265,10 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
             let Some(cw) = app.cloudwatch.clone() else {
                 return json_response(api, Err(ApiError::unknown_operation(&op)));
             };
-            let r = tokio::task::spawn_blocking(move || berth_api_aws::cloudwatch::handle_json(&cw, &op, &body)).await;
+            let r = tokio::task::spawn_blocking(move || {
+                berth_api_aws::cloudwatch::handle_json(&cw, &op, &body)
+            })
+            .await;
             return raw_response(r);
         }
         // Operations write to the store (fsync) under a lock: keep them off the async workers.
@@ -265,20 +276,27 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
             JsonApi::Ecs => berth_control::ecs::call_as(&cp, &op, input, &actor),
             JsonApi::Logs => berth_control::logs_api::call(&cp, &op, input),
             JsonApi::Ecr => match &registry {
-                Some(r) => berth_registry::ecr::call(r, &op, input)
-                    .map_err(|e| ApiError { code: e.code(), message: e.to_string(), status: e.status() }),
+                Some(r) => berth_registry::ecr::call(r, &op, input).map_err(|e| ApiError {
+                    code: e.code(),
+                    message: e.to_string(),
+                    status: e.status(),
+                }),
                 None => Err(ApiError::unknown_operation(&op)),
             },
             JsonApi::AutoScaling => match &autoscaling {
-                Some(a) => a
-                    .call(&op, input)
-                    .map_err(|e| ApiError { code: e.code(), message: e.to_string(), status: e.status() }),
+                Some(a) => a.call(&op, input).map_err(|e| ApiError {
+                    code: e.code(),
+                    message: e.to_string(),
+                    status: e.status(),
+                }),
                 None => Err(ApiError::unknown_operation(&op)),
             },
             JsonApi::SecretsManager => match &secrets {
-                Some(s) => s
-                    .call(&op, input, &actor)
-                    .map_err(|e| ApiError { code: e.code(), message: e.to_string(), status: e.status() }),
+                Some(s) => s.call(&op, input, &actor).map_err(|e| ApiError {
+                    code: e.code(),
+                    message: e.to_string(),
+                    status: e.status(),
+                }),
                 None => Err(ApiError::unknown_operation(&op)),
             },
             _ => Err(ApiError::unknown_operation(&op)),
@@ -300,7 +318,10 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         .map(|(_, v)| v.clone());
     if version.as_deref() == Some("2010-08-01") || service.as_deref() == Some("monitoring") {
         if let Some(cw) = app.cloudwatch.clone() {
-            let r = tokio::task::spawn_blocking(move || berth_api_aws::cloudwatch::handle_query(&cw, &body)).await;
+            let r = tokio::task::spawn_blocking(move || {
+                berth_api_aws::cloudwatch::handle_query(&cw, &body)
+            })
+            .await;
             return raw_response(r);
         }
     }
@@ -347,9 +368,12 @@ type RawResponse = (u16, &'static str, Vec<u8>);
 
 fn raw_response(r: Result<RawResponse, tokio::task::JoinError>) -> Response {
     match r {
-        Ok((status, ctype, body)) => {
-            (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), [("content-type", ctype)], body).into_response()
-        }
+        Ok((status, ctype, body)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            [("content-type", ctype)],
+            body,
+        )
+            .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -360,18 +384,32 @@ async fn cbor_entry(State(app): State<AppState>, uri: axum::http::Uri, body: Byt
         return (StatusCode::NOT_FOUND, "no CloudWatch backend").into_response();
     };
     let Some(op) = berth_api_aws::cloudwatch::cbor_operation(uri.path()).map(str::to_string) else {
-        return (StatusCode::NOT_FOUND, format!("unknown service path {}", uri.path())).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            format!("unknown service path {}", uri.path()),
+        )
+            .into_response();
     };
-    let r = tokio::task::spawn_blocking(move || berth_api_aws::cloudwatch::handle_cbor(&cw, &op, &body)).await;
+    let r = tokio::task::spawn_blocking(move || {
+        berth_api_aws::cloudwatch::handle_cbor(&cw, &op, &body)
+    })
+    .await;
     let mut resp = raw_response(r);
-    resp.headers_mut().insert("smithy-protocol", axum::http::HeaderValue::from_static("rpc-v2-cbor"));
+    resp.headers_mut().insert(
+        "smithy-protocol",
+        axum::http::HeaderValue::from_static("rpc-v2-cbor"),
+    );
     resp
 }
 
 /// Prometheus text exposition of current metric values.
 async fn prometheus(State(app): State<AppState>) -> Response {
     match app.cloudwatch {
-        Some(cw) => ([("content-type", "text/plain; version=0.0.4")], cw.metrics.prometheus_text()).into_response(),
+        Some(cw) => (
+            [("content-type", "text/plain; version=0.0.4")],
+            cw.metrics.prometheus_text(),
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "no metrics backend").into_response(),
     }
 }

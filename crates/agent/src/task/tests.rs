@@ -147,7 +147,9 @@ fn secrets_reach_their_container_env_but_never_task_json() {
     a.secrets = vec![("app".into(), "DB_PASSWORD".into(), "s3cr3t-value".into())];
     let env = container_env(&a, &app, &[]);
     assert!(env.contains(&("DB_PASSWORD".into(), "s3cr3t-value".into())));
-    assert!(!container_env(&a, &other, &[]).iter().any(|(k, _)| k == "DB_PASSWORD"));
+    assert!(!container_env(&a, &other, &[])
+        .iter()
+        .any(|(k, _)| k == "DB_PASSWORD"));
     let dir = tempfile::tempdir().unwrap();
     let run = TaskRun::create(a, dir.path().join("t1")).unwrap();
     // The running task keeps the value in memory...
