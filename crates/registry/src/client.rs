@@ -225,15 +225,24 @@ async fn fetch_blob(
 /// manifest (an index resolves to its linux entry for this machine's architecture), the config
 /// and the layers, each verified against its digest and stored as `dest/blobs/sha256/<hex>`.
 pub async fn pull(reference: &str, dest: &Path) -> Result<PulledImage, RegistryError> {
+    pull_with(&client()?, reference, dest).await
+}
+
+/// `pull` over a given HTTP client, so a caller that pulls often (the node agent) reuses its
+/// connections.
+pub async fn pull_with(
+    client: &reqwest::Client,
+    reference: &str,
+    dest: &Path,
+) -> Result<PulledImage, RegistryError> {
     let target = ImageReference::parse(reference).map_err(RegistryError::Reference)?;
     let blobs = dest.join("blobs/sha256");
     tokio::fs::create_dir_all(&blobs)
         .await
         .map_err(io_error(format!("creating {}", blobs.display())))?;
-    let client = client()?;
     let base = format!("http://{}/v2/{}", target.host, target.repository);
     let (mut media_type, mut digest, mut bytes) =
-        fetch_manifest(&client, &base, &target.reference).await?;
+        fetch_manifest(client, &base, &target.reference).await?;
     if media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST {
         let index: ManifestBody = serde_json::from_slice(&bytes)
             .map_err(|e| RegistryError::ManifestInvalid(format!("index {digest}: {e}")))?;
@@ -251,7 +260,7 @@ pub async fn pull(reference: &str, dest: &Path) -> Result<PulledImage, RegistryE
                 RegistryError::ManifestInvalid(format!("index {digest} has no linux/{arch} image"))
             })?;
         (media_type, digest, bytes) =
-            fetch_manifest(&client, &base, &Tagged::Digest(child.digest)).await?;
+            fetch_manifest(client, &base, &Tagged::Digest(child.digest)).await?;
     }
     write_verified(&blobs, &digest, &bytes).await?;
     let manifest: ManifestBody = serde_json::from_slice(&bytes)
@@ -259,7 +268,7 @@ pub async fn pull(reference: &str, dest: &Path) -> Result<PulledImage, RegistryE
     let config = manifest.config.ok_or_else(|| {
         RegistryError::ManifestInvalid(format!("manifest {digest} has no config"))
     })?;
-    let config_path = fetch_blob(&client, &base, &config.digest, &blobs).await?;
+    let config_path = fetch_blob(client, &base, &config.digest, &blobs).await?;
     let config_bytes = tokio::fs::read(&config_path)
         .await
         .map_err(io_error(format!("reading {}", config_path.display())))?;
@@ -267,7 +276,7 @@ pub async fn pull(reference: &str, dest: &Path) -> Result<PulledImage, RegistryE
         .map_err(|e| RegistryError::ManifestInvalid(format!("config {}: {e}", config.digest)))?;
     let mut layers = Vec::new();
     for layer in manifest.layers.unwrap_or_default() {
-        let path = fetch_blob(&client, &base, &layer.digest, &blobs).await?;
+        let path = fetch_blob(client, &base, &layer.digest, &blobs).await?;
         layers.push(PulledLayer {
             digest: layer.digest,
             media_type: layer.media_type,

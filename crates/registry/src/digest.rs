@@ -136,6 +136,10 @@ impl Hasher {
         self.hasher.update(bytes);
         self.n_bytes += bytes.len() as u64;
     }
+    /// How many bytes were added.
+    pub fn n_bytes(&self) -> u64 {
+        self.n_bytes
+    }
     /// The digest and size of everything added.
     pub fn finish(self) -> (Digest, u64) {
         (Digest::from_hasher(self.hasher), self.n_bytes)

@@ -13,7 +13,7 @@ use axum::routing::{any, get};
 use axum::Router;
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 /// The largest manifest accepted, as in the reference registry.
 const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -288,28 +288,87 @@ fn upload_accepted(status: StatusCode, name: &str, id: &str, size: u64) -> Respo
     )
 }
 
-/// Appends a request body to an upload; returns the upload's new size.
+/// How much of a request body is gathered before one write to the upload file.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// An upload's file and its running digest, handed to the blocking pool for each write.
+struct UploadSink {
+    file: std::fs::File,
+    hasher: Option<crate::digest::Hasher>,
+}
+
+impl UploadSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.file.write_all(data)?;
+        if let Some(h) = &mut self.hasher {
+            h.update(data);
+        }
+        Ok(())
+    }
+}
+
+/// Appends a request body to an upload; returns the upload's new size. The body is written in
+/// 1 MiB pieces on the blocking pool, each while the next is received, and hashed on the way
+/// when this process saw the upload's earlier bytes, so finishing it does not read it again.
 async fn append_body(registry: &Registry, id: &str, body: Body) -> Result<u64, RegistryError> {
     let path = registry.upload_path(id);
-    let mut file = tokio::fs::OpenOptions::new()
+    let write_error = || io_error(format!("writing {}", path.display()));
+    let file = std::fs::OpenOptions::new()
         .append(true)
         .open(&path)
-        .await
         .map_err(|_| RegistryError::BlobUploadUnknown(id.to_string()))?;
+    let start = file.metadata().map_err(write_error())?.len();
+    let hasher = match registry.take_upload_hasher(id) {
+        Some(h) if h.n_bytes() == start => Some(h),
+        _ if start == 0 => Some(crate::digest::Hasher::default()),
+        _ => None,
+    };
+    let mut idle = Some(UploadSink { file, hasher });
+    let mut pending: Option<tokio::task::JoinHandle<std::io::Result<UploadSink>>> = None;
+    let mut buf = Vec::with_capacity(WRITE_CHUNK);
     let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| RegistryError::Io {
-            context: "reading the request body".into(),
-            source: std::io::Error::other(e),
-        })?;
-        file.write_all(&chunk)
-            .await
-            .map_err(io_error(format!("writing {}", path.display())))?;
+    loop {
+        let chunk = stream.next().await;
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            let chunk = chunk.map_err(|e| RegistryError::Io {
+                context: "reading the request body".into(),
+                source: std::io::Error::other(e),
+            })?;
+            buf.extend_from_slice(&chunk);
+        }
+        if buf.len() >= WRITE_CHUNK || (done && !buf.is_empty()) {
+            let sink = match pending.take() {
+                Some(job) => Some(finish_write(job).await.map_err(write_error())?),
+                None => idle.take(),
+            };
+            if let Some(mut sink) = sink {
+                let data = std::mem::replace(&mut buf, Vec::with_capacity(WRITE_CHUNK));
+                pending = Some(tokio::task::spawn_blocking(move || {
+                    sink.write(&data)?;
+                    Ok(sink)
+                }));
+            }
+        }
+        if done {
+            break;
+        }
     }
-    file.flush()
-        .await
-        .map_err(io_error(format!("writing {}", path.display())))?;
+    let sink = match pending.take() {
+        Some(job) => Some(finish_write(job).await.map_err(write_error())?),
+        None => idle.take(),
+    };
+    if let Some(hasher) = sink.and_then(|s| s.hasher) {
+        registry.keep_upload_hasher(id, hasher);
+    }
     registry.upload_size(id)
+}
+
+async fn finish_write(
+    job: tokio::task::JoinHandle<std::io::Result<UploadSink>>,
+) -> std::io::Result<UploadSink> {
+    job.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 async fn finish(registry: &Registry, id: &str, digest: Digest) -> Result<u64, RegistryError> {

@@ -2,14 +2,14 @@
 //! repository (tags, images, settings), all written atomically (temp file, fsync, rename) so a
 //! crash never leaves a half-written blob or metadata file behind.
 
-use crate::digest::Digest;
+use crate::digest::{Digest, Hasher};
 use crate::lifecycle::{self, Expiry, ImageInfo};
 use crate::manifest::{parse_manifest, ManifestBodySummary};
 use crate::reference::{check_repository_name, Tagged};
 use crate::{io_error, RegistryError};
 use berth_model::Arns;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,9 @@ pub(crate) struct State {
     orphans: BTreeSet<Digest>,
     /// How old an unreferenced blob must be before collection frees it.
     gc_grace: Duration,
+    /// Running digests of uploads whose every byte arrived through this process, by upload id:
+    /// finishing such an upload need not read its file again.
+    upload_hashers: HashMap<String, Hasher>,
 }
 
 /// `MUTABLE` or `IMMUTABLE`.
@@ -226,6 +229,7 @@ impl Registry {
                     repos,
                     orphans: BTreeSet::new(),
                     gc_grace: Duration::from_secs(3600),
+                    upload_hashers: HashMap::new(),
                 }),
             }),
         })
@@ -336,20 +340,38 @@ impl Registry {
     /// Cancels an upload.
     pub fn cancel_upload(&self, id: &str) -> Result<(), RegistryError> {
         self.upload_size(id)?;
+        self.state().upload_hashers.remove(id);
         let _ = fs::remove_file(self.upload_path(id));
         Ok(())
+    }
+
+    /// Takes the running digest of an upload's bytes so far, if this process saw them all.
+    pub(crate) fn take_upload_hasher(&self, id: &str) -> Option<Hasher> {
+        self.state().upload_hashers.remove(id)
+    }
+
+    /// Keeps the running digest of an upload (of exactly the bytes its file holds).
+    pub(crate) fn keep_upload_hasher(&self, id: &str, hasher: Hasher) {
+        self.state().upload_hashers.insert(id.to_string(), hasher);
     }
 
     /// Completes an upload: hashes it, and only if it matches `expected` makes it the blob
     /// (fsync, then rename). A mismatching upload is deleted and nothing is stored.
     pub fn finish_upload(&self, id: &str, expected: &Digest) -> Result<u64, RegistryError> {
-        self.upload_size(id)?;
+        let size_now = self.upload_size(id)?;
         let path = self.upload_path(id);
+        let hashed = self
+            .take_upload_hasher(id)
+            .filter(|h| h.n_bytes() == size_now);
         let result = (|| {
             let file =
                 fs::File::open(&path).map_err(io_error(format!("opening {}", path.display())))?;
-            let (actual, size) = Digest::of_reader(std::io::BufReader::new(&file))
-                .map_err(io_error(format!("reading {}", path.display())))?;
+            let (actual, size) = match hashed {
+                // Hashed as it arrived.
+                Some(hasher) => hasher.finish(),
+                None => Digest::of_reader(std::io::BufReader::with_capacity(1 << 20, &file))
+                    .map_err(io_error(format!("reading {}", path.display())))?,
+            };
             if actual != *expected {
                 return Err(RegistryError::DigestInvalid {
                     expected: expected.to_string(),
@@ -641,6 +663,9 @@ impl Registry {
                 let _ = fs::remove_file(entry.path());
             }
         }
+        state
+            .upload_hashers
+            .retain(|id, _| uploads.join(id).exists());
         if report.freed_blobs > 0 {
             tracing::info!(
                 freed_blobs = report.freed_blobs,
