@@ -116,6 +116,13 @@ fn main() {
     if args.first().map(String::as_str) == Some("shim") {
         std::process::exit(berth_agent::shim_main(args[1..].to_vec()));
     }
+    if std::env::var_os("RUST_LOG").is_some() {
+        // Timestamped agent logs on stderr, to see where a start spends its time.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let n: usize = std::env::var("N")
         .ok()
         .and_then(|v| v.parse().ok())

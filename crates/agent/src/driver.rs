@@ -118,7 +118,7 @@ pub(crate) fn spawn_shim(
         shim_pid,
         shim_start_time,
     };
-    if let Err(e) = state::write_json_atomic(&args.dir.join("shim.json"), &handle) {
+    if let Err(e) = state::write_json_unsynced(&args.dir.join("shim.json"), &handle) {
         tracing::warn!(dir = %args.dir.display(), error = %e, "cannot record the shim");
     }
     Ok(handle)

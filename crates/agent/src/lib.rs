@@ -41,10 +41,12 @@
 //! `<container>/` with `shim.json`, `child.pid`, `log.jsonl`, `log.offset`, `exit.json`.
 
 pub mod client;
+pub mod dirwatch;
 pub mod driver;
 pub mod health;
 pub mod image;
 pub mod logs;
+pub mod netlink;
 pub mod network;
 pub mod ports;
 pub mod report;
@@ -390,6 +392,42 @@ fn remove_finished(
             tracing::info!(task = %task_id, "task removed");
         }
     }
+}
+
+/// Frees what stopped tasks left on this host while no agent ran (e.g. after `berth down` stopped
+/// the agent and then the shims): each task network whose containers' shims are all gone is torn
+/// down (namespace, veth) and its address released, and container root filesystems still mounted
+/// are unmounted. `state_dir` is the agent's (`<state>/agent`). Returns the networks removed.
+pub fn release_leftovers(state_dir: &std::path::Path) -> usize {
+    let Ok(tasks) = std::fs::read_dir(state_dir.join("tasks")) else {
+        return 0;
+    };
+    let addresses = network::IpAllocator::load(state_dir.join("network/ips.json"));
+    let mut removed = 0;
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let containers = run_containers(&dir);
+        let running = containers.iter().any(|name| {
+            state::read_json::<driver::RuntimeHandle>(&dir.join(name).join("shim.json"))
+                .ok()
+                .flatten()
+                .is_some_and(|h| state::process_matches(h.shim_pid, h.shim_start_time))
+        });
+        if running {
+            continue;
+        }
+        for name in &containers {
+            image::release_rootfs(&dir.join(name));
+        }
+        let record = dir.join("network.json");
+        if let Ok(Some(net)) = state::read_json::<network::TaskNetwork>(&record) {
+            network::teardown_task(&net);
+            addresses.release(&task.file_name().to_string_lossy());
+            let _ = std::fs::remove_file(&record);
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Long-polls assignments; keeps the last ones while the control plane is unreachable.

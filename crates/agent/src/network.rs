@@ -1,13 +1,13 @@
 //! Task networking, awsvpc-like: every runc task gets a network namespace of its own
 //! (`berth-<id8>`), a veth pair into the `berth0` bridge (10.88.0.1/16 on the host) and an address
 //! from 10.88.0.0/16. Addresses are recorded in `<state>/network/ips.json` so they survive agent
-//! restarts. Setup and teardown use the `ip` command (iproute2).
+//! restarts. Setup and teardown speak rtnetlink directly (`netlink`), no `ip` command per task.
 
+use crate::netlink::{link_index, Netlink};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
 /// The bridge every task's veth is attached to.
@@ -22,8 +22,8 @@ pub const PREFIX_LEN: u8 = 16;
 pub enum NetworkError {
     #[error("no free address left in 10.88.0.0/16")]
     Exhausted,
-    #[error("`{command}` failed: {message}")]
-    Command { command: String, message: String },
+    #[error("{operation} failed: {message}")]
+    Netlink { operation: String, message: String },
     #[error("cannot record addresses in {path}: {message}")]
     Persist { path: String, message: String },
 }
@@ -41,7 +41,7 @@ pub struct TaskNetwork {
 impl TaskNetwork {
     /// The namespace's bind-mount path, which the runtime spec joins.
     pub fn netns_path(&self) -> PathBuf {
-        PathBuf::from("/var/run/netns").join(&self.netns)
+        PathBuf::from(NETNS_DIR).join(&self.netns)
     }
 }
 
@@ -54,11 +54,19 @@ struct Allocations {
     last: Option<Ipv4Addr>,
 }
 
-/// Addresses of 10.88.0.0/16 handed to tasks, persisted in one file.
+/// Addresses of 10.88.0.0/16 handed to tasks, persisted in one file. The bridge is shared by
+/// every agent on the host (several state directories, e.g. test clusters), so each address is
+/// also claimed host-wide: an empty file named after it under `/run/berth/addresses`, made with
+/// `O_EXCL`, gone at reboot with the namespaces themselves.
 pub struct IpAllocator {
     path: PathBuf,
     inner: Mutex<Allocations>,
+    /// Where host-wide claims live (None: no claims, for tests of the allocation order).
+    claims: Option<PathBuf>,
 }
+
+/// The host-wide claims directory.
+pub const CLAIMS_DIR: &str = "/run/berth/addresses";
 
 const FIRST: u32 = u32::from_be_bytes([10, 88, 0, 2]);
 const LAST: u32 = u32::from_be_bytes([10, 88, 255, 254]);
@@ -74,6 +82,58 @@ impl IpAllocator {
         IpAllocator {
             path,
             inner: Mutex::new(inner),
+            claims: Some(PathBuf::from(CLAIMS_DIR)),
+        }
+    }
+
+    /// Like `load`, with the host-wide claims kept in `claims` (None: none).
+    pub fn load_with_claims(path: impl Into<PathBuf>, claims: Option<PathBuf>) -> IpAllocator {
+        IpAllocator {
+            claims,
+            ..Self::load(path)
+        }
+    }
+
+    /// Claims `ip` host-wide; false when another allocator holds it. Without a usable claims
+    /// directory every address counts as free.
+    fn claim(&self, ip: Ipv4Addr, owner: &str) -> bool {
+        use std::io::Write;
+        let Some(dir) = &self.claims else {
+            return true;
+        };
+        if std::fs::create_dir_all(dir).is_err() {
+            return true;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(ip.to_string()))
+        {
+            Ok(mut f) => {
+                let _ = writeln!(f, "{owner}");
+                true
+            }
+            Err(e) => e.kind() != std::io::ErrorKind::AlreadyExists,
+        }
+    }
+
+    /// Where a new allocator starts looking: 10.88.0.2, or with host-wide claims a random
+    /// address, so addresses held by namespaces nobody claimed (left by an older agent) are
+    /// unlikely to be met.
+    fn first_candidate(&self) -> u32 {
+        use std::hash::{BuildHasher, Hasher};
+        if self.claims.is_none() {
+            return FIRST;
+        }
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        FIRST + (random % u64::from(LAST - FIRST + 1)) as u32
+    }
+
+    fn unclaim(&self, ip: Ipv4Addr) {
+        if let Some(dir) = &self.claims {
+            let _ = std::fs::remove_file(dir.join(ip.to_string()));
         }
     }
 
@@ -85,7 +145,7 @@ impl IpAllocator {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
-        crate::state::write_json_atomic(&self.path, a).map_err(err)
+        crate::state::write_json_unsynced(&self.path, a).map_err(err)
     }
 
     /// The task's address: the one it already has, else the next free one (recorded before it is
@@ -102,17 +162,24 @@ impl IpAllocator {
             .map(u32::from)
             .filter(|l| (FIRST..=LAST).contains(l))
             .map(|l| l + 1)
-            .unwrap_or(FIRST);
+            .unwrap_or_else(|| self.first_candidate());
         let span = LAST - FIRST + 1;
+        let owner = format!("{} {task_id}", self.path.display());
         let found = (0..span)
             .map(|i| FIRST + (start - FIRST + i) % span)
-            .find(|c| !used.contains(c) && (c & 0xff) != 0 && (c & 0xff) != 0xff)
+            .find(|c| {
+                !used.contains(c)
+                    && (c & 0xff) != 0
+                    && (c & 0xff) != 0xff
+                    && self.claim(Ipv4Addr::from(*c), &owner)
+            })
             .ok_or(NetworkError::Exhausted)?;
         let ip = Ipv4Addr::from(found);
         a.by_task.insert(task_id.to_string(), ip);
         a.last = Some(ip);
         if let Err(e) = self.save(&a) {
             a.by_task.remove(task_id);
+            self.unclaim(ip);
             return Err(e);
         }
         Ok(ip)
@@ -121,7 +188,8 @@ impl IpAllocator {
     /// Frees the task's address.
     pub fn release(&self, task_id: &str) {
         let mut a = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if a.by_task.remove(task_id).is_some() {
+        if let Some(ip) = a.by_task.remove(task_id) {
+            self.unclaim(ip);
             if let Err(error) = self.save(&a) {
                 tracing::warn!(%error, "cannot record a released address");
             }
@@ -168,96 +236,216 @@ pub fn task_names(task_id: &str, ip: Ipv4Addr) -> TaskNetwork {
     }
 }
 
-fn run_ip(args: &[&str], stdin: Option<&str>) -> Result<String, NetworkError> {
-    use std::io::Write;
-    let command = format!("ip {}", args.join(" "));
-    let mut cmd = Command::new("ip");
-    cmd.args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdin(if stdin.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        });
-    let fail = |message: String| NetworkError::Command {
-        command: command.clone(),
-        message,
-    };
-    let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
-    if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
-        input
-            .write_all(text.as_bytes())
-            .map_err(|e| fail(e.to_string()))?;
-    }
-    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(fail(format!(
-            "{}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
+fn netlink_err(operation: impl Into<String>) -> impl FnOnce(std::io::Error) -> NetworkError {
+    let operation = operation.into();
+    move |e| NetworkError::Netlink {
+        operation,
+        message: e.to_string(),
     }
 }
 
 /// Creates the `berth0` bridge with 10.88.0.1/16 when missing, brings it up and enables
-/// forwarding on it (only on it).
-pub fn ensure_bridge() -> Result<(), NetworkError> {
-    if run_ip(&["link", "show", BRIDGE], None).is_err() {
-        if let Err(e) = run_ip(&["link", "add", BRIDGE, "type", "bridge"], None) {
+/// forwarding on it (only on it). Returns its link index.
+fn ensure_bridge_with(host: &mut Netlink) -> Result<u32, NetworkError> {
+    if link_index(BRIDGE).is_none() {
+        match host.add_link(BRIDGE, "bridge") {
             // Another agent may have made it meanwhile.
-            if run_ip(&["link", "show", BRIDGE], None).is_err() {
-                return Err(e);
+            Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+                return Err(netlink_err(format!("creating the bridge {BRIDGE}"))(e))
             }
+            _ => {}
         }
     }
-    let cidr = format!("{GATEWAY}/{PREFIX_LEN}");
-    let addrs = run_ip(&["-4", "addr", "show", "dev", BRIDGE], None)?;
-    if !addrs.contains(&format!("inet {cidr}")) {
-        run_ip(&["addr", "add", &cidr, "dev", BRIDGE], None)?;
+    let index = link_index(BRIDGE).ok_or_else(|| NetworkError::Netlink {
+        operation: format!("finding the bridge {BRIDGE}"),
+        message: "no such device".into(),
+    })?;
+    match host.add_address(index, GATEWAY, PREFIX_LEN) {
+        Err(e) if e.raw_os_error() != Some(libc::EEXIST) => {
+            return Err(netlink_err(format!(
+                "adding {GATEWAY}/{PREFIX_LEN} to {BRIDGE}"
+            ))(e))
+        }
+        _ => {}
     }
-    run_ip(&["link", "set", BRIDGE, "up"], None)?;
+    host.set_up(index)
+        .map_err(netlink_err(format!("bringing {BRIDGE} up")))?;
     let forwarding = Path::new("/proc/sys/net/ipv4/conf")
         .join(BRIDGE)
         .join("forwarding");
     if let Err(e) = std::fs::write(&forwarding, b"1") {
         tracing::warn!(path = %forwarding.display(), error = %e, "cannot enable forwarding on the bridge");
     }
+    Ok(index)
+}
+
+/// Creates the `berth0` bridge with 10.88.0.1/16 when missing, brings it up and enables
+/// forwarding on it (only on it).
+pub fn ensure_bridge() -> Result<(), NetworkError> {
+    let mut host = Netlink::open().map_err(netlink_err("opening a netlink socket"))?;
+    ensure_bridge_with(&mut host).map(|_| ())
+}
+
+/// Where named namespaces are bind-mounted (as `ip netns` does).
+const NETNS_DIR: &str = "/var/run/netns";
+
+/// Makes the namespace directory a shared mount, as `ip netns add` does, so that unmounting a
+/// namespace here also unmounts the copies in mount namespaces made since (containers'), and the
+/// namespace really goes away.
+fn prepare_netns_dir() -> Result<(), NetworkError> {
+    use nix::mount::{mount, MsFlags};
+    static ONCE: Mutex<bool> = Mutex::new(false);
+    let mut done = ONCE.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return Ok(());
+    }
+    let err = |what: &str, e: nix::Error| NetworkError::Netlink {
+        operation: format!("{what} {NETNS_DIR}"),
+        message: e.desc().to_string(),
+    };
+    std::fs::create_dir_all(NETNS_DIR).map_err(netlink_err(format!("creating {NETNS_DIR}")))?;
+    let shared = || {
+        mount(
+            None::<&str>,
+            NETNS_DIR,
+            Some("none"),
+            MsFlags::MS_SHARED | MsFlags::MS_REC,
+            None::<&str>,
+        )
+    };
+    if let Err(e) = shared() {
+        if e != nix::Error::EINVAL {
+            return Err(err("making shared", e));
+        }
+        // Not a mount point yet: bind it onto itself first.
+        mount(
+            Some(NETNS_DIR),
+            NETNS_DIR,
+            Some("none"),
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| err("bind-mounting", e))?;
+        shared().map_err(|e| err("making shared", e))?;
+    }
+    *done = true;
     Ok(())
 }
 
 /// Creates the task's namespace and veth pair (replacing leftovers of an earlier try), with the
-/// address on `eth0`, `lo` up and a default route via the bridge.
+/// address on `eth0`, `lo` up and a default route via the bridge. Uses netlink directly; the
+/// namespace is made by a short-lived thread of its own (`unshare` changes only the calling
+/// thread's namespace), which also configures the inside.
 pub fn setup_task(net: &TaskNetwork) -> Result<(), NetworkError> {
-    ensure_bridge()?;
-    teardown_task(net);
-    run_ip(&["netns", "add", &net.netns], None)?;
+    let owned = net.clone();
+    let thread = std::thread::Builder::new()
+        .name("berth-netns".into())
+        .spawn(move || setup_in_own_thread(&owned))
+        .map_err(netlink_err("starting the namespace thread"))?;
+    thread.join().unwrap_or_else(|_| {
+        Err(NetworkError::Netlink {
+            operation: "setting up the task network".into(),
+            message: "the namespace thread panicked".into(),
+        })
+    })
+}
+
+/// The body of `setup_task`; leaves the calling thread in the task's namespace.
+fn setup_in_own_thread(net: &TaskNetwork) -> Result<(), NetworkError> {
+    use std::os::fd::AsRawFd;
+    let mut host = Netlink::open().map_err(netlink_err("opening a netlink socket"))?;
+    let bridge = ensure_bridge_with(&mut host)?;
+    teardown_with(&mut host, net);
+    prepare_netns_dir()?;
+    let path = net.netns_path();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(netlink_err(format!("creating {}", path.display())))?;
     let result = (|| {
-        let host = format!(
-            "link add {veth} type veth peer name eth0 netns {ns}\nlink set {veth} master {BRIDGE}\nlink set {veth} up\n",
-            veth = net.veth,
-            ns = net.netns
-        );
-        run_ip(&["-batch", "-"], Some(&host))?;
-        let inside = format!(
-            "addr add {ip}/{PREFIX_LEN} dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via {GATEWAY}\n",
-            ip = net.ip
-        );
-        run_ip(&["-n", &net.netns, "-batch", "-"], Some(&inside))?;
+        let nix_err = |what: String| {
+            move |e: nix::Error| NetworkError::Netlink {
+                operation: what,
+                message: e.desc().to_string(),
+            }
+        };
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(nix_err("creating a network namespace".into()))?;
+        nix::mount::mount(
+            Some("/proc/thread-self/ns/net"),
+            &path,
+            Some("none"),
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(nix_err(format!(
+            "bind-mounting the namespace at {}",
+            path.display()
+        )))?;
+        let ns = std::fs::File::open(&path)
+            .map_err(netlink_err(format!("opening {}", path.display())))?;
+        host.add_veth(&net.veth, bridge, "eth0", ns.as_raw_fd())
+            .map_err(netlink_err(format!(
+                "creating the veth pair {}/eth0",
+                net.veth
+            )))?;
+        // From here on the socket and the interface lookups are inside the namespace.
+        let mut inside = Netlink::open().map_err(netlink_err("opening a netlink socket"))?;
+        let index = |name: &str| {
+            link_index(name).ok_or_else(|| NetworkError::Netlink {
+                operation: format!("finding {name} in {}", net.netns),
+                message: "no such device".into(),
+            })
+        };
+        let (lo, eth0) = (index("lo")?, index("eth0")?);
+        inside
+            .add_address(eth0, net.ip, PREFIX_LEN)
+            .map_err(netlink_err(format!(
+                "adding {}/{PREFIX_LEN} to eth0",
+                net.ip
+            )))?;
+        inside
+            .set_up(eth0)
+            .map_err(netlink_err("bringing eth0 up"))?;
+        inside.set_up(lo).map_err(netlink_err("bringing lo up"))?;
+        inside
+            .add_default_route(GATEWAY)
+            .map_err(netlink_err(format!(
+                "adding the default route via {GATEWAY}"
+            )))?;
         Ok(())
     })();
     if result.is_err() {
-        teardown_task(net);
+        teardown_with(&mut host, net);
     }
     result
 }
 
 /// Removes the task's namespace (its end of the veth pair goes with it) and the host end if left.
 pub fn teardown_task(net: &TaskNetwork) {
-    let _ = run_ip(&["netns", "del", &net.netns], None);
-    let _ = run_ip(&["link", "del", &net.veth], None);
+    match Netlink::open() {
+        Ok(mut host) => teardown_with(&mut host, net),
+        Err(error) => {
+            tracing::warn!(%error, "cannot open a netlink socket to remove a task network")
+        }
+    }
+}
+
+fn teardown_with(host: &mut Netlink, net: &TaskNetwork) {
+    // Deleting the host end deletes the pair at once; the namespace itself may be freed later.
+    if let Err(e) = host.delete_link(&net.veth) {
+        if e.raw_os_error() != Some(libc::ENODEV) {
+            tracing::warn!(veth = %net.veth, error = %e, "cannot delete a task's veth");
+        }
+    }
+    let path = net.netns_path();
+    let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+    if let Err(e) = std::fs::remove_file(&path) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove a task's namespace");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -269,7 +457,7 @@ mod tests {
     fn addresses_are_distinct_persisted_and_not_reused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("network/ips.json");
-        let alloc = IpAllocator::load(&path);
+        let alloc = IpAllocator::load_with_claims(&path, None);
         let a = alloc.allocate("task-a").unwrap();
         let b = alloc.allocate("task-b").unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 88, 0, 2));
@@ -283,7 +471,7 @@ mod tests {
             "a freed address is not handed out at once"
         );
         // A restarted agent sees the same allocations and continues after the last one.
-        let again = IpAllocator::load(&path);
+        let again = IpAllocator::load_with_claims(&path, None);
         assert_eq!(again.get("task-b"), Some(b));
         assert_eq!(again.get("task-a"), None);
         assert_eq!(
@@ -295,7 +483,7 @@ mod tests {
     #[test]
     fn allocation_skips_network_and_broadcast_like_addresses_and_wraps() {
         let dir = tempfile::tempdir().unwrap();
-        let alloc = IpAllocator::load(dir.path().join("ips.json"));
+        let alloc = IpAllocator::load_with_claims(dir.path().join("ips.json"), None);
         alloc.inner.lock().unwrap().last = Some(Ipv4Addr::new(10, 88, 0, 254));
         assert_eq!(alloc.allocate("x").unwrap(), Ipv4Addr::new(10, 88, 1, 1));
         alloc.inner.lock().unwrap().last = Some(Ipv4Addr::new(10, 88, 255, 254));
@@ -311,12 +499,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("file");
         std::fs::write(&file, b"x").unwrap();
-        let alloc = IpAllocator::load(file.join("ips.json"));
+        let alloc = IpAllocator::load_with_claims(file.join("ips.json"), None);
         assert!(matches!(
             alloc.allocate("t"),
             Err(NetworkError::Persist { .. })
         ));
         assert_eq!(alloc.get("t"), None);
+    }
+
+    #[test]
+    fn agents_sharing_the_host_never_share_an_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let claims = Some(dir.path().join("claims"));
+        let a = IpAllocator::load_with_claims(dir.path().join("a/ips.json"), claims.clone());
+        let b = IpAllocator::load_with_claims(dir.path().join("b/ips.json"), claims.clone());
+        // Both start at the same place (as two fresh agents could).
+        a.inner.lock().unwrap().last = Some(Ipv4Addr::new(10, 88, 0, 9));
+        b.inner.lock().unwrap().last = Some(Ipv4Addr::new(10, 88, 0, 9));
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..20 {
+            assert!(seen.insert(a.allocate(&format!("a{i}")).unwrap()));
+            assert!(seen.insert(b.allocate(&format!("b{i}")).unwrap()));
+        }
+        // A released address is claimable again.
+        let ip = a.get("a0").unwrap();
+        a.release("a0");
+        assert!(!dir.path().join("claims").join(ip.to_string()).exists());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The report board (the latest state of every task on this node) and the loop that sends it to the
-//! control plane: a full report at start and every 5 s, changed tasks within ~20 ms of a change.
+//! control plane: a full report at start and every 5 s, changed tasks as soon as they change.
+//! Changes made while a report is on its way are batched into the next one.
 
 use crate::client::{Backoff, ControlPlane};
 use berth_model::protocol::agent::{Report, TaskReport};
@@ -8,8 +9,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
 
-/// How long a change waits for others to join its report.
-const COALESCE: Duration = Duration::from_millis(20);
 /// Period of full reports.
 const FULL_EVERY: Duration = Duration::from_secs(5);
 
@@ -114,10 +113,8 @@ pub async fn report_loop(
         let full = tokio::select! {
             _ = full_tick.tick() => true,
             _ = board.changed.notified() => {
-                tokio::select! {
-                    _ = tokio::time::sleep(COALESCE) => {}
-                    _ = shutdown.changed() => return,
-                }
+                // Let changes made in the same moment (other tasks' steps) join this report.
+                tokio::task::yield_now().await;
                 false
             }
             _ = shutdown.changed() => return,

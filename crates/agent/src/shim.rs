@@ -198,7 +198,7 @@ fn run_shim(args: &ShimArgs) -> std::io::Result<()> {
     };
     let pid = child.id() as i32;
     let group = Pid::from_raw(pid);
-    state::write_atomic(&args.dir.join("child.pid"), pid.to_string().as_bytes())?;
+    state::write_atomic_unsynced(&args.dir.join("child.pid"), pid.to_string().as_bytes())?;
 
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let mut readers = 0;

@@ -21,6 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 
+/// Where runc keeps container state when run as root with its default `--root`.
+const RUNC_ROOT: &str = "/run/runc";
+
 /// The last error runc logged (its `--log` file, JSON lines), or a fallback text.
 pub fn runc_error(log: &Path, fallback: &str) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -86,8 +89,12 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
         .append(true)
         .open(args.dir.join("log.jsonl"))?;
     let log = Arc::new(Mutex::new(log));
-    // A container of this id left by an earlier try would make create fail.
-    runc_quiet(args, &["delete", "--force", &target.id]);
+    // A container of this id left by an earlier try would make create fail. runc keeps its state
+    // under /run/runc/<id> (the shim runs runc as root with the default root); only then is a
+    // `runc delete` worth its start-up time.
+    if Path::new(RUNC_ROOT).join(&target.id).exists() {
+        runc_quiet(args, &["delete", "--force", &target.id]);
+    }
     let pid_file = args.dir.join("init.pid");
     let _ = std::fs::remove_file(&pid_file);
     let mut create = match runc(args)
@@ -147,7 +154,7 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
         );
         return fail(args, target, message);
     }
-    state::write_atomic(&args.dir.join("child.pid"), init.to_string().as_bytes())?;
+    state::write_atomic_unsynced(&args.dir.join("child.pid"), init.to_string().as_bytes())?;
 
     let mut deadline: Option<tokio::time::Instant> = None;
     let status = runtime.block_on(async {

@@ -26,6 +26,26 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()>
     write_atomic(path, &bytes)
 }
 
+/// Writes `bytes` to `path` atomically (a reader sees the old file or the new one, also after the
+/// agent or a shim crashes) without waiting for the disk: for records of running processes (pid
+/// files, task status, a container's bundle), which a power loss ends anyway. An fsync costs
+/// milliseconds to tens of milliseconds on a busy disk, and a container start writes several.
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Serializes `value` as JSON and writes it like `write_atomic_unsynced`.
+pub fn write_json_unsynced<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    write_atomic_unsynced(path, &bytes)
+}
+
 /// Reads a JSON file; `Ok(None)` when it does not exist.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
     match std::fs::read(path) {

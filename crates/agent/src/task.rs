@@ -18,10 +18,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
-/// How often a task looks at its containers.
+/// How often a task looks at its containers when nothing wakes it: container starts and exits
+/// wake it at once (inotify on the container directories, see `dirwatch`), so this only bounds
+/// how late a shim that died without a record is noticed.
+const FALLBACK_POLL: Duration = Duration::from_millis(500);
+/// The poll period when inotify is unavailable.
 const POLL: Duration = Duration::from_millis(50);
 
 /// What the control plane wants for a task.
@@ -139,6 +143,10 @@ pub struct TaskRun {
     images: HashMap<String, Arc<PreparedImage>>,
     /// The task's own network (awsvpc-like), recorded as `network.json`.
     network: Option<TaskNetwork>,
+    /// Wakes the task's loop: the prepare job finished, or a container directory changed.
+    wake: Arc<Notify>,
+    /// Watches the container directories for the shim's `child.pid` and `exit.json`.
+    dir_watch: Option<crate::dirwatch::DirWatch>,
 }
 
 /// Task ids become directory names, so only plain names are accepted.
@@ -154,7 +162,7 @@ impl TaskRun {
     /// A new task, not started yet; writes `task.json`.
     pub fn create(assignment: TaskAssignment, dir: PathBuf) -> std::io::Result<TaskRun> {
         std::fs::create_dir_all(&dir)?;
-        state::write_json_atomic(&dir.join("task.json"), &persisted(&assignment))?;
+        state::write_json_unsynced(&dir.join("task.json"), &persisted(&assignment))?;
         Ok(Self::fresh(assignment, dir))
     }
 
@@ -197,7 +205,43 @@ impl TaskRun {
             prepare: None,
             images: HashMap::new(),
             network: None,
+            wake: Arc::new(Notify::new()),
+            dir_watch: None,
         }
+    }
+
+    /// Wakes the task when files appear in `dir` (made here if missing). Without a tokio runtime
+    /// or inotify the task falls back to polling.
+    fn watch_container_dir(&mut self, dir: &Path) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if self.dir_watch.is_none() {
+            match crate::dirwatch::DirWatch::new(self.wake.clone()) {
+                Ok(w) => self.dir_watch = Some(w),
+                Err(error) => {
+                    tracing::warn!(task = %self.assignment.task_id, %error, "no inotify; polling containers");
+                    return;
+                }
+            }
+        }
+        let _ = std::fs::create_dir_all(dir);
+        if let Some(w) = &self.dir_watch {
+            if let Err(error) = w.add(dir) {
+                tracing::warn!(dir = %dir.display(), %error, "cannot watch a container directory");
+            }
+        }
+    }
+
+    /// When the next health check is due, if one is.
+    fn next_check_at(&self) -> Option<Instant> {
+        self.containers
+            .iter()
+            .filter(|c| c.state == CState::Running)
+            .filter_map(|c| c.health.as_ref())
+            .filter(|h| h.in_flight.is_none())
+            .map(|h| h.next_at)
+            .min()
     }
 
     /// Re-creates a task from its directory after an agent restart: running containers are adopted
@@ -228,6 +272,7 @@ impl TaskRun {
         run.execution_stopped_at = report.execution_stopped_at;
         run.ports_ready = true;
         let now = Instant::now();
+        let mut adopted = Vec::new();
         for c in &mut run.containers {
             let Some(rep) = report.containers.iter().find(|r| r.name == c.def.name) else {
                 continue;
@@ -260,6 +305,7 @@ impl TaskRun {
             };
             {
                 c.handle = Some(handle);
+                adopted.push(c.dir.clone());
                 c.state = if c.ever_started {
                     CState::Running
                 } else {
@@ -269,10 +315,14 @@ impl TaskRun {
                     c.health = new_health(
                         &c.def,
                         container_env(&run.assignment, &c.def, &c.bindings),
+                        exec_target(shared, &c.def, &c.dir),
                         now,
                     );
                 }
             }
+        }
+        for dir in adopted {
+            run.watch_container_dir(&dir);
         }
         if run.phase == Phase::Stopped {
             release_ports(&run, shared);
@@ -335,6 +385,7 @@ impl TaskRun {
                         c.health = new_health(
                             &c.def,
                             container_env(&self.assignment, &c.def, &c.bindings),
+                            exec_target(shared, &c.def, &c.dir),
                             now,
                         );
                         tracing::info!(task = %self.assignment.task_id, container = %c.def.name, pid, "container running");
@@ -494,32 +545,65 @@ impl TaskRun {
             let images = runc.images.clone();
             let addresses = shared.addresses.clone();
             let task_id = self.assignment.task_id.clone();
-            self.prepare = Some(tokio::spawn(async move {
-                let mut pulled = HashMap::new();
-                for r in refs {
-                    if pulled.contains_key(&r) {
-                        continue;
-                    }
-                    let image = images
-                        .ensure(&r)
-                        .await
-                        .map_err(|e| format!("CannotPullContainerError: image {r}: {e}"))?;
-                    pulled.insert(r, image);
-                }
-                let network = if need_network {
-                    let made = tokio::task::spawn_blocking(move || {
+            let wake = self.wake.clone();
+            let job = async move {
+                let began = Instant::now();
+                let (release_addresses, release_task_id) = (addresses.clone(), task_id.clone());
+                // The network is made while the images are pulled.
+                let network = need_network.then(|| {
+                    tokio::task::spawn_blocking(move || {
                         let ip = addresses.allocate(&task_id)?;
                         let net = crate::network::task_names(&task_id, ip);
                         crate::network::setup_task(&net)?;
                         Ok::<_, crate::network::NetworkError>(net)
                     })
-                    .await
-                    .map_err(|e| format!("ResourceInitializationError: {e}"))?;
-                    Some(made.map_err(|e| format!("ResourceInitializationError: {e}"))?)
-                } else {
-                    None
+                });
+                let mut pulled = HashMap::new();
+                let mut pull_error = None;
+                for r in refs {
+                    if pulled.contains_key(&r) {
+                        continue;
+                    }
+                    match images.ensure(&r).await {
+                        Ok(image) => {
+                            pulled.insert(r, image);
+                        }
+                        Err(e) => {
+                            pull_error = Some(format!("CannotPullContainerError: image {r}: {e}"));
+                            break;
+                        }
+                    }
+                }
+                let pull_ms = began.elapsed().as_secs_f64() * 1e3;
+                let network = match network {
+                    Some(job) => Some(
+                        job.await
+                            .map_err(|e| format!("ResourceInitializationError: {e}"))?
+                            .map_err(|e| format!("ResourceInitializationError: {e}")),
+                    ),
+                    None => None,
                 };
-                Ok((pulled, network))
+                tracing::debug!(
+                    pull_ms,
+                    total_ms = began.elapsed().as_secs_f64() * 1e3,
+                    "task prepared"
+                );
+                if let Some(error) = pull_error {
+                    // Undo a network made meanwhile: the task never records it.
+                    if let Some(Ok(net)) = network {
+                        tokio::task::spawn_blocking(move || {
+                            crate::network::teardown_task(&net);
+                            release_addresses.release(&release_task_id);
+                        });
+                    }
+                    return Err(error);
+                }
+                Ok((pulled, network.transpose()?))
+            };
+            self.prepare = Some(tokio::spawn(async move {
+                let result = job.await;
+                wake.notify_one();
+                result
             }));
             return None;
         };
@@ -541,7 +625,7 @@ impl TaskRun {
                 self.images = images;
                 if let Some(net) = network {
                     if let Err(error) =
-                        state::write_json_atomic(&self.dir.join("network.json"), &net)
+                        state::write_json_unsynced(&self.dir.join("network.json"), &net)
                     {
                         tracing::warn!(task = %self.assignment.task_id, %error, "cannot record the task network");
                     }
@@ -660,6 +744,9 @@ impl TaskRun {
             self.pull_stopped_at = self.pull_started_at;
         }
         let container = is_container_image(&c.def.image);
+        let dir = c.dir.clone();
+        self.watch_container_dir(&dir);
+        let c = &self.containers[i];
         let request = StartRequest {
             definition: c.def.clone(),
             dir: c.dir.clone(),
@@ -805,7 +892,7 @@ impl TaskRun {
 
     fn persist(&mut self) {
         let report = self.report();
-        if let Err(error) = state::write_json_atomic(&self.dir.join("status.json"), &report) {
+        if let Err(error) = state::write_json_unsynced(&self.dir.join("status.json"), &report) {
             tracing::warn!(task = %self.assignment.task_id, %error, "cannot record task status");
         }
     }
@@ -836,7 +923,7 @@ impl TaskRun {
             c.memory_bytes = None;
         }
         if self.last_persisted.as_ref() != Some(&durable) {
-            if let Err(error) = state::write_json_atomic(&self.dir.join("status.json"), &report) {
+            if let Err(error) = state::write_json_unsynced(&self.dir.join("status.json"), &report) {
                 tracing::warn!(task = %self.assignment.task_id, %error, "cannot record task status");
             }
             self.last_persisted = Some(durable);
@@ -908,12 +995,51 @@ fn release_ports(run: &TaskRun, shared: &Shared) {
     shared.ports.release(&ports);
 }
 
+/// For a runc container: the runc binary and the container id its health checks run in.
+fn exec_target(
+    shared: &Shared,
+    def: &ContainerDefinition,
+    dir: &Path,
+) -> Option<(PathBuf, String)> {
+    match &shared.runc_driver {
+        Ok(runc) if is_container_image(&def.image) => {
+            Some((runc.runc.clone(), RuncDriver::container_id(dir)))
+        }
+        _ => None,
+    }
+}
+
+/// The container's health check, if it has one. A process container's check runs on the host
+/// with the container's environment; a runc container's runs inside the container (`runc exec`,
+/// as ECS runs it with `docker exec`), with the container's own environment, user and network.
 fn new_health(
     def: &ContainerDefinition,
     env: Vec<(String, String)>,
+    in_container: Option<(PathBuf, String)>,
     now: Instant,
 ) -> Option<HealthRun> {
     let check = def.health_check.as_ref()?;
+    if let Some((runc, id)) = in_container {
+        let inner = CheckCommand::from_ecs(check, Vec::new(), None)?;
+        let mut args = vec!["exec".to_string(), id, inner.program];
+        args.extend(inner.args);
+        let path = std::env::var("PATH").unwrap_or_default();
+        let command = CheckCommand {
+            program: runc.display().to_string(),
+            args,
+            env: vec![("PATH".into(), path)],
+            cwd: None,
+            timeout: inner.timeout,
+        };
+        return Some(HealthRun {
+            tracker: HealthTracker::new(check),
+            command,
+            interval: check.interval().duration().max(Duration::from_millis(10)),
+            started: now,
+            next_at: now + check.interval().duration(),
+            in_flight: None,
+        });
+    }
     let mut env = env;
     if !env.iter().any(|(k, _)| k == "PATH") {
         // The same PATH the container gets: berth's own directory first, so checks can run
@@ -1002,8 +1128,6 @@ pub async fn supervise(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (health_tx, mut health_rx) = mpsc::unbounded_channel();
-    let mut tick = tokio::time::interval(POLL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut stats_tick = tokio::time::interval(STATS_EVERY);
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut desired_open = true;
@@ -1014,8 +1138,19 @@ pub async fn supervise(
         if run.phase == Phase::Stopped {
             break;
         }
+        let poll = if run.dir_watch.is_some() {
+            FALLBACK_POLL
+        } else {
+            POLL
+        };
+        let mut wake_at = Instant::now() + poll;
+        if let Some(check_at) = run.next_check_at() {
+            wake_at = wake_at.min(check_at);
+        }
+        let wake = run.wake.clone();
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep_until(wake_at.into()) => {}
+            _ = wake.notified() => {}
             _ = stats_tick.tick() => run.sample_stats(&shared),
             Some((i, ok)) = health_rx.recv() => run.health_result(i, ok),
             r = desired.changed(), if desired_open => desired_open = r.is_ok(),

@@ -54,11 +54,6 @@ impl RuncDriver {
         if !nix::unistd::geteuid().is_root() {
             return Err("the agent does not run as root, which runc containers need".into());
         }
-        if find_on_path("ip").is_none() {
-            return Err(
-                "iproute2 is not installed (no `ip` on PATH), which task networking needs".into(),
-            );
-        }
         let images_dir = state_dir.join("images");
         std::fs::create_dir_all(&images_dir)
             .map_err(|e| format!("cannot create {}: {e}", images_dir.display()))?;
@@ -140,6 +135,7 @@ impl Driver for RuncDriver {
             .as_ref()
             .ok_or_else(|| StartError::CannotPull(format!("image {} was not pulled", def.image)))?;
         let dir = &request.dir;
+        let began = std::time::Instant::now();
         std::fs::create_dir_all(dir)
             .map_err(|e| StartError::CannotStart(format!("{}: {e}", dir.display())))?;
         let mode = crate::image::prepare_rootfs(image, dir, self.overlay)
@@ -174,7 +170,7 @@ impl Driver for RuncDriver {
                 .unwrap_or((1024, 4096)),
             })
             .map_err(|e| StartError::CannotStart(e.to_string()))?;
-            state::write_json_atomic(&dir.join("config.json"), &spec)
+            state::write_json_unsynced(&dir.join("config.json"), &spec)
                 .map_err(|e| StartError::CannotStart(format!("writing config.json: {e}")))?;
             for stale in ["exit.json", "child.pid", "init.pid"] {
                 let _ = std::fs::remove_file(dir.join(stale));
@@ -191,7 +187,14 @@ impl Driver for RuncDriver {
                 }),
             };
             let path = std::env::var("PATH").unwrap_or_default();
-            spawn_shim(&self.shim_exe, &args, &path, &[])
+            let bundle_ms = began.elapsed().as_secs_f64() * 1e3;
+            let handle = spawn_shim(&self.shim_exe, &args, &path, &[]);
+            tracing::debug!(
+                bundle_ms,
+                total_ms = began.elapsed().as_secs_f64() * 1e3,
+                "container bundle ready and shim started"
+            );
+            handle
         })();
         if result.is_err() && mode == RootfsMode::Overlay {
             crate::image::release_rootfs(dir);

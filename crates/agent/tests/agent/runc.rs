@@ -201,6 +201,19 @@ pub(crate) async fn task_logs_has_its_own_address_and_cleans_up() {
         container_port: Some(8080),
         ..Default::default()
     }];
+    // The check runs inside the container: its file and its loopback, not the host's.
+    assert!(!Path::new("/tmp/www/index.html").exists());
+    app.health_check = Some(berth_model::ecs::HealthCheck {
+        command: vec![
+            "CMD-SHELL".into(),
+            "test -f /tmp/www/index.html && wget -q -O /dev/null http://127.0.0.1:8080/index.html"
+                .into(),
+        ],
+        interval: Some(Seconds(0.2)),
+        timeout: Some(Seconds(2.0)),
+        retries: Some(2),
+        start_period: Some(Seconds(5.0)),
+    });
     let t = task("t-runc-web", vec![app]);
     let arn = t.task_arn.clone();
     h.set_tasks(vec![t]);
@@ -218,6 +231,10 @@ pub(crate) async fn task_logs_has_its_own_address_and_cleans_up() {
         "{logs:?}"
     );
     wait_http(&format!("{}:8080", b.bind_ip), "hello-from-runc").await;
+    h.wait_task(&arn, "HEALTHY", |t| {
+        t.containers[0].health_status.as_deref() == Some("HEALTHY")
+    })
+    .await;
     // Usage figures come from the container's cgroups.
     let r = h
         .wait_task(&arn, "usage", |t| {
@@ -245,6 +262,11 @@ pub(crate) async fn task_logs_has_its_own_address_and_cleans_up() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!netns_exists(&netns), "the namespace is removed");
+    let veth = format!("vb-{}", berth_agent::network::short_id("t-runc-web"));
+    assert!(
+        !Path::new("/sys/class/net").join(&veth).exists(),
+        "the host end of the veth pair {veth} is removed"
+    );
     // A second task uses the cached layers: no new layer directories.
     let layers = h.state.path().join("agent/images/layers");
     let n_layers = std::fs::read_dir(&layers).unwrap().count();
