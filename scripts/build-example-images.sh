@@ -3,9 +3,14 @@
 # ($BERTH_API_ADDR, default 127.0.0.1:7878), each tagged with the git commit and `latest`:
 #   busybox     — Debian's busybox-static with its applets linked in /bin; runs `sh`.
 #   berth-demo  — the same base plus the berth binary and the shared libraries it links
-#                 (berth is not static), entrypoint /usr/local/bin/berth, cmd demo-app.
+#                 (berth is not static), entrypoint /usr/local/bin/berth, cmd demo-app,
+#                 listening on 0.0.0.0:8080 (DEMO_LISTEN) so the task's address reaches it.
 # Uses `berth image build` (crates/registry build_image): deterministic layers, OCI manifest,
 # monolithic pushes over plain HTTP.
+#
+#   BERTH_BIN=target/release/berth scripts/build-example-images.sh   # use (and ship) this binary
+#
+# Without BERTH_BIN it builds the debug binary (in $CARGO_TARGET_DIR, default target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +27,11 @@ if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
 fi
 busybox=/bin/busybox
 
-cargo build --quiet --bin berth
-berth=target/debug/berth
+berth="${BERTH_BIN:-}"
+if [ -z "$berth" ]; then
+  cargo build --quiet --bin berth
+  berth="${CARGO_TARGET_DIR:-target}/debug/berth"
+fi
 if ! "$berth" image build --help >/dev/null 2>&1; then
   echo "error: this berth has no 'image build' subcommand yet" >&2
   exit 1
@@ -31,6 +39,12 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+
+# The image ships the binary without debug info (a debug build carries hundreds of MB of it).
+cp "$berth" "$work/berth"
+if command -v strip >/dev/null 2>&1; then
+  strip --strip-debug "$work/berth"
+fi
 
 # Base rootfs: busybox and a symlink per applet.
 base="$work/busybox-rootfs"
@@ -59,8 +73,8 @@ push() { # name rootfs [build flags...]
 
 push busybox "$base" --cmd sh
 push berth-demo "$app" \
-  --add "$berth:/usr/local/bin/berth" \
+  --add "$work/berth:/usr/local/bin/berth" \
   --entrypoint /usr/local/bin/berth --cmd demo-app \
-  --env PORT=8080 --expose 8080/tcp
+  --env PORT=8080 --env DEMO_LISTEN=0.0.0.0:8080 --expose 8080/tcp
 
 echo "pushed $addr/busybox:{$commit,latest} and $addr/berth-demo:{$commit,latest}"

@@ -272,6 +272,11 @@ pub fn down(g: &Global) -> anyhow::Result<i32> {
     if !shims.is_empty() {
         eprintln!("stopped {} task containers", shims.len());
     }
+    // With the agent gone, nobody else removes the stopped tasks' namespaces and veths.
+    let networks = berth_agent::release_leftovers(&g.state_dir().join("agent"));
+    if networks > 0 {
+        eprintln!("removed {networks} task networks");
+    }
     let _ = std::fs::remove_file(g.addr_file());
     Ok(0)
 }

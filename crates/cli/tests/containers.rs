@@ -126,3 +126,95 @@ services:
     );
     assert!(body.contains("hello from a container"));
 }
+
+#[test]
+fn the_example_stack_runs_its_services_as_containers_behind_the_proxy() {
+    if !runc_available() {
+        return;
+    }
+    let c = Cluster::start(true);
+    // The images, built and pushed by the script scripts/demo.sh uses, shipping this berth binary.
+    let repo = examples_dir().join("..");
+    let out = std::process::Command::new("bash")
+        .arg(repo.join("scripts/build-example-images.sh"))
+        .env("BERTH_BIN", BERTH)
+        .env("BERTH_API_ADDR", &c.addr)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "build-example-images.sh: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The example stack file as it is, with the variables scripts/demo.sh sets.
+    let port = free_port();
+    let out = std::process::Command::new(BERTH)
+        .arg("apply")
+        .arg(examples_dir().join("shop/berth.yaml"))
+        .env("BERTH_STATE_DIR", c.state_dir())
+        .env("BERTH_API_ADDR", &c.addr)
+        .env("SHOP_IMAGE", format!("{}/berth-demo:latest", c.addr))
+        .env("SHOP_PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for service in ["frontend", "api"] {
+        // HEALTHY: the `berth probe` health check ran inside each container. The first start
+        // pulls and unpacks the image (berth's binary and libraries).
+        let tasks = eventually(
+            &format!("2 running, healthy tasks of {service}"),
+            Duration::from_secs(120),
+            || {
+                let t = c.running_tasks(service, true);
+                (t.len() == 2).then_some(t)
+            },
+        );
+        for t in &tasks {
+            let container = &t["containers"][0];
+            assert_eq!(
+                container["image"],
+                format!("{}/berth-demo:latest", c.addr),
+                "{service}"
+            );
+            let ip = container["networkBindings"][0]["bindIP"].as_str().unwrap();
+            assert!(
+                ip.starts_with("10.88."),
+                "{service} task has its own address: {ip}"
+            );
+        }
+    }
+    let addr = format!("127.0.0.1:{port}");
+    for (path, name) in [("/", "frontend"), ("/api/items", "api")] {
+        let body = eventually(
+            &format!("{path} answers through the proxy"),
+            Duration::from_secs(30),
+            || {
+                http_get(&addr, path)
+                    .ok()
+                    .filter(|(s, _)| *s == 200)
+                    .map(|(_, b)| b)
+            },
+        );
+        let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+        assert_eq!(v["name"], name, "{body}");
+        // The demo app is its container's init (pid 1 in its own pid namespace).
+        assert_eq!(v["pid"], 1, "{body}");
+        // A task of that service (a replacement, if one was replaced meanwhile).
+        let listed = c.cli_json(&["tasks", name]);
+        let ids: Vec<String> = listed["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| short(&t["taskArn"]))
+            .collect();
+        assert!(
+            ids.iter().any(|t| v["task"] == t.as_str()),
+            "{body} comes from one of {ids:?}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ mod parse;
 mod plan;
 pub mod scaling;
 mod spec;
+mod vars;
 
 pub use elb::{
     ActionSpec, ConditionsSpec, ForwardSpec, HealthCheckSpec, ListenerSpec, LoadBalancerSpec,
@@ -44,25 +45,38 @@ pub enum StackError {
 }
 
 /// Reads, parses and validates the stack file at `path`; `taskDefinitionFile`s are resolved
-/// relative to the file's folder.
+/// relative to the file's folder, and `${NAME}` / `${NAME:-default}` in string values take the
+/// process's environment variables.
 pub fn load(path: &Path) -> Result<Stack, StackError> {
     let text = std::fs::read_to_string(path).map_err(|source| StackError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let base_dir = path.parent().unwrap_or_else(|| Path::new(""));
-    parse(&text, base_dir)
+    parse_with_vars(&text, base_dir, &|name| std::env::var(name).ok())
 }
 
 /// Parses and validates stack text (YAML, or JSON which is YAML too); `taskDefinitionFile`s are
-/// resolved relative to `base_dir`.
+/// resolved relative to `base_dir`. No variable is set: `${NAME:-default}` takes its default.
 pub fn parse(text: &str, base_dir: &Path) -> Result<Stack, StackError> {
+    parse_with_vars(text, base_dir, &|_| None)
+}
+
+/// `parse` with `${NAME}` / `${NAME:-default}` in string values looked up with `vars`.
+pub fn parse_with_vars(
+    text: &str,
+    base_dir: &Path,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<Stack, StackError> {
     let options = serde_saphyr::Options {
         // `yes`/`no`/`on`/`off` stay strings, as in YAML 1.2 and JSON.
         strict_booleans: true,
         ..serde_saphyr::Options::default()
     };
-    let doc: serde_json::Value = serde_saphyr::from_str_with_options(text, options)
+    let mut doc: serde_json::Value = serde_saphyr::from_str_with_options(text, options)
         .map_err(|e| StackError::Syntax(e.to_string()))?;
+    let mut errs = FieldErrors::default();
+    vars::expand(&mut doc, "", vars, &mut errs);
+    errs.into_result().map_err(StackError::Invalid)?;
     parse::stack_from_value(&doc, base_dir).map_err(StackError::Invalid)
 }

@@ -336,7 +336,23 @@ fn load_reports_an_unreadable_stack_file() {
 #[test]
 fn the_shop_example_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/berth.yaml");
-    let stack = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let base = path.parent().unwrap();
+    // With SHOP_IMAGE (and SHOP_PORT) the services run that image under runc.
+    let vars = |name: &str| match name {
+        "SHOP_IMAGE" => Some("127.0.0.1:7878/berth-demo:latest".to_string()),
+        "SHOP_PORT" => Some("18080".to_string()),
+        _ => None,
+    };
+    let containers = crate::parse_with_vars(&text, base, &vars).unwrap_or_else(|e| panic!("{e}"));
+    for spec in containers.services.values() {
+        let c = &spec.task_definition.container_definitions[0];
+        assert_eq!(c.image, "127.0.0.1:7878/berth-demo:latest");
+        assert_eq!(c.command, vec!["demo-app"]);
+    }
+    assert_eq!(containers.load_balancers["shop"].listeners[0].port, 18080);
+    // Without them, the process driver on port 8080.
+    let stack = crate::parse_with_vars(&text, base, &|_| None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(stack.services.len(), 2);
     for (name, spec) in &stack.services {
         assert_eq!(spec.desired_count, 2, "{name}");
