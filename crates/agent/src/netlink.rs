@@ -89,10 +89,10 @@ impl Body {
         self.0[at..at + 2].copy_from_slice(&len.to_ne_bytes());
     }
 
+    /// Pads to the 4-byte alignment netlink attributes keep.
     fn pad(&mut self) {
-        while self.0.len() % 4 != 0 {
-            self.0.push(0);
-        }
+        let padded = (self.0.len() + 3) & !3;
+        self.0.resize(padded, 0);
     }
 }
 
