@@ -93,8 +93,8 @@ fn rolling_update_50_100_never_exceeds_desired() {
     let s = c.write_stack("berth.yaml", &stack(4, 50, 100));
     assert!(c.cli(&["apply", s.to_str().unwrap()]).status.success());
     c.wait_running("web", 4, true);
-    let child = std::process::Command::new(BERTH)
-        .args([
+    let child = c
+        .cli_command(&[
             "deploy",
             "web",
             "--env",
@@ -103,8 +103,6 @@ fn rolling_update_50_100_never_exceeds_desired() {
             "--timeout",
             "60",
         ])
-        .env("BERTH_API_ADDR", &c.addr)
-        .env("BERTH_STATE_DIR", c.state_dir())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

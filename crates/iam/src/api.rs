@@ -35,7 +35,11 @@ fn user_xml(u: &serde_json::Value) -> String {
 
 /// The XML error document and its status.
 pub fn error_xml(e: &IamError, request_id: &str) -> (u16, String) {
-    let kind = if e.status() >= 500 { "Receiver" } else { "Sender" };
+    let kind = if e.status() >= 500 {
+        "Receiver"
+    } else {
+        "Sender"
+    };
     (
         e.status(),
         format!(
@@ -75,7 +79,12 @@ fn token_xml(id: &str, user: &str, status: &str, created: f64, password: Option<
 }
 
 /// Handles one IAM action for `caller`: (status, XML body). Authorisation happened before.
-pub fn handle(iam: &Iam, caller: &Principal, params: &[(String, String)], request_id: &str) -> (u16, String) {
+pub fn handle(
+    iam: &Iam,
+    caller: &Principal,
+    params: &[(String, String)],
+    request_id: &str,
+) -> (u16, String) {
     let p = Params(params);
     let action = p.opt("Action").unwrap_or("").to_string();
     match dispatch(iam, caller, &action, &p) {
@@ -91,12 +100,23 @@ pub fn handle(iam: &Iam, caller: &Principal, params: &[(String, String)], reques
     }
 }
 
-fn dispatch(iam: &Iam, caller: &Principal, action: &str, p: &Params<'_>) -> Result<String, IamError> {
+fn dispatch(
+    iam: &Iam,
+    caller: &Principal,
+    action: &str,
+    p: &Params<'_>,
+) -> Result<String, IamError> {
     // Operations on "the user" default to the caller, as in IAM.
     let user_or_caller = || p.opt("UserName").unwrap_or(&caller.user).to_string();
     Ok(match action {
-        "CreateUser" => format!("<User>{}</User>", user_xml(&iam.create_user(p.req("UserName")?)?)),
-        "GetUser" => format!("<User>{}</User>", user_xml(&iam.get_user(&user_or_caller())?)),
+        "CreateUser" => format!(
+            "<User>{}</User>",
+            user_xml(&iam.create_user(p.req("UserName")?)?)
+        ),
+        "GetUser" => format!(
+            "<User>{}</User>",
+            user_xml(&iam.get_user(&user_or_caller())?)
+        ),
         "ListUsers" => format!(
             "<Users>{}</Users><IsTruncated>false</IsTruncated>",
             members(iam.list_users().iter().map(user_xml))
@@ -197,7 +217,11 @@ fn dispatch(iam: &Iam, caller: &Principal, action: &str, p: &Params<'_>) -> Resu
         }
         "ListUserPolicies" => format!(
             "<PolicyNames>{}</PolicyNames><IsTruncated>false</IsTruncated>",
-            members(iam.user_policy_names(p.req("UserName")?)?.iter().map(|n| esc(n)))
+            members(
+                iam.user_policy_names(p.req("UserName")?)?
+                    .iter()
+                    .map(|n| esc(n))
+            )
         ),
         "DeleteUserPolicy" => {
             iam.delete_user_policy(p.req("UserName")?, p.req("PolicyName")?)?;
@@ -217,14 +241,14 @@ fn dispatch(iam: &Iam, caller: &Principal, action: &str, p: &Params<'_>) -> Resu
                 token_xml(&id, user, "Active", created, Some(&token))
             )
         }
-        "ListServiceSpecificCredentials" => format!(
-            "<ServiceSpecificCredentials>{}</ServiceSpecificCredentials>",
-            members(
-                iam.list_tokens(p.opt("UserName"))
-                    .iter()
-                    .map(|(id, user, status, created)| token_xml(id, user, status, *created, None))
+        "ListServiceSpecificCredentials" => {
+            format!(
+                "<ServiceSpecificCredentials>{}</ServiceSpecificCredentials>",
+                members(iam.list_tokens(p.opt("UserName")).iter().map(
+                    |(id, user, status, created)| token_xml(id, user, status, *created, None)
+                ))
             )
-        ),
+        }
         "ResetServiceSpecificCredential" => {
             let id = p.req("ServiceSpecificCredentialId")?;
             let (user, token) = iam.reset_token(id)?;

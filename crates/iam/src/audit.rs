@@ -69,7 +69,9 @@ fn number(v: &Value, field: &str) -> Result<Option<f64>, IamError> {
                     "{field}: expected a timestamp (seconds since the epoch or RFC 3339)"
                 ))
             }),
-        Some(_) => Err(IamError::Validation(format!("{field}: expected a timestamp"))),
+        Some(_) => Err(IamError::Validation(format!(
+            "{field}: expected a timestamp"
+        ))),
     }
 }
 
@@ -95,16 +97,22 @@ fn matches(ev: &Event, key: &str, value: &str) -> Result<bool, IamError> {
 pub fn lookup(dir: &Path, input: &Value) -> Result<Value, IamError> {
     let mut attrs = Vec::new();
     if let Some(list) = input.get("LookupAttributes") {
-        let items = list.as_array().ok_or_else(|| {
-            IamError::Validation("LookupAttributes: expected a list".into())
-        })?;
+        let items = list
+            .as_array()
+            .ok_or_else(|| IamError::Validation("LookupAttributes: expected a list".into()))?;
         for (i, a) in items.iter().enumerate() {
-            let k = a.get("AttributeKey").and_then(Value::as_str).ok_or_else(|| {
-                IamError::Validation(format!("LookupAttributes[{i}].AttributeKey: required"))
-            })?;
-            let v = a.get("AttributeValue").and_then(Value::as_str).ok_or_else(|| {
-                IamError::Validation(format!("LookupAttributes[{i}].AttributeValue: required"))
-            })?;
+            let k = a
+                .get("AttributeKey")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    IamError::Validation(format!("LookupAttributes[{i}].AttributeKey: required"))
+                })?;
+            let v = a
+                .get("AttributeValue")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    IamError::Validation(format!("LookupAttributes[{i}].AttributeValue: required"))
+                })?;
             attrs.push((k.to_string(), v.to_string()));
         }
     }

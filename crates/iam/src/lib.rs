@@ -297,10 +297,7 @@ impl Iam {
         let exists = lock(&self.inner.state).users.contains_key(NODE_USER);
         if !exists {
             self.create_user(NODE_USER)?;
-            self.attach_user_policy(
-                NODE_USER,
-                &format!("{}NodeAccess", policy::BUILTIN_PREFIX),
-            )?;
+            self.attach_user_policy(NODE_USER, &format!("{}NodeAccess", policy::BUILTIN_PREFIX))?;
         }
         let token = new_token();
         self.add_token(NODE_USER, &token, None)?;
@@ -353,7 +350,11 @@ impl Iam {
 
     /// ListUsers.
     pub fn list_users(&self) -> Vec<serde_json::Value> {
-        lock(&self.inner.state).users.values().map(user_json).collect()
+        lock(&self.inner.state)
+            .users
+            .values()
+            .map(user_json)
+            .collect()
     }
 
     /// DeleteUser: like IAM, only a user without keys, tokens and policies.
@@ -462,9 +463,7 @@ impl Iam {
         self.update(|st| {
             let u = st.users.get_mut(user).ok_or_else(|| Self::no_user(user))?;
             u.inline.remove(name).map(|_| ()).ok_or_else(|| {
-                IamError::NoSuchEntity(format!(
-                    "The user policy with name {name} cannot be found."
-                ))
+                IamError::NoSuchEntity(format!("The user policy with name {name} cannot be found."))
             })
         })
     }
@@ -565,8 +564,7 @@ impl Iam {
                 return Err(Self::no_user(user));
             }
             // Expired registry tokens go when new ones come.
-            st.tokens
-                .retain(|_, tok| tok.expires.is_none_or(|e| e > t));
+            st.tokens.retain(|_, tok| tok.expires.is_none_or(|e| e > t));
             st.tokens.insert(
                 id.clone(),
                 Token {
@@ -725,7 +723,12 @@ impl Iam {
 
     /// HTTP Basic (registry clients): user `AWS` (or anything) with a token as the password, or
     /// an access key id with its secret.
-    pub fn authenticate_basic(&self, user: &str, password: &str, t: f64) -> Result<Principal, AuthError> {
+    pub fn authenticate_basic(
+        &self,
+        user: &str,
+        password: &str,
+        t: f64,
+    ) -> Result<Principal, AuthError> {
         if user.starts_with("BKIA") {
             let (owner, secret) = self.key_secret(user)?;
             use subtle::ConstantTimeEq;

@@ -116,7 +116,10 @@ pub fn parse(text: &str) -> Result<PolicyDocument, String> {
             (Some(a), None) => (strings(a, &at("Action"))?, false),
             (None, Some(a)) => (strings(a, &at("NotAction"))?, true),
             (Some(_), Some(_)) => {
-                return Err(format!("{}: give Action or NotAction, not both", at("Action")))
+                return Err(format!(
+                    "{}: give Action or NotAction, not both",
+                    at("Action")
+                ))
             }
             (None, None) => return Err(format!("{}: required", at("Action"))),
         };
@@ -225,7 +228,8 @@ pub fn evaluate<'a>(
 pub const BUILTIN_PREFIX: &str = "arn:aws:iam::aws:policy/berth/";
 
 /// Everything.
-pub const ADMIN: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+pub const ADMIN: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 /// What a CI pipeline needs and nothing else: push and pull images, register task definitions,
 /// update services and read their status (no secret values, no users or credentials).
@@ -247,7 +251,11 @@ pub const NODE: &str = r#"{"Version":"2012-10-17","Statement":[
 
 /// The built-in managed policies: (name, document, description).
 pub const BUILTINS: &[(&str, &str, &str)] = &[
-    ("AdministratorAccess", ADMIN, "every action on every resource"),
+    (
+        "AdministratorAccess",
+        ADMIN,
+        "every action on every resource",
+    ),
     (
         "Deployer",
         DEPLOYER,
@@ -283,12 +291,28 @@ mod tests {
 
     #[test]
     fn wildcards() {
-        assert!(wildcard_match("ecs:Describe*", "ecs:DescribeServices", true));
-        assert!(wildcard_match("ecs:describe*", "ECS:DescribeServices", true));
+        assert!(wildcard_match(
+            "ecs:Describe*",
+            "ecs:DescribeServices",
+            true
+        ));
+        assert!(wildcard_match(
+            "ecs:describe*",
+            "ECS:DescribeServices",
+            true
+        ));
         assert!(!wildcard_match("ecs:Describe*", "ecs:UpdateService", true));
         assert!(wildcard_match("*:List*", "ecr:ListImages", true));
-        assert!(wildcard_match("ecs:?pdateService", "ecs:UpdateService", true));
-        assert!(!wildcard_match("ecs:?UpdateService", "ecs:UpdateService", true));
+        assert!(wildcard_match(
+            "ecs:?pdateService",
+            "ecs:UpdateService",
+            true
+        ));
+        assert!(!wildcard_match(
+            "ecs:?UpdateService",
+            "ecs:UpdateService",
+            true
+        ));
         assert!(wildcard_match("a*b*c", "aXXbYYbc", false));
         assert!(!wildcard_match("arn:*:Secret", "arn:x:secret", false));
         assert!(wildcard_match("*", "", false));
@@ -302,7 +326,11 @@ mod tests {
             Decision::Allow
         );
         assert_eq!(
-            evaluate([&ro], "ecs:UpdateService", "arn:aws:ecs:us-east-1:0:service/c/s"),
+            evaluate(
+                [&ro],
+                "ecs:UpdateService",
+                "arn:aws:ecs:us-east-1:0:service/c/s"
+            ),
             Decision::ImplicitDeny
         );
         assert_eq!(
@@ -347,19 +375,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            evaluate([&p], "ecs:UpdateService", "arn:aws:ecs:us-east-1:0:service/prod/web-1"),
+            evaluate(
+                [&p],
+                "ecs:UpdateService",
+                "arn:aws:ecs:us-east-1:0:service/prod/web-1"
+            ),
             Decision::Allow
         );
         assert_eq!(
-            evaluate([&p], "ecs:UpdateService", "arn:aws:ecs:us-east-1:0:service/dev/web-1"),
+            evaluate(
+                [&p],
+                "ecs:UpdateService",
+                "arn:aws:ecs:us-east-1:0:service/dev/web-1"
+            ),
             Decision::ImplicitDeny
         );
         assert_eq!(
-            evaluate([&p], "logs:PutLogEvents", "arn:aws:logs:us-east-1:0:log-group:x"),
+            evaluate(
+                [&p],
+                "logs:PutLogEvents",
+                "arn:aws:logs:us-east-1:0:log-group:x"
+            ),
             Decision::Allow
         );
         assert_eq!(
-            evaluate([&p], "iam:CreateUser", "arn:aws:logs:us-east-1:0:log-group:x"),
+            evaluate(
+                [&p],
+                "iam:CreateUser",
+                "arn:aws:logs:us-east-1:0:log-group:x"
+            ),
             Decision::ImplicitDeny
         );
     }
@@ -368,11 +412,26 @@ mod tests {
     fn bad_documents_name_the_field() {
         let cases = [
             ("{}", "Statement: required"),
-            (r#"{"Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}"#, "Statement[0].Effect"),
-            (r#"{"Statement":{"Effect":"Allow","Resource":"*"}}"#, "Statement[0].Action: required"),
-            (r#"{"Statement":[{"Effect":"Allow","Action":"UpdateService","Resource":"*"}]}"#, "Statement[0].Action[0]"),
-            (r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}]}"#, "Statement[0].Condition"),
-            (r#"{"Statement":[{"Effect":"Allow","Action":[1],"Resource":"*"}]}"#, "Statement[0].Action[0]: expected a string"),
+            (
+                r#"{"Statement":[{"Effect":"Maybe","Action":"*","Resource":"*"}]}"#,
+                "Statement[0].Effect",
+            ),
+            (
+                r#"{"Statement":{"Effect":"Allow","Resource":"*"}}"#,
+                "Statement[0].Action: required",
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"UpdateService","Resource":"*"}]}"#,
+                "Statement[0].Action[0]",
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{}}]}"#,
+                "Statement[0].Condition",
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":[1],"Resource":"*"}]}"#,
+                "Statement[0].Action[0]: expected a string",
+            ),
             (r#"{"Version":"2020","Statement":[]}"#, "Version"),
             ("[", "expected JSON"),
         ];

@@ -126,7 +126,9 @@ fn uri_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         let c = b as char;
-        if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~') || (keep_slash && c == '/')
+        if c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '_' | '.' | '~')
+            || (keep_slash && c == '/')
         {
             out.push(c);
         } else {
@@ -231,7 +233,9 @@ pub fn verify(
         .map(|s| s.to_string())
         .ok_or_else(|| SigError::Malformed("the X-Amz-Date header is missing".into()))?;
     let t = parse_amz_date(&amz_date).ok_or_else(|| {
-        SigError::Malformed(format!("X-Amz-Date: expected yyyymmddThhmmssZ, got {amz_date:?}"))
+        SigError::Malformed(format!(
+            "X-Amz-Date: expected yyyymmddThhmmssZ, got {amz_date:?}"
+        ))
     })?;
     if (now - t).abs() > 15.0 * 60.0 {
         return Err(SigError::Expired(amz_date));
@@ -242,7 +246,8 @@ pub fn verify(
         ));
     }
     if let Some(declared) = req.header_values("x-amz-content-sha256").first() {
-        if *declared != "UNSIGNED-PAYLOAD" && !declared.eq_ignore_ascii_case(&sha256_hex(req.body)) {
+        if *declared != "UNSIGNED-PAYLOAD" && !declared.eq_ignore_ascii_case(&sha256_hex(req.body))
+        {
             return Err(SigError::Mismatch);
         }
     }
@@ -298,10 +303,7 @@ mod tests {
             .ends_with("f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"));
         verify(SECRET, &auth, &req, THEN + 60.0).unwrap();
         // Another secret, another query, another time: refused.
-        assert_eq!(
-            verify("nope", &auth, &req, THEN),
-            Err(SigError::Mismatch)
-        );
+        assert_eq!(verify("nope", &auth, &req, THEN), Err(SigError::Mismatch));
         let other = Request {
             query: "Action=DeleteUser&Version=2010-05-08",
             ..req
@@ -342,25 +344,36 @@ mod tests {
             body: b"{\"cluster\":\"a\"}",
         };
         let now = parse_amz_date("20261122T030000Z").unwrap();
-        auth.signature = signature("s3cret", &auth, &string_to_sign(&auth, &req, "20261122T030000Z"));
+        auth.signature = signature(
+            "s3cret",
+            &auth,
+            &string_to_sign(&auth, &req, "20261122T030000Z"),
+        );
         verify("s3cret", &auth, &req, now).unwrap();
         let tampered = Request {
             body: b"{\"cluster\":\"b\"}",
             ..req
         };
-        assert_eq!(verify("s3cret", &auth, &tampered, now), Err(SigError::Mismatch));
+        assert_eq!(
+            verify("s3cret", &auth, &tampered, now),
+            Err(SigError::Mismatch)
+        );
     }
 
     #[test]
     fn malformed_headers_are_named() {
         assert!(parse_authorization("Bearer x").is_none());
-        let e = parse_authorization("AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=00")
-            .unwrap()
-            .unwrap_err();
+        let e = parse_authorization(
+            "AWS4-HMAC-SHA256 Credential=a/b, SignedHeaders=host, Signature=00",
+        )
+        .unwrap()
+        .unwrap_err();
         assert!(e.to_string().contains("Credential"), "{e}");
-        let e = parse_authorization("AWS4-HMAC-SHA256 Credential=a/20260101/r/s/aws4_request, Signature=00")
-            .unwrap()
-            .unwrap_err();
+        let e = parse_authorization(
+            "AWS4-HMAC-SHA256 Credential=a/20260101/r/s/aws4_request, Signature=00",
+        )
+        .unwrap()
+        .unwrap_err();
         assert!(e.to_string().contains("SignedHeaders"), "{e}");
     }
 }

@@ -13,7 +13,11 @@ fn bootstrap_creates_admin_once_and_stores_only_the_hash() {
     let iam = open(dir.path());
     let token = iam.bootstrap_admin(None).unwrap().unwrap();
     assert!(token.starts_with("berth_"));
-    assert_eq!(iam.bootstrap_admin(None).unwrap(), None, "only on a fresh store");
+    assert_eq!(
+        iam.bootstrap_admin(None).unwrap(),
+        None,
+        "only on a fresh store"
+    );
     let p = iam.authenticate_token(&token, now()).unwrap();
     assert_eq!(p.user, ADMIN_USER);
     assert_eq!(iam.authorize(&p, "iam:CreateUser", "*"), Decision::Allow);
@@ -28,7 +32,10 @@ fn bootstrap_creates_admin_once_and_stores_only_the_hash() {
     }
     // Reopened from disk: still valid.
     let again = open(dir.path());
-    assert_eq!(again.authenticate_token(&token, now()).unwrap().user, ADMIN_USER);
+    assert_eq!(
+        again.authenticate_token(&token, now()).unwrap().user,
+        ADMIN_USER
+    );
     assert_eq!(
         again.authenticate_token("berth_wrong", now()),
         Err(AuthError::BadToken)
@@ -57,7 +64,10 @@ fn access_keys_are_sealed_verify_and_can_be_revoked() {
         .unwrap();
     let (id, secret, _) = iam.create_access_key("ci").unwrap();
     let raw = std::fs::read_to_string(dir.path().join("iam/iam.json")).unwrap();
-    assert!(raw.contains(&id) && !raw.contains(&secret), "secret stored in clear");
+    assert!(
+        raw.contains(&id) && !raw.contains(&secret),
+        "secret stored in clear"
+    );
     // Sign a request with the key and verify it.
     let headers = vec![
         ("host".to_string(), "127.0.0.1".to_string()),
@@ -84,12 +94,22 @@ fn access_keys_are_sealed_verify_and_can_be_revoked() {
         .unwrap()
         .and_utc()
         .timestamp() as f64;
-    auth.signature = sigv4::signature(&secret, &auth, &sigv4::string_to_sign(&auth, &req, "20261122T030000Z"));
+    auth.signature = sigv4::signature(
+        &secret,
+        &auth,
+        &sigv4::string_to_sign(&auth, &req, "20261122T030000Z"),
+    );
     let p = iam.authenticate_sigv4(&auth, &req, t).unwrap();
     assert_eq!(p.user, "ci");
     assert_eq!(iam.authorize(&p, "ecs:UpdateService", "*"), Decision::Allow);
-    assert_eq!(iam.authorize(&p, "secretsmanager:GetSecretValue", "*"), Decision::ImplicitDeny);
-    assert_eq!(iam.authorize(&p, "iam:CreateUser", "*"), Decision::ImplicitDeny);
+    assert_eq!(
+        iam.authorize(&p, "secretsmanager:GetSecretValue", "*"),
+        Decision::ImplicitDeny
+    );
+    assert_eq!(
+        iam.authorize(&p, "iam:CreateUser", "*"),
+        Decision::ImplicitDeny
+    );
     // Basic auth with the key pair (registry clients).
     assert_eq!(iam.authenticate_basic(&id, &secret, t).unwrap().user, "ci");
     assert!(iam.authenticate_basic(&id, "wrong", t).is_err());
@@ -104,8 +124,14 @@ fn access_keys_are_sealed_verify_and_can_be_revoked() {
         iam.authenticate_sigv4(&auth, &req, t),
         Err(AuthError::UnknownKey(id.clone()))
     );
-    assert!(matches!(iam.update_access_key("nope", "Active"), Err(IamError::NoSuchEntity(_))));
-    assert!(matches!(iam.update_access_key(&id, "Maybe"), Err(IamError::Validation(_))));
+    assert!(matches!(
+        iam.update_access_key("nope", "Active"),
+        Err(IamError::NoSuchEntity(_))
+    ));
+    assert!(matches!(
+        iam.update_access_key(&id, "Maybe"),
+        Err(IamError::Validation(_))
+    ));
 }
 
 #[test]
@@ -116,10 +142,16 @@ fn tokens_rotate_and_revoke() {
     let (id, token, _) = iam.create_token("dash").unwrap();
     assert!(iam.authenticate_token(&token, now()).is_ok());
     let (_, rotated) = iam.reset_token(&id).unwrap();
-    assert_eq!(iam.authenticate_token(&token, now()), Err(AuthError::BadToken));
+    assert_eq!(
+        iam.authenticate_token(&token, now()),
+        Err(AuthError::BadToken)
+    );
     assert!(iam.authenticate_token(&rotated, now()).is_ok());
     iam.update_token(&id, "Inactive").unwrap();
-    assert_eq!(iam.authenticate_token(&rotated, now()), Err(AuthError::BadToken));
+    assert_eq!(
+        iam.authenticate_token(&rotated, now()),
+        Err(AuthError::BadToken)
+    );
     iam.delete_token(&id).unwrap();
     assert!(iam.list_tokens(Some("dash")).is_empty());
     // Registry tokens expire.
@@ -132,9 +164,15 @@ fn tokens_rotate_and_revoke() {
 fn users_policies_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let iam = open(dir.path());
-    assert!(matches!(iam.create_user("../etc"), Err(IamError::Validation(_))));
+    assert!(matches!(
+        iam.create_user("../etc"),
+        Err(IamError::Validation(_))
+    ));
     iam.create_user("ro").unwrap();
-    assert!(matches!(iam.create_user("RO"), Err(IamError::EntityAlreadyExists(_))));
+    assert!(matches!(
+        iam.create_user("RO"),
+        Err(IamError::EntityAlreadyExists(_))
+    ));
     assert!(matches!(
         iam.attach_user_policy("ro", "arn:aws:iam::aws:policy/Nope"),
         Err(IamError::NoSuchEntity(_))
@@ -144,7 +182,10 @@ fn users_policies_and_bad_input() {
     let err = iam
         .put_user_policy("ro", "p", r#"{"Statement":[{"Effect":"Allow"}]}"#)
         .unwrap_err();
-    assert!(matches!(err, IamError::MalformedPolicyDocument(ref m) if m.contains("Statement[0].Action")), "{err}");
+    assert!(
+        matches!(err, IamError::MalformedPolicyDocument(ref m) if m.contains("Statement[0].Action")),
+        "{err}"
+    );
     iam.put_user_policy(
         "ro",
         "deploy-web",
@@ -154,23 +195,38 @@ fn users_policies_and_bad_input() {
     let (_, token, _) = iam.create_token("ro").unwrap();
     let p = iam.authenticate_token(&token, now()).unwrap();
     assert_eq!(
-        iam.authorize(&p, "ecs:UpdateService", "arn:aws:ecs:us-east-1:000000000000:service/default/web"),
+        iam.authorize(
+            &p,
+            "ecs:UpdateService",
+            "arn:aws:ecs:us-east-1:000000000000:service/default/web"
+        ),
         Decision::Allow
     );
     assert_eq!(
-        iam.authorize(&p, "ecs:UpdateService", "arn:aws:ecs:us-east-1:000000000000:service/default/api"),
+        iam.authorize(
+            &p,
+            "ecs:UpdateService",
+            "arn:aws:ecs:us-east-1:000000000000:service/default/api"
+        ),
         Decision::ImplicitDeny
     );
-    assert!(matches!(iam.delete_user("ro"), Err(IamError::DeleteConflict(_))));
+    assert!(matches!(
+        iam.delete_user("ro"),
+        Err(IamError::DeleteConflict(_))
+    ));
 }
 
 #[test]
 fn audit_lookup_filters_newest_first_and_pages() {
     let dir = tempfile::tempdir().unwrap();
     let iam = open(dir.path());
-    for (i, (user, name)) in [("a", "UpdateService"), ("b", "CreateService"), ("a", "DeleteService")]
-        .iter()
-        .enumerate()
+    for (i, (user, name)) in [
+        ("a", "UpdateService"),
+        ("b", "CreateService"),
+        ("a", "DeleteService"),
+    ]
+    .iter()
+    .enumerate()
     {
         iam.record(&audit::Event {
             event_id: format!("e{i}"),
@@ -190,21 +246,36 @@ fn audit_lookup_filters_newest_first_and_pages() {
     let r = iam
         .lookup_events(&serde_json::json!({"LookupAttributes":[{"AttributeKey":"Username","AttributeValue":"a"}]}))
         .unwrap();
-    let names: Vec<&str> = r["Events"].as_array().unwrap().iter().map(|e| e["EventName"].as_str().unwrap()).collect();
+    let names: Vec<&str> = r["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EventName"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["DeleteService", "UpdateService"]);
-    let page = iam.lookup_events(&serde_json::json!({"MaxResults": 2})).unwrap();
+    let page = iam
+        .lookup_events(&serde_json::json!({"MaxResults": 2}))
+        .unwrap();
     assert_eq!(page["Events"].as_array().unwrap().len(), 2);
     let rest = iam
         .lookup_events(&serde_json::json!({"MaxResults": 2, "NextToken": page["NextToken"]}))
         .unwrap();
     assert_eq!(rest["Events"][0]["EventName"], "UpdateService");
-    assert!(iam.lookup_events(&serde_json::json!({"MaxResults": 0})).is_err());
+    assert!(iam
+        .lookup_events(&serde_json::json!({"MaxResults": 0}))
+        .is_err());
     assert!(iam
         .lookup_events(&serde_json::json!({"LookupAttributes":[{"AttributeKey":"Colour","AttributeValue":"x"}]}))
         .is_err());
     // A torn line at the end is skipped.
     berth_secrets::append_line(&dir.path().join("iam/audit.jsonl"), "{\"eventId\":").unwrap();
-    assert_eq!(iam.lookup_events(&serde_json::json!({})).unwrap()["Events"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        iam.lookup_events(&serde_json::json!({})).unwrap()["Events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[test]
@@ -215,10 +286,20 @@ fn node_token_file_is_private_and_reused() {
     iam.ensure_node_token(&path).unwrap();
     let first = std::fs::read_to_string(&path).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     iam.ensure_node_token(&path).unwrap();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), first, "kept while valid");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        first,
+        "kept while valid"
+    );
     let p = iam.authenticate_token(&first, now()).unwrap();
     assert_eq!(iam.authorize(&p, "berth:AgentReport", "*"), Decision::Allow);
-    assert_eq!(iam.authorize(&p, "ecs:UpdateService", "*"), Decision::ImplicitDeny);
+    assert_eq!(
+        iam.authorize(&p, "ecs:UpdateService", "*"),
+        Decision::ImplicitDeny
+    );
 }
