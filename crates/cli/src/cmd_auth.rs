@@ -128,17 +128,11 @@ fn create_key(c: &Client, user: &str) -> anyhow::Result<(String, String)> {
 
 fn key_owner(c: &Client, id: &str) -> anyhow::Result<String> {
     let doc = c.iam("ListUsers", &[])?;
-    for u in result(&doc, "ListUsers")?
-        .child("Users")
-        .map(|u| u.members("member"))
-        .unwrap_or_default()
-    {
+    for u in result(&doc, "ListUsers")?.members("Users") {
         let name = u.text_of("UserName").unwrap_or_default();
         let keys = c.iam("ListAccessKeys", &params(&[("UserName", &name)]))?;
         let found = result(&keys, "ListAccessKeys")?
-            .child("AccessKeyMetadata")
-            .map(|m| m.members("member"))
-            .unwrap_or_default()
+            .members("AccessKeyMetadata")
             .iter()
             .any(|k| k.text_of("AccessKeyId").as_deref() == Some(id));
         if found {
@@ -160,17 +154,11 @@ fn show(g: &Global, v: Value, text: impl FnOnce(&Value)) -> anyhow::Result<i32> 
 fn list_users(c: &Client) -> anyhow::Result<Vec<Value>> {
     let doc = c.iam("ListUsers", &[])?;
     let mut out = Vec::new();
-    for u in result(&doc, "ListUsers")?
-        .child("Users")
-        .map(|u| u.members("member"))
-        .unwrap_or_default()
-    {
+    for u in result(&doc, "ListUsers")?.members("Users") {
         let name = u.text_of("UserName").unwrap_or_default();
         let pols = c.iam("ListAttachedUserPolicies", &params(&[("UserName", &name)]))?;
         let attached: Vec<String> = result(&pols, "ListAttachedUserPolicies")?
-            .child("AttachedPolicies")
-            .map(|p| p.members("member"))
-            .unwrap_or_default()
+            .members("AttachedPolicies")
             .iter()
             .filter_map(|p| p.text_of("PolicyArn"))
             .map(|a| short_policy(&a))
@@ -292,11 +280,7 @@ pub fn run(g: &Global, cmd: AuthCommand) -> anyhow::Result<i32> {
         }
         AuthCommand::DeleteUser { name } => {
             let keys = c.iam("ListAccessKeys", &params(&[("UserName", &name)]))?;
-            for k in result(&keys, "ListAccessKeys")?
-                .child("AccessKeyMetadata")
-                .map(|m| m.members("member"))
-                .unwrap_or_default()
-            {
+            for k in result(&keys, "ListAccessKeys")?.members("AccessKeyMetadata") {
                 if let Some(id) = k.text_of("AccessKeyId") {
                     c.iam("DeleteAccessKey", &params(&[("AccessKeyId", &id)]))?;
                 }
@@ -306,9 +290,7 @@ pub fn run(g: &Global, cmd: AuthCommand) -> anyhow::Result<i32> {
                 &params(&[("UserName", &name)]),
             )?;
             for t in result(&toks, "ListServiceSpecificCredentials")?
-                .child("ServiceSpecificCredentials")
-                .map(|m| m.members("member"))
-                .unwrap_or_default()
+                .members("ServiceSpecificCredentials")
             {
                 if let Some(id) = t.text_of("ServiceSpecificCredentialId") {
                     c.iam(
@@ -318,11 +300,7 @@ pub fn run(g: &Global, cmd: AuthCommand) -> anyhow::Result<i32> {
                 }
             }
             let pols = c.iam("ListAttachedUserPolicies", &params(&[("UserName", &name)]))?;
-            for p in result(&pols, "ListAttachedUserPolicies")?
-                .child("AttachedPolicies")
-                .map(|m| m.members("member"))
-                .unwrap_or_default()
-            {
+            for p in result(&pols, "ListAttachedUserPolicies")?.members("AttachedPolicies") {
                 if let Some(arn) = p.text_of("PolicyArn") {
                     c.iam(
                         "DetachUserPolicy",
@@ -331,11 +309,7 @@ pub fn run(g: &Global, cmd: AuthCommand) -> anyhow::Result<i32> {
                 }
             }
             let inline = c.iam("ListUserPolicies", &params(&[("UserName", &name)]))?;
-            for n in result(&inline, "ListUserPolicies")?
-                .child("PolicyNames")
-                .map(|m| m.members("member"))
-                .unwrap_or_default()
-            {
+            for n in result(&inline, "ListUserPolicies")?.members("PolicyNames") {
                 c.iam(
                     "DeleteUserPolicy",
                     &params(&[("UserName", &name), ("PolicyName", &n.text)]),
@@ -381,9 +355,7 @@ pub fn run(g: &Global, cmd: AuthCommand) -> anyhow::Result<i32> {
         AuthCommand::Keys { user } => {
             let doc = c.iam("ListAccessKeys", &params(&[("UserName", &user)]))?;
             let keys: Vec<Value> = result(&doc, "ListAccessKeys")?
-                .child("AccessKeyMetadata")
-                .map(|m| m.members("member"))
-                .unwrap_or_default()
+                .members("AccessKeyMetadata")
                 .iter()
                 .map(|k| {
                     json!({"accessKeyId": k.text_of("AccessKeyId"), "status": k.text_of("Status"), "created": k.text_of("CreateDate")})
@@ -448,9 +420,7 @@ pub fn run(g: &Global, cmd: AuthCommand) -> anyhow::Result<i32> {
                 .unwrap_or_default();
             let doc = c.iam("ListServiceSpecificCredentials", &p)?;
             let toks: Vec<Value> = result(&doc, "ListServiceSpecificCredentials")?
-                .child("ServiceSpecificCredentials")
-                .map(|m| m.members("member"))
-                .unwrap_or_default()
+                .members("ServiceSpecificCredentials")
                 .iter()
                 .map(|t| {
                     json!({"tokenId": t.text_of("ServiceSpecificCredentialId"), "userName": t.text_of("UserName"), "status": t.text_of("Status"), "created": t.text_of("CreateDate")})
