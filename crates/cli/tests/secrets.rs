@@ -224,7 +224,7 @@ fn secrets_manager_api_injection_and_audit() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(lines.iter().any(|l| l["actor"] == "AKIDE2E"
+    assert!(lines.iter().any(|l| l["actor"] == "user:admin"
         && l["operation"] == "GetSecretValue"
         && l["secretArn"] == arn.as_str()));
     assert!(

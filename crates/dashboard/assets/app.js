@@ -232,10 +232,8 @@ function showLogin(message) {
  * URL and removed from the address bar at once), then checks the session; false when the
  * sign-in form is shown instead.
  */
-async function ensureSession() {
-  const m = location.hash.match(/token=([^&]+)/);
+async function ensureSession(m) {
   if (m) {
-    history.replaceState(null, "", location.pathname + location.search);
     try {
       await api.login(decodeURIComponent(m[1]));
     } catch (e) {
@@ -250,7 +248,7 @@ async function ensureSession() {
     return true;
   } catch (e) {
     if (e.status === 401 || e.status === 403) {
-      showLogin();
+      showLogin(m ? `The server did not accept the session: ${e.message}` : undefined);
       return false;
     }
     throw e;
@@ -258,10 +256,13 @@ async function ensureSession() {
 }
 
 let signedIn = false;
+// Read (and drop from the address bar) a token in the fragment before anything rewrites the URL.
+const fragmentToken = location.hash.match(/token=([^&]+)/);
+if (fragmentToken) history.replaceState(null, "", location.pathname + location.search);
 readQuery();
 wireControls();
 writeQuery();
-ensureSession().then((ok) => {
+ensureSession(fragmentToken).then((ok) => {
   signedIn = ok;
   if (!ok) return;
   loadClusters();

@@ -220,22 +220,23 @@ fn json_response(api: JsonApi, result: Result<serde_json::Value, ApiError>) -> R
         .into_response()
 }
 
-/// Who makes a request: the SigV4 access key id, else the `x-berth-actor` header the berth CLI
-/// sends, else `anonymous`.
+/// Who makes a request: with authentication, the `x-berth-actor` header the auth layer sets to
+/// the authenticated user (`user:<name>`, replacing whatever the client sent); without it, that
+/// header as the berth CLI sends it, else the SigV4 access key id, else `anonymous`.
 fn actor(headers: &HeaderMap) -> String {
-    let from_sigv4 = headers
-        .get("authorization")
+    let from_sigv4 = || {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .map(str::to_string)
+    };
+    headers
+        .get("x-berth-actor")
         .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').next())
-        .map(str::to_string);
-    from_sigv4
-        .or_else(|| {
-            headers
-                .get("x-berth-actor")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
+        .map(str::to_string)
+        .or_else(from_sigv4)
         .unwrap_or_else(|| "anonymous".into())
 }
 
