@@ -84,7 +84,8 @@ fn rolling_update_100_200_reaches_the_new_revision_and_exits_0() {
     let h = h["deployments"].as_array().unwrap();
     assert_eq!(h[0]["status"], "SUCCESSFUL");
     assert_eq!(h[0]["trigger"], "taskDefinition");
-    assert!(h[0]["startedBy"].as_str().unwrap().starts_with("cli"));
+    // Who: the authenticated user, whatever the client claims.
+    assert_eq!(h[0]["startedBy"], "user:admin");
 }
 
 #[test]
