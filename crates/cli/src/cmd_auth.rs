@@ -64,6 +64,13 @@ pub enum AuthCommand {
     RevokeToken { id: String },
     /// Give a token id a new value (the old value stops working).
     RotateToken { id: String },
+    /// Lost the admin token? With the server stopped, make a new admin token directly in the
+    /// state directory (needs read access to it and its master key) and save it.
+    Recover {
+        /// The user to give a new token (created with AdministratorAccess if missing).
+        #[arg(long, default_value = "admin")]
+        user: String,
+    },
 }
 
 fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -200,9 +207,12 @@ pub fn run(g: &Global, cmd: AuthCommand) -> anyhow::Result<i32> {
         );
         return Ok(0);
     }
+    if let AuthCommand::Recover { user } = cmd {
+        return recover(g, &user);
+    }
     let c = Client::new(g.api_url())?;
     match cmd {
-        AuthCommand::Login { .. } => unreachable!("handled above"),
+        AuthCommand::Login { .. } | AuthCommand::Recover { .. } => unreachable!("handled above"),
         AuthCommand::Whoami => {
             let me = c.get("/berth/v1/whoami")?;
             show(g, me, |v| {
@@ -522,4 +532,36 @@ pub fn audit(
             &rows,
         );
     })
+}
+
+/// `berth auth recover`: offline, on the state directory, while the server is stopped.
+fn recover(g: &Global, user: &str) -> anyhow::Result<i32> {
+    if crate::cmd_up::live_pid(g, "server").is_some() {
+        bail!("the server is running: stop it first (`berth down`), then run `berth auth recover` again");
+    }
+    let state = g.state_dir();
+    let secrets = berth_secrets::Secrets::open(
+        state.join("secrets"),
+        berth_secrets::MasterKeySource::from_env(),
+    )
+    .map_err(|e| anyhow::anyhow!("opening the secret store (for the master key): {e}"))?;
+    let iam = berth_iam::Iam::open(state.join("iam"), secrets)
+        .map_err(|e| anyhow::anyhow!("opening the identity store: {e}"))?;
+    if iam.get_user(user).is_err() {
+        iam.create_user(user).map_err(|e| anyhow::anyhow!("{e}"))?;
+        iam.attach_user_policy(user, &format!("{POLICY_PREFIX}AdministratorAccess"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let (id, token, _) = iam.create_token(user).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let path = credentials::save(&g.api_url(), &token)?;
+    show(
+        g,
+        json!({"userName": user, "tokenId": id, "token": token}),
+        |_| {
+            println!(
+                "new token {id} for {user} (saved in {}; shown only now): {token}",
+                path.display()
+            )
+        },
+    )
 }

@@ -17,7 +17,7 @@ fn run_dir(g: &Global) -> PathBuf {
 }
 
 /// The pid in `<run>/<name>.pid` if that process is alive and is a berth process.
-fn live_pid(g: &Global, name: &str) -> Option<i32> {
+pub(crate) fn live_pid(g: &Global, name: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(run_dir(g).join(format!("{name}.pid")))
         .ok()?
         .trim()

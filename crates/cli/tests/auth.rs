@@ -401,3 +401,47 @@ fn registry_and_dashboard_need_credentials() {
     let failed = c.cli_json(&["audit", "--action", "ConsoleLogin"]);
     assert_eq!(failed["Events"].as_array().unwrap().len(), 1, "{failed}");
 }
+
+#[test]
+fn a_lost_admin_token_is_recovered_offline() {
+    let mut c = Cluster::start(false);
+    let running = c.cli(&["auth", "recover"]);
+    assert!(
+        !running.status.success(),
+        "recover must refuse while the server runs"
+    );
+    assert!(String::from_utf8_lossy(&running.stderr).contains("server is running"));
+    c.kill_server();
+    let out = c
+        .cli_command(&["auth", "recover", "--output", "json"])
+        .env_remove("BERTH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let token = v["token"].as_str().unwrap().to_string();
+    assert_ne!(token, c.token);
+    c.start_server();
+    // The new token (also saved in the credentials file, used when BERTH_TOKEN is unset) works.
+    let who = c
+        .cli_command(&["auth", "whoami", "--output", "json"])
+        .env_remove("BERTH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        who.status.success(),
+        "{}",
+        String::from_utf8_lossy(&who.stderr)
+    );
+    assert!(String::from_utf8_lossy(&who.stdout).contains("\"admin\""));
+    assert!(berth_as(&c, &token, &["services"]).status.success());
+    assert!(
+        !berth_as(&c, "berth_not_a_token_000000000000", &["services"])
+            .status
+            .success()
+    );
+}
