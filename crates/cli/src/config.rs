@@ -120,8 +120,6 @@ pub mod credentials {
     /// Saves `token` for `api_url` (atomically, mode 0600).
     pub fn save(api_url: &str, token: &str) -> anyhow::Result<PathBuf> {
         use anyhow::Context;
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let mut all = load();
         all.insert(api_url.to_string(), token.to_string());
         let p = path();
@@ -129,17 +127,8 @@ pub mod credentials {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let tmp = p.with_extension("tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.write_all(serde_json::to_string_pretty(&all)?.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &p).with_context(|| format!("writing {}", p.display()))?;
+        berth_secrets::write_private(&p, serde_json::to_string_pretty(&all)?.as_bytes())
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
         Ok(p)
     }
 }
