@@ -31,8 +31,9 @@ pub enum Desired {
     Stopped,
 }
 
-/// How often container resource usage is sampled.
-const STATS_EVERY: Duration = Duration::from_secs(1);
+/// How often container resource usage is sampled. Every sample is reported, so the control plane's
+/// CPUUtilization follows a change in load within about two samples.
+const STATS_EVERY: Duration = Duration::from_millis(500);
 
 /// What every task of one agent shares.
 pub struct Shared {
@@ -139,6 +140,8 @@ pub struct TaskRun {
     images: HashMap<String, Arc<PreparedImage>>,
     /// The task's own network (awsvpc-like), recorded as `network.json`.
     network: Option<TaskNetwork>,
+    /// When the containers' usage was last sampled.
+    usage_sampled_at: Option<Timestamp>,
 }
 
 /// Task ids become directory names, so only plain names are accepted.
@@ -197,6 +200,7 @@ impl TaskRun {
             prepare: None,
             images: HashMap::new(),
             network: None,
+            usage_sampled_at: None,
         }
     }
 
@@ -800,6 +804,12 @@ impl TaskRun {
             pull_stopped_at: self.pull_stopped_at,
             started_at: self.started_at,
             execution_stopped_at: self.execution_stopped_at,
+            usage_sampled_at: self
+                .containers
+                .iter()
+                .any(|c| c.stats.is_some())
+                .then_some(self.usage_sampled_at)
+                .flatten(),
         }
     }
 
@@ -821,6 +831,7 @@ impl TaskRun {
                 _ => None,
             };
         }
+        self.usage_sampled_at = Some(berth_model::now());
     }
 
     /// Publishes the report when it changed, and records it on disk when more than the usage
@@ -831,6 +842,7 @@ impl TaskRun {
             return;
         }
         let mut durable = report.clone();
+        durable.usage_sampled_at = None;
         for c in &mut durable.containers {
             c.cpu_seconds_total = None;
             c.memory_bytes = None;

@@ -1,8 +1,7 @@
 //! End-to-end Application Auto Scaling: the real `aws application-autoscaling` CLI registers a
 //! service and an ALBRequestCountPerTarget target tracking policy; a bounded, paced request load
 //! through the proxy's listener scales the service out to its maximum, and after the load ends it
-//! scales back in to the minimum. (berth's agent does not report per-task CPU to the control plane
-//! yet, so this test drives scaling with the request count rather than CPUUtilization.)
+//! scales back in to the minimum. (`cpu_scaling.rs` drives scaling with CPUUtilization.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
 

@@ -79,6 +79,10 @@ pub mod agent {
         pub pull_stopped_at: Option<Timestamp>,
         pub started_at: Option<Timestamp>,
         pub execution_stopped_at: Option<Timestamp>,
+        /// When the containers' `cpu_seconds_total` and `memory_bytes` were sampled, on the agent's
+        /// clock: the control plane turns CPU time into a rate over these instants.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub usage_sampled_at: Option<Timestamp>,
     }
 
     /// `POST /agent/v1/report`: a node's tasks; `full` means every task it knows is listed.

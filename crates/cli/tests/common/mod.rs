@@ -489,3 +489,65 @@ impl Load {
         total
     }
 }
+
+/// A bounded load at a fixed total rate: `threads` threads, each sending GETs to `addr` `path` on
+/// its own schedule (`rate / threads` per second, catching up when behind) until stopped or
+/// `max_time` passes. Unlike [`Load`], the rate does not depend on how fast answers come.
+pub struct PacedLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<LoadResult>>,
+}
+
+impl PacedLoad {
+    pub fn start(addr: &str, path: &str, rate: f64, threads: usize, max_time: Duration) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gap = Duration::from_secs_f64(threads as f64 / rate);
+        let handles = (0..threads)
+            .map(|i| {
+                let (stop, addr, path) = (stop.clone(), addr.to_string(), path.to_string());
+                std::thread::spawn(move || {
+                    // Threads start spread over one gap, so requests arrive evenly.
+                    let start = Instant::now() + gap.mul_f64(i as f64 / threads as f64);
+                    let mut r = LoadResult::default();
+                    let mut n = 0u32;
+                    loop {
+                        let due = start + gap * n;
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        if stop.load(std::sync::atomic::Ordering::Relaxed)
+                            || start.elapsed() > max_time
+                        {
+                            break;
+                        }
+                        n += 1;
+                        match http_get(&addr, &path) {
+                            Ok((200, _)) => r.ok += 1,
+                            Ok((status, body)) => {
+                                r.failures.push((status, body.chars().take(200).collect()))
+                            }
+                            Err(e) => r.failures.push((0, e.to_string())),
+                        }
+                    }
+                    r
+                })
+            })
+            .collect();
+        PacedLoad {
+            stop,
+            threads: handles,
+        }
+    }
+
+    /// Stops the load and adds up what every thread saw.
+    pub fn finish(self) -> LoadResult {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = LoadResult::default();
+        for t in self.threads {
+            let r = t.join().unwrap();
+            total.ok += r.ok;
+            total.failures.extend(r.failures);
+        }
+        total
+    }
+}
