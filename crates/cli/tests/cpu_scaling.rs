@@ -59,7 +59,7 @@ fn unix_now() -> f64 {
 }
 
 fn autoscaling(c: &Cluster, op: &str, body: Value) -> Value {
-    reqwest::blocking_client()
+    c.api_client()
         .post(&c.addr, &format!("AnyScaleFrontendService.{op}"), body)
         .unwrap_or_else(|e| panic!("{op}: {e}"))
 }
@@ -73,7 +73,8 @@ fn desired(c: &Cluster) -> u64 {
 
 /// The service's 1-second CPUUtilization Averages in [from, to) (unix seconds).
 fn cpu_seconds(c: &Cluster, from: f64, to: f64) -> Vec<f64> {
-    let out = reqwest::blocking_client()
+    let out = c
+        .api_client()
         .post(
             &c.addr,
             "GraniteServiceVersion20100801.GetMetricData",

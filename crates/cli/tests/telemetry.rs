@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 const STACK: &str = r#"
@@ -58,7 +58,8 @@ fn latest(c: &Cluster, name: &str, service: &str, task_id: Option<&str>) -> Opti
         dims.push(json!({"Name": "TaskId", "Value": id}));
     }
     let now = unix_now().floor();
-    let out = reqwest::blocking_client()
+    let out = c
+        .api_client()
         .post(
             &c.addr,
             "GraniteServiceVersion20100801.GetMetricData",
@@ -77,29 +78,6 @@ fn latest(c: &Cluster, name: &str, service: &str, task_id: Option<&str>) -> Opti
         .zip(values)
         .map(|(t, v)| (t.as_f64().unwrap() as i64, v.as_f64().unwrap()))
         .max_by_key(|(t, _)| *t)
-}
-
-fn aws(c: &Cluster, args: &[&str]) -> Value {
-    let out = std::process::Command::new("aws")
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", c.addr),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    assert!(
-        out.status.success(),
-        "aws {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -179,28 +157,25 @@ fn a_busy_task_shows_its_cpu_utilization_within_two_seconds() {
     std::thread::sleep(Duration::from_secs(1));
     let end = unix_now().floor();
     let start = (load_start_unix.floor() + 1.0).min(end - 1.0);
-    let stats = aws(
-        &c,
-        &[
-            "cloudwatch",
-            "get-metric-statistics",
-            "--namespace",
-            "AWS/ECS",
-            "--metric-name",
-            "CPUUtilization",
-            "--dimensions",
-            "Name=ClusterName,Value=default",
-            "Name=ServiceName,Value=busy",
-            "--start-time",
-            &format!("{start}"),
-            "--end-time",
-            &format!("{end}"),
-            "--period",
-            "1",
-            "--statistics",
-            "Average",
-        ],
-    );
+    let stats = c.aws_ok(&[
+        "cloudwatch",
+        "get-metric-statistics",
+        "--namespace",
+        "AWS/ECS",
+        "--metric-name",
+        "CPUUtilization",
+        "--dimensions",
+        "Name=ClusterName,Value=default",
+        "Name=ServiceName,Value=busy",
+        "--start-time",
+        &format!("{start}"),
+        "--end-time",
+        &format!("{end}"),
+        "--period",
+        "1",
+        "--statistics",
+        "Average",
+    ]);
     let points = stats["Datapoints"].as_array().unwrap();
     assert!(!points.is_empty(), "{stats}");
     assert!(points.iter().all(|p| p["Unit"] == "Percent"), "{stats}");

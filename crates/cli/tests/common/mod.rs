@@ -173,6 +173,12 @@ impl Cluster {
         self.aws_as(&self.aws_env(), args)
     }
 
+    /// [`Cluster::aws`] that must succeed.
+    pub fn aws_ok(&self, args: &[&str]) -> Value {
+        self.aws(args)
+            .unwrap_or_else(|e| panic!("aws {args:?}: {e}"))
+    }
+
     /// Like [`Cluster::aws`] with other credentials (`aws_env`-shaped).
     pub fn aws_as(&self, env: &[(String, String)], args: &[&str]) -> Result<Value, String> {
         let out = Command::new("aws")
