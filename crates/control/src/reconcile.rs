@@ -947,11 +947,4 @@ pub fn failure_threshold(desired: u32) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn circuit_breaker_threshold_follows_ecs() {
-        for (desired, want) in [(0, 3), (1, 3), (4, 3), (6, 3), (7, 4), (10, 5), (1000, 200)] {
-            assert_eq!(super::failure_threshold(desired), want, "desired {desired}");
-        }
-    }
-}
+mod tests;
