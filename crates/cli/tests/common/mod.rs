@@ -388,3 +388,49 @@ impl Load {
         total
     }
 }
+
+/// Runs the AWS CLI (`aws`) against the cluster and parses its JSON output (Null when it printed
+/// nothing, as `set-alarm-state` does); panics with its stderr when it fails.
+pub fn aws_cli(c: &Cluster, args: &[&str]) -> Value {
+    let out = Command::new("aws")
+        .args(args)
+        .args([
+            "--endpoint-url",
+            &format!("http://{}", c.addr),
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// The messages of a service's newest events.
+pub fn event_messages(c: &Cluster, service: &str) -> Vec<String> {
+    let events = c.cli_json(&["events", service, "--limit", "100"]);
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Whether `n` GETs in a row to `addr` answer 200 with `"version":"<version>"`.
+pub fn serves_only(addr: &str, version: &str, n: usize) -> bool {
+    let needle = format!("\"version\":\"{version}\"");
+    (0..n).all(|_| {
+        http_get(addr, "/")
+            .map(|(s, b)| s == 200 && b.contains(&needle))
+            .unwrap_or(false)
+    })
+}
