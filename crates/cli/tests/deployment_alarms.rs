@@ -4,6 +4,8 @@
 //! alarm on an application metric (PutMetricData) stops a canary and switches traffic back. Not
 //! one request fails either way.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

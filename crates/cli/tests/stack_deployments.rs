@@ -7,6 +7,8 @@
 //! reaches the new task set first while production stays on the old one, and a revision that
 //! fails on test traffic is rolled back before production ever sees it.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

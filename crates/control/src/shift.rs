@@ -324,11 +324,9 @@ pub(crate) fn advance(
                 push_event(rec, format!("(service {name}) (deployment {}) bake time over: stopping the old task set.", shift.green));
             }
         }
-        "CLEAN_UP" => {
-            if blue_active == 0 {
-                rec.shift = None;
-                return;
-            }
+        "CLEAN_UP" if blue_active == 0 => {
+            rec.shift = None;
+            return;
         }
         _ => {}
     }
