@@ -99,6 +99,18 @@ fn setup(deployment: &str, alarm: &str) -> (Cluster, String) {
     eventually("the listener serves v1", Duration::from_secs(60), || {
         serves_only(&addr, "v1", 10).then_some(())
     });
+    // A rollback goes back to the last completed deployment: the first one must have completed
+    // (its targets healthy, not just served while every target is still being checked).
+    eventually(
+        "the first deployment completed",
+        Duration::from_secs(60),
+        || {
+            let svc = c
+                .ecs("DescribeServices", json!({"services": ["web"]}))
+                .unwrap();
+            (svc["services"][0]["deployments"][0]["rolloutState"] == "COMPLETED").then_some(())
+        },
+    );
     (c, addr)
 }
 
@@ -134,18 +146,29 @@ fn assert_no_failures(r: &LoadResult) {
 
 /// One deployment left, on revision 1, completed, with both tasks running.
 fn wait_back_on_revision_1(c: &Cluster) {
-    eventually("back on revision 1", Duration::from_secs(60), || {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
         let svc = c
             .ecs("DescribeServices", json!({"services": ["web"]}))
             .unwrap();
         let s = &svc["services"][0];
         let deps = s["deployments"].as_array().unwrap();
-        (deps.len() == 1
+        if deps.len() == 1
             && deps[0]["rolloutState"] == "COMPLETED"
             && s["taskDefinition"].as_str().unwrap().ends_with(":1")
-            && s["runningCount"] == 2)
-            .then_some(())
-    });
+            && s["runningCount"] == 2
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not back on revision 1 after 60s: deployments {}, taskDefinition {}, runningCount {}",
+            s["deployments"],
+            s["taskDefinition"],
+            s["runningCount"]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

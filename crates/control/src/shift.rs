@@ -154,6 +154,12 @@ pub(crate) fn rollback(st: &mut State, rec: &mut ServiceRecord, reason: &str, t:
         } else if d.id == shift.blue {
             d.status = "PRIMARY".into();
             d.updated_at = t;
+            // The old set kept running and takes all traffic again: its rollout is over, so the
+            // alarm or the failures that stopped the new set are not held against it.
+            if d.rollout_state.as_deref() == Some("IN_PROGRESS") {
+                d.rollout_state = Some("COMPLETED".into());
+                d.rollout_state_reason = Some(format!("ECS deployment {} completed.", d.id));
+            }
         }
     }
     rec.service

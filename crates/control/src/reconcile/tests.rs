@@ -93,12 +93,19 @@ fn without_rollback_the_deployment_stops_where_it_is() {
 #[test]
 fn a_failed_traffic_shift_switches_back_to_the_old_set() {
     let mut rec = service(true);
+    // The new set started before the old one's rollout was marked complete.
+    rec.service.deployments[1].rollout_state = Some("IN_PROGRESS".into());
     fail(&mut rec, true);
     assert!(rec.shift.is_none());
     assert_eq!(rec.service.task_definition, "td:1");
     let d = &rec.service.deployments;
     assert_eq!(d.len(), 2, "no rolling rollback deployment: {d:?}");
     assert_eq!((d[0].id.as_str(), d[0].status.as_str()), ("old", "PRIMARY"));
+    assert_eq!(
+        d[0].rollout_state.as_deref(),
+        Some("COMPLETED"),
+        "the old set is not judged again by what failed the new one"
+    );
     assert_eq!(d[1].rollout_state.as_deref(), Some("FAILED"));
     assert_eq!(rec.history[0].status, "ROLLBACK_SUCCESSFUL");
 }
