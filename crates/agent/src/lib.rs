@@ -88,6 +88,9 @@ pub struct AgentConfig {
     /// The executable started as `<shim_exe> shim ...` for every container; also what the image
     /// name `berth` runs. By default the running executable (the `berth` binary).
     pub shim_exe: PathBuf,
+    /// A file holding the node credential (a bearer token) for the control plane and the
+    /// image registry; read at each request, so a token written later is picked up.
+    pub node_token_file: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -103,6 +106,7 @@ impl AgentConfig {
             state_dir: state_dir.into(),
             host_ip: "127.0.0.1".into(),
             shim_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth")),
+            node_token_file: None,
         }
     }
 }
@@ -143,7 +147,11 @@ pub async fn run(
         path: tasks_dir.clone(),
         source,
     })?;
-    let client = ControlPlane::new(&config.server_url, &config.node_id)?;
+    let client = ControlPlane::new(&config.server_url, &config.node_id)?
+        .with_token_file(config.node_token_file.clone());
+    if let Some(file) = &config.node_token_file {
+        berth_registry::set_credential(berth_registry::Credential::TokenFile(file.clone()));
+    }
     let runc_driver =
         driver::runc::RuncDriver::detect(&config.shim_exe, &config.state_dir).map(Arc::new);
     if let Err(reason) = &runc_driver {

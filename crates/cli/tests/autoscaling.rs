@@ -59,8 +59,7 @@ fn aws(c: &Cluster, args: &[&str]) -> Value {
             "--output",
             "json",
         ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .envs(c.aws_env())
         .output()
         .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
     assert!(

@@ -20,8 +20,7 @@ fn aws(c: &Cluster, args: &[&str]) -> Result<Value, String> {
             "--output",
             "json",
         ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .envs(c.aws_env())
         .env("AWS_PAGER", "")
         .output()
         .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");

@@ -22,8 +22,7 @@ fn aws(c: &Cluster, args: &[&str]) -> Result<Value, String> {
             "--output",
             "json",
         ])
-        .env("AWS_ACCESS_KEY_ID", "AKIDE2E")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .envs(c.aws_env())
         .env("AWS_PAGER", "")
         .output()
         .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
@@ -225,7 +224,7 @@ fn secrets_manager_api_injection_and_audit() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(lines.iter().any(|l| l["actor"] == "AKIDE2E"
+    assert!(lines.iter().any(|l| l["actor"] == "user:admin"
         && l["operation"] == "GetSecretValue"
         && l["secretArn"] == arn.as_str()));
     assert!(

@@ -114,7 +114,8 @@ fn blue_green_from_the_stack_deploys_under_load_without_failures() {
     );
 
     // The requests policy tracks the service's target group behind the stack's load balancer.
-    let p = reqwest::blocking_client()
+    let p = c
+        .api_client()
         .post(
             &c.addr,
             "AnyScaleFrontendService.DescribeScalingPolicies",
@@ -219,7 +220,7 @@ services:
 "#;
 
 fn autoscaling(c: &Cluster, op: &str, body: Value) -> Value {
-    reqwest::blocking_client()
+    c.api_client()
         .post(&c.addr, &format!("AnyScaleFrontendService.{op}"), body)
         .unwrap_or_else(|e| panic!("{op}: {e}"))
 }

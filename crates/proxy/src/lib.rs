@@ -41,6 +41,8 @@ pub struct ProxyOptions {
     pub access_log: Option<PathBuf>,
     /// Where the last good config snapshot is cached.
     pub state_dir: Option<PathBuf>,
+    /// A file holding the node credential (a bearer token) sent to the control plane.
+    pub node_token_file: Option<PathBuf>,
 }
 
 /// Data-path settings that ALB fixes or keeps as attributes (tests shorten them).
