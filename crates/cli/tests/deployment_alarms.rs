@@ -115,22 +115,19 @@ fn setup(deployment: &str, alarm: &str) -> (Cluster, String) {
 }
 
 fn spawn_deploy(c: &Cluster) -> std::process::Child {
-    std::process::Command::new(BERTH)
-        .args([
-            "deploy",
-            "web",
-            "--env",
-            "DEMO_VERSION=v2",
-            "--wait",
-            "--timeout",
-            "120",
-        ])
-        .env("BERTH_API_ADDR", &c.addr)
-        .env("BERTH_STATE_DIR", c.state_dir())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+    c.cli_command(&[
+        "deploy",
+        "web",
+        "--env",
+        "DEMO_VERSION=v2",
+        "--wait",
+        "--timeout",
+        "120",
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap()
 }
 
 fn assert_no_failures(r: &LoadResult) {

@@ -380,7 +380,8 @@ fn test_listener_setup(test_minutes: f64) -> (Cluster, String, String) {
 
 /// The lifecycle stage of the service's newest deployment.
 fn lifecycle_stage(c: &Cluster) -> Option<String> {
-    let d = reqwest::blocking_client()
+    let d = c
+        .api_client()
         .post(
             &c.addr,
             "AmazonEC2ContainerServiceV20141113.ListServiceDeployments",
@@ -398,10 +399,7 @@ fn spawn_deploy(c: &Cluster, env: &[&str]) -> std::process::Child {
         args.extend(["--env", e]);
     }
     args.extend(["--wait", "--timeout", "120"]);
-    std::process::Command::new(BERTH)
-        .args(&args)
-        .env("BERTH_API_ADDR", &c.addr)
-        .env("BERTH_STATE_DIR", c.state_dir())
+    c.cli_command(&args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -490,29 +490,10 @@ impl Load {
     }
 }
 
-/// Runs the AWS CLI (`aws`) against the cluster and parses its JSON output (Null when it printed
-/// nothing, as `set-alarm-state` does); panics with its stderr when it fails.
+/// Runs the AWS CLI (`aws`) with the admin's key against the cluster and parses its JSON output
+/// (Null when it printed nothing, as `set-alarm-state` does); panics with its stderr when it fails.
 pub fn aws_cli(c: &Cluster, args: &[&str]) -> Value {
-    let out = Command::new("aws")
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", c.addr),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    assert!(
-        out.status.success(),
-        "aws {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    c.aws(args).unwrap_or_else(|e| panic!("aws {args:?}: {e}"))
 }
 
 /// The messages of a service's newest events.
