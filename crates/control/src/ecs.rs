@@ -702,6 +702,13 @@ fn check_percentages(dc: &DeploymentConfiguration) -> Result<(), ApiError> {
             )));
         }
     }
+    if let Some(m) = dc.test_traffic_time_in_minutes {
+        if !(m.is_finite() && (0.0..=1440.0).contains(&m)) {
+            return Err(ApiError::invalid(format!(
+                "deploymentConfiguration.testTrafficTimeInMinutes: expected 0-1440 minutes, found {m}"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -992,6 +999,9 @@ fn deployment_view(
         "trigger": h.trigger,
         "rollbackOf": h.rollback_of,
     });
+    if let Some(shift) = rec.shift.as_ref().filter(|s| s.green == h.id) {
+        v["lifecycleStage"] = json!(shift.stage);
+    }
     if !brief {
         v["deploymentConfiguration"] = to_value(&rec.service.deployment_configuration);
         v["deploymentCircuitBreaker"] = json!({"status": if rec.service.deployment_configuration.deployment_circuit_breaker.as_ref().is_some_and(|c| c.enable) { "MONITORING" } else { "DISABLED" }});

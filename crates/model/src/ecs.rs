@@ -552,6 +552,10 @@ pub struct DeploymentConfiguration {
     pub alarms: Option<DeploymentAlarms>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_analysis: Option<CanaryAnalysis>,
+    /// berth's: minutes the new set takes the test listener's traffic alone, judged by the canary
+    /// analysis and the deployment alarms, before production traffic moves; fractional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_traffic_time_in_minutes: Option<f64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -612,6 +616,10 @@ impl DeploymentConfiguration {
     /// Seconds of bake time after all traffic shifted.
     pub fn bake_seconds(&self) -> f64 {
         self.bake_time_in_minutes.unwrap_or(0.0).max(0.0) * 60.0
+    }
+    /// Seconds the test listener's traffic goes to the new set alone (with a test listener).
+    pub fn test_traffic_seconds(&self) -> f64 {
+        self.test_traffic_time_in_minutes.unwrap_or(0.0).max(0.0) * 60.0
     }
     /// Whether this strategy shifts traffic between two target groups.
     pub fn shifts_traffic(&self) -> bool {

@@ -570,6 +570,11 @@ fn strategy_fields(
         ("linearConfiguration", linear(old), linear(new)),
         ("alarms", alarms(old), alarms(new)),
         ("canaryAnalysis", analysis(old), analysis(new)),
+        (
+            "testTrafficTimeInMinutes",
+            old.test_traffic_time_in_minutes.unwrap_or(0.0).to_string(),
+            new.test_traffic_time_in_minutes.unwrap_or(0.0).to_string(),
+        ),
     ]
 }
 

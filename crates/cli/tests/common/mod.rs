@@ -557,3 +557,24 @@ impl PacedLoad {
         total
     }
 }
+
+/// The messages of a service's newest events.
+pub fn event_messages(c: &Cluster, service: &str) -> Vec<String> {
+    let events = c.cli_json(&["events", service, "--limit", "100"]);
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Whether `n` GETs in a row to `addr` answer 200 with `"version":"<version>"`.
+pub fn serves_only(addr: &str, version: &str, n: usize) -> bool {
+    let needle = format!("\"version\":\"{version}\"");
+    (0..n).all(|_| {
+        http_get(addr, "/")
+            .map(|(s, b)| s == 200 && b.contains(&needle))
+            .unwrap_or(false)
+    })
+}

@@ -393,6 +393,7 @@ services:
       alternateTargetGroup: green
       productionListener: web:8080
       testListener: web:8080/10
+      testTrafficMinutes: 0.5
       canaryAnalysis: {minRequests: 5}
       alarms: [high-errors]
     scaling:
@@ -445,6 +446,8 @@ fn deployment_strategies_and_scaling_parse() {
         (50.0, 0.05)
     );
     assert_eq!(dc.bake_time_in_minutes, Some(0.02));
+    assert_eq!(dc.test_traffic_time_in_minutes, Some(0.5));
+    assert_eq!(dc.test_traffic_seconds(), 30.0);
     assert_eq!(dc.minimum_healthy_percent, Some(100));
     let alarms = dc.alarms.as_ref().unwrap();
     assert_eq!(alarms.alarm_names, vec!["high-errors".to_string()]);
@@ -590,10 +593,12 @@ fn deployment_and_scaling_errors_are_listed_with_their_paths() {
       strategy: ROLLING
       bakeTimeInMinutes: 1
       canaryConfiguration: {canaryPercent: 10}
-      canaryAnalysis: {}"#,
+      canaryAnalysis: {}
+      testTrafficTimeInMinutes: 1"#,
             &[
                 ("services.web.deploymentConfiguration.bakeTimeInMinutes", "only with a traffic-shifting strategy (BLUE_GREEN, LINEAR or CANARY), found strategy ROLLING"),
                 ("services.web.deploymentConfiguration.canaryAnalysis", "only with a traffic-shifting strategy"),
+                ("services.web.deploymentConfiguration.testTrafficTimeInMinutes", "only with a traffic-shifting strategy"),
                 ("services.web.deploymentConfiguration.canaryConfiguration", "only with strategy CANARY, found strategy ROLLING"),
             ],
         ),
@@ -623,7 +628,7 @@ fn deployment_and_scaling_errors_are_listed_with_their_paths() {
     deployment: {strategy: blue-green, trafficShift: AllAtOnce, bakeTimeMinute: 1}"#,
             &[
                 ("services.web.deployment.bakeTimeMinute", "did you mean bakeTimeMinutes?"),
-                ("services.web.deployment", "either deployment or deploymentConfiguration's strategy/bakeTimeInMinutes/canaryConfiguration/linearConfiguration/alarms/canaryAnalysis keys, found both (deploymentConfiguration.strategy, deploymentConfiguration.alarms)"),
+                ("services.web.deployment", "either deployment or deploymentConfiguration's strategy/bakeTimeInMinutes/canaryConfiguration/linearConfiguration/alarms/canaryAnalysis/testTrafficTimeInMinutes keys, found both (deploymentConfiguration.strategy, deploymentConfiguration.alarms)"),
                 ("services.web.loadBalancers[0].advancedConfiguration", "no advancedConfiguration"),
                 ("services.web.deployment", "either strategy or trafficShift, found both"),
             ],
@@ -653,7 +658,7 @@ fn deployment_and_scaling_errors_are_listed_with_their_paths() {
             "listeners that do not forward to the pair; same target group twice",
             r#"  a:
     loadBalancers: [{targetGroup: blue, containerName: app, containerPort: 8080}]
-    deployment: {strategy: linear, alternateTargetGroup: blue, productionListener: lb:8080}
+    deployment: {strategy: linear, alternateTargetGroup: blue, productionListener: lb:8080, testTrafficMinutes: 1}
     taskDefinition:
       containerDefinitions:
         - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
@@ -678,6 +683,7 @@ fn deployment_and_scaling_errors_are_listed_with_their_paths() {
             &[
                 ("services.a.deployment.alternateTargetGroup", "other than the service's own (blue), found \"blue\""),
                 ("services.a.deployment.productionListener", "a load balancer of the stack (web), found \"lb\""),
+                ("services.a.deployment.testTrafficMinutes", "only with a testListener"),
                 ("services.b.deployment.productionListener", "forwards to target group blue (or other), found one that does"),
                 ("services.b.deployment.testListener", "rule priority of listener web:8080 (10), found 99"),
                 ("services.c.deployment.bakeTimeMinutes", "only with a traffic-shifting strategy"),
