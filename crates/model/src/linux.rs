@@ -188,7 +188,8 @@ pub fn apply_capabilities(add: &[String], drop: &[String]) -> Vec<String> {
         .filter(|c| {
             let base = DEFAULT_CAPABILITIES.contains(c) && !has(drop, "ALL");
             let added = has(add, "ALL") || has(add, c);
-            (base || added) && !(has(drop, c) && !has(add, c))
+            let dropped = has(drop, c) && !has(add, c);
+            (base || added) && !dropped
         })
         .map(|c| c.to_string())
         .collect()

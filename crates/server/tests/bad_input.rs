@@ -53,6 +53,8 @@ fn server() -> &'static str {
                     berth_secrets::MasterKeySource::StateDir,
                 )
                 .unwrap();
+                // `..Default::default()` keeps this compiling as backends are added.
+                #[allow(clippy::needless_update)]
                 let backends = berth_server::Backends {
                     registry: Some(registry),
                     cloudwatch: Some(cloudwatch),
