@@ -23,4 +23,6 @@ fi
 
 # The end-to-end tests run the real `berth` binary.
 cargo build --quiet -p berth-cli
+# Property tests (fuzzing with proptest) stay bounded: 256 cases each unless told otherwise.
+export PROPTEST_CASES="${PROPTEST_CASES:-256}"
 cargo test --workspace --no-fail-fast

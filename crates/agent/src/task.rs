@@ -465,13 +465,16 @@ impl TaskRun {
             .cloned()
     }
 
-    /// Whether the task runs containers (runc) in a network of its own (not `networkMode: host`).
+    /// Whether the task runs containers (runc) in a network of its own (not `networkMode: host`
+    /// or `none`).
     fn wants_own_network(&self) -> bool {
-        self.assignment.task_definition.network_mode.as_deref() != Some("host")
-            && self
-                .containers
-                .iter()
-                .any(|c| is_container_image(&c.def.image))
+        !matches!(
+            self.assignment.task_definition.network_mode.as_deref(),
+            Some("host" | "none")
+        ) && self
+            .containers
+            .iter()
+            .any(|c| is_container_image(&c.def.image))
     }
 
     /// Pulls the task's images and makes its network in the background; `None` while that runs.
@@ -672,6 +675,8 @@ impl TaskRun {
             task_cpu: self.assignment.task_definition.cpu_units(),
             task_memory: self.assignment.task_definition.memory_mib(),
             network: self.network.clone().filter(|_| container),
+            host_network: self.assignment.task_definition.network_mode.as_deref() == Some("host"),
+            no_network: self.assignment.task_definition.network_mode.as_deref() == Some("none"),
             image: self.images.get(&c.def.image).cloned(),
         };
         let handle = driver.start(&request)?;

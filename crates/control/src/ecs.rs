@@ -464,6 +464,18 @@ fn deregister_task_definition(
 
 // ---- services -----------------------------------------------------------------------------------
 
+/// Most tasks one service may ask for (ECS's quota of tasks per service).
+pub const MAX_DESIRED_COUNT: u32 = 5000;
+
+fn check_desired_count(desired: u32) -> Result<(), ApiError> {
+    if desired > MAX_DESIRED_COUNT {
+        return Err(ApiError::invalid(format!(
+            "desiredCount: expected 0-{MAX_DESIRED_COUNT}, found {desired}"
+        )));
+    }
+    Ok(())
+}
+
 fn deployment_id() -> String {
     let n = uuid::Uuid::new_v4().as_u128() % 10u128.pow(19);
     format!("ecs-svc/{n:019}")
@@ -578,6 +590,7 @@ fn create_service(
     }
     let td_ref = req_str(input, "taskDefinition")?;
     let desired = opt_u32(input, "desiredCount")?.unwrap_or(0);
+    check_desired_count(desired)?;
     let lbs: Vec<LoadBalancer> = typed(
         "loadBalancers",
         input.get("loadBalancers").cloned().unwrap_or(json!([])),
@@ -729,6 +742,9 @@ fn update_service(
 ) -> Result<Value, ApiError> {
     let service_ref = req_str(input, "service")?;
     let desired = opt_u32(input, "desiredCount")?;
+    if let Some(d) = desired {
+        check_desired_count(d)?;
+    }
     let td_ref = opt_str(input, "taskDefinition")?;
     let force = opt_bool(input, "forceNewDeployment")?.unwrap_or(false);
     let dc: Option<DeploymentConfiguration> = match input.get("deploymentConfiguration") {

@@ -353,6 +353,11 @@ impl TaskDefinition {
                     );
                 }
             }
+            if let Err(bad) = crate::linux::linux_settings(c) {
+                for e in bad.0 {
+                    errs.push(cp(&e.path), e.message);
+                }
+            }
             for (j, d) in c.depends_on.iter().enumerate() {
                 if !["START", "COMPLETE", "SUCCESS", "HEALTHY"].contains(&d.condition.as_str()) {
                     errs.push(
