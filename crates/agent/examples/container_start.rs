@@ -225,7 +225,9 @@ async fn bench(n: usize) {
             hostname: "bare".into(),
             task_cpu: None,
             task_memory: None,
-            netns: None,
+            // A fresh network namespace per run, as the agent's tasks have (without the veth).
+            network: berth_agent::driver::runc::spec::NetworkNamespace::Empty,
+            rootfs: rootfs.clone(),
             cgroups_path: "berth-bench/bare".into(),
             etc_files: vec![],
             swap_accounting: false,
@@ -237,11 +239,6 @@ async fn bench(n: usize) {
         .unwrap();
     let mut spec = serde_json::to_value(spec).unwrap();
     spec["root"] = serde_json::json!({"path": rootfs.display().to_string(), "readonly": true});
-    // A fresh network namespace per run, as the agent's tasks have (without the veth).
-    spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"type": "network"}));
     std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
     let mut bare_ms = Vec::new();
     for i in 0..n {
