@@ -65,7 +65,7 @@ fn ports(ranges: &BTreeSet<PortRange>) -> String {
 /// The nft script that makes table `table` filter between `members` (task id → member): it
 /// replaces the table as a whole, in one transaction. `None` when there is no member (the table
 /// is to be deleted).
-pub fn render(table: &str, members: &BTreeMap<String, Member>) -> Option<String> {
+pub fn render(table: &str, owner: &str, members: &BTreeMap<String, Member>) -> Option<String> {
     if members.is_empty() {
         return None;
     }
@@ -92,7 +92,8 @@ pub fn render(table: &str, members: &BTreeMap<String, Member>) -> Option<String>
     let mut out = String::new();
     // Declaring the table first makes the delete succeed when it does not exist yet.
     out.push_str(&format!(
-        "table bridge {table}\ndelete table bridge {table}\ntable bridge {table} {{\n"
+        "table bridge {table}\ndelete table bridge {table}\ntable bridge {table} {{\n  comment \"{}\"\n",
+        owner.replace(['"', '\\', '\n'], "_")
     ));
     out.push_str("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
     out.push_str("    ether type arp accept\n");
@@ -160,6 +161,9 @@ pub fn render(table: &str, members: &BTreeMap<String, Member>) -> Option<String>
 /// The agent's tasks as the firewall knows them, and the table it last applied.
 pub struct Firewall {
     table: String,
+    /// The agent's state directory, the table's comment: a table whose directory is gone was left
+    /// by a killed agent and is removed.
+    owner: String,
     inner: Mutex<State>,
 }
 
@@ -176,6 +180,7 @@ impl Firewall {
     pub fn new(state_dir: &Path) -> Firewall {
         Firewall {
             table: table_name(state_dir),
+            owner: state_dir.to_string_lossy().into_owned(),
             inner: Mutex::default(),
         }
     }
@@ -223,7 +228,8 @@ impl Firewall {
     }
 
     fn apply(&self, st: &mut State) {
-        let script = render(&self.table, &st.members);
+        remove_stale_tables(&self.table);
+        let script = render(&self.table, &self.owner, &st.members);
         if st.applied.as_ref() == Some(&script) {
             return;
         }
@@ -245,6 +251,46 @@ impl Firewall {
                 st.warned = true;
             }
         }
+    }
+}
+
+/// Tables `berth_*` in `ruleset` (`nft list ruleset bridge`) other than `own` whose owner (the
+/// comment) no longer exists.
+pub fn stale_tables(ruleset: &str, own: &str, exists: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = ruleset.lines().map(str::trim).peekable();
+    while let Some(line) = lines.next() {
+        let Some(name) = line
+            .strip_prefix("table bridge ")
+            .and_then(|r| r.strip_suffix(" {"))
+            .filter(|n| n.starts_with("berth_") && *n != own)
+        else {
+            continue;
+        };
+        let owner = lines
+            .peek()
+            .and_then(|l| l.strip_prefix("comment \""))
+            .and_then(|l| l.strip_suffix('"'));
+        if let Some(owner) = owner {
+            if !exists(owner) {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn remove_stale_tables(own: &str) {
+    let Ok(out) = std::process::Command::new("nft")
+        .args(["list", "ruleset", "bridge"])
+        .output()
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    for table in stale_tables(&text, own, |p| Path::new(p).exists()) {
+        tracing::info!(%table, "removing the task firewall of an agent whose state is gone");
+        let _ = run_nft(&format!("delete table bridge {table}\n"));
     }
 }
 
@@ -304,7 +350,7 @@ mod tests {
 
     #[test]
     fn no_tasks_no_table() {
-        assert_eq!(render("berth_x", &BTreeMap::new()), None);
+        assert_eq!(render("berth_x", "/s", &BTreeMap::new()), None);
     }
 
     #[test]
@@ -325,10 +371,11 @@ mod tests {
             "solo".to_string(),
             member("vb-solo", None, &[("a", &[(1, 1)])]),
         );
-        let script = render("berth_t", &members).unwrap();
+        let script = render("berth_t", "/state/agent", &members).unwrap();
         let expected = r#"table bridge berth_t
 delete table bridge berth_t
 table bridge berth_t {
+  comment "/state/agent"
   chain forward {
     type filter hook forward priority 0; policy accept;
     ether type arp accept
@@ -377,16 +424,23 @@ table bridge berth_t {
             "b2".to_string(),
             member("vb-b2", Some("b"), &[("a", &[(81, 81)])]),
         );
-        let script = render("t", &members).unwrap();
+        let script = render("t", "/s", &members).unwrap();
         // No task of `a` runs: nothing is opened, b's tasks still talk to each other.
         assert!(script.contains("iifname { \"vb-b1\", \"vb-b2\" } accept"));
         assert!(!script.contains("dport"), "{script}");
         members.insert("a1".to_string(), member("vb-a1", Some("a"), &[]));
-        let script = render("t", &members).unwrap();
+        let script = render("t", "/s", &members).unwrap();
         assert!(
             script.contains("iifname { \"vb-a1\" } tcp dport { 80, 81 } accept"),
             "{script}"
         );
+    }
+
+    #[test]
+    fn tables_of_agents_whose_state_is_gone_are_stale() {
+        let ruleset = "table bridge berth_aaaa {\n\tcomment \"/gone/agent\"\n\tchain forward {\n\t}\n}\ntable bridge berth_bbbb {\n\tcomment \"/here/agent\"\n}\ntable bridge berth_mine {\n\tcomment \"/gone/too\"\n}\ntable bridge other {\n\tcomment \"/gone/x\"\n}\n";
+        let stale = stale_tables(ruleset, "berth_mine", |p| p.starts_with("/here"));
+        assert_eq!(stale, vec!["berth_aaaa".to_string()]);
     }
 
     #[test]

@@ -19,11 +19,11 @@ fn available() -> bool {
     };
     let runc = ok("runc", &["--version"]);
     let nft = ok("nft", &["list", "ruleset"]);
-    let nsenter = ok("nsenter", &["--version"]);
+    let nsenter = ok("nsenter", &["--version"]) && ok("curl", &["--version"]);
     let busybox = std::path::Path::new("/bin/busybox").exists();
     let all = root && runc && nft && nsenter && busybox;
     if !all {
-        eprintln!("SKIPPED: task isolation tests need root, runc, nft, nsenter and /bin/busybox (root={root} runc={runc} nft={nft} nsenter={nsenter} busybox={busybox})");
+        eprintln!("SKIPPED: task isolation tests need root, runc, nft, nsenter, curl and /bin/busybox (root={root} runc={runc} nft={nft} nsenter={nsenter} busybox={busybox})");
     }
     all
 }
@@ -133,21 +133,10 @@ fn task_of(c: &Cluster, service: &str) -> (String, String, i32, String) {
     (id, ip, pid, veth)
 }
 
-/// Whether a GET from inside the network namespace of `pid` to `ip:port` gets the page.
+/// Whether a GET (the host's curl) from inside the network namespace of `pid` gets the page.
 fn reaches_from(pid: i32, ip: &str, port: u16) -> bool {
     let out = Command::new("nsenter")
-        .args([
-            "-t",
-            &pid.to_string(),
-            "-n",
-            "/bin/busybox",
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            "-T",
-            "3",
-        ])
+        .args(["-t", &pid.to_string(), "-n", "curl", "-s", "-m", "3"])
         .arg(format!("http://{ip}:{port}/index.html"))
         .output()
         .unwrap();
@@ -190,7 +179,9 @@ fn a_task_cannot_reach_a_port_its_rules_do_not_open() {
     // a may reach b on 8080 only.
     assert!(
         reaches_from(a_pid, &b_ip, 8080),
-        "a reaches b:8080 (opened)"
+        "a reaches b:8080 (opened); rules:
+{}",
+        bridge_ruleset()
     );
     assert!(!reaches_from(a_pid, &b_ip, 9090), "a must not reach b:9090");
     // c has no rule on b; nobody opened a to b or c.
