@@ -64,6 +64,8 @@ fn task(id: &str, image: &str, args: &[&str]) -> TaskAssignment {
         environment_overrides: vec![],
         log_group: String::new(),
         secrets: Vec::new(),
+        service_name: None,
+        ingress: Vec::new(),
     }
 }
 

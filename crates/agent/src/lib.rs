@@ -42,6 +42,7 @@
 
 pub mod client;
 pub mod driver;
+pub mod firewall;
 pub mod health;
 pub mod image;
 pub mod logs;
@@ -168,6 +169,7 @@ pub async fn run(
         ports: Arc::new(ports::PortAllocator::default()),
         host_ip: config.host_ip.clone(),
         board: Arc::new(ReportBoard::default()),
+        firewall: Arc::new(firewall::Firewall::new(&config.state_dir)),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let sources: LogSources = Arc::default();
@@ -194,6 +196,12 @@ pub async fn run(
                 tracing::warn!(dir = %dir.display(), %error, "cannot adopt task directory")
             }
         }
+    }
+
+    // Replaces (or removes) what an earlier agent left, now that adopted tasks are known.
+    if shared.runc_driver.is_ok() {
+        let firewall = shared.firewall.clone();
+        let _ = tokio::task::spawn_blocking(move || firewall.sync()).await;
     }
 
     let (assign_tx, mut assign_rx) = watch::channel::<Option<Assignments>>(None);
@@ -326,6 +334,12 @@ fn reconcile(
             continue;
         }
         listed.insert(a.task_id.clone(), desired);
+        if tasks.contains_key(&a.task_id) {
+            // An UpdateService may have changed the rules of running tasks.
+            shared
+                .firewall
+                .update(&a.task_id, a.service_name.as_deref(), &a.ingress);
+        }
         if desired == Desired::Running && !tasks.contains_key(&a.task_id) {
             let dir = tasks_dir.join(&a.task_id);
             let task_id = a.task_id.clone();

@@ -45,6 +45,8 @@ pub struct Shared {
     pub ports: Arc<PortAllocator>,
     pub host_ip: String,
     pub board: Arc<ReportBoard>,
+    /// Filtering between awsvpc tasks (their services' ingress rules).
+    pub firewall: Arc<crate::firewall::Firewall>,
 }
 
 impl Shared {
@@ -281,6 +283,15 @@ impl TaskRun {
         if run.phase == Phase::Stopped {
             release_ports(&run, shared);
             release_network(&run, shared);
+        } else if let Some(net) = &run.network {
+            shared.firewall.admit(
+                &run.assignment.task_id,
+                crate::firewall::Member {
+                    veth: net.veth.clone(),
+                    service: run.assignment.service_name.clone(),
+                    ingress: run.assignment.ingress.clone(),
+                },
+            );
         }
         Ok(run)
     }
@@ -501,6 +512,11 @@ impl TaskRun {
             let images = runc.images.clone();
             let addresses = shared.addresses.clone();
             let task_id = self.assignment.task_id.clone();
+            let firewall = shared.firewall.clone();
+            let (service, ingress) = (
+                self.assignment.service_name.clone(),
+                self.assignment.ingress.clone(),
+            );
             self.prepare = Some(tokio::spawn(async move {
                 let mut pulled = HashMap::new();
                 for r in refs {
@@ -518,6 +534,15 @@ impl TaskRun {
                         let ip = addresses.allocate(&task_id)?;
                         let net = crate::network::task_names(&task_id, ip);
                         crate::network::setup_task(&net)?;
+                        // Filtered before any container of the task runs.
+                        firewall.admit(
+                            &task_id,
+                            crate::firewall::Member {
+                                veth: net.veth.clone(),
+                                service,
+                                ingress,
+                            },
+                        );
                         Ok::<_, crate::network::NetworkError>(net)
                     })
                     .await
@@ -883,9 +908,11 @@ fn release_network(run: &TaskRun, shared: &Shared) {
         return;
     };
     let addresses = shared.addresses.clone();
+    let firewall = shared.firewall.clone();
     let task_id = run.assignment.task_id.clone();
     let record = run.dir.join("network.json");
     let work = move || {
+        firewall.remove(&task_id);
         crate::network::teardown_task(&net);
         addresses.release(&task_id);
         let _ = std::fs::remove_file(record);

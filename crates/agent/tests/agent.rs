@@ -295,6 +295,8 @@ pub(crate) fn task(id: &str, containers: Vec<ContainerDefinition>) -> TaskAssign
         environment_overrides: vec![],
         log_group: "/ecs/t".into(),
         secrets: Vec::new(),
+        service_name: None,
+        ingress: Vec::new(),
     }
 }
 

@@ -154,6 +154,37 @@ fn typed<T: serde::de::DeserializeOwned>(field: &str, value: Value) -> Result<T,
     })
 }
 
+/// The `berthIngress` field of CreateService/UpdateService: `None` when absent, the validated
+/// rules otherwise (an empty list removes them).
+fn ingress_input(
+    input: &Map<String, Value>,
+) -> Result<Option<Vec<berth_model::ecs::IngressRule>>, ApiError> {
+    let field = berth_model::ecs::INGRESS_FIELD;
+    let Some(v) = input.get(field).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let rules: Vec<berth_model::ecs::IngressRule> = typed(field, v.clone())?;
+    let mut errs = berth_model::FieldErrors::default();
+    for (i, r) in rules.iter().enumerate() {
+        errs.0.extend(r.validate(&format!("{field}[{i}]")).0);
+    }
+    if let Some(e) = errs.0.first() {
+        return Err(ApiError::invalid(format!("{}: {}", e.path, e.message)));
+    }
+    Ok(Some(rules))
+}
+
+/// Stores ingress rules on the service record (removes the field when there are none).
+fn set_ingress(service: &mut Service, rules: &[berth_model::ecs::IngressRule]) {
+    if rules.is_empty() {
+        service.extra.remove(berth_model::ecs::INGRESS_FIELD);
+    } else {
+        service
+            .extra
+            .insert(berth_model::ecs::INGRESS_FIELD.into(), to_value(&rules));
+    }
+}
+
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
@@ -614,6 +645,7 @@ fn create_service(
         }
     };
     let controller = input.get("deploymentController").cloned();
+    let ingress = ingress_input(input)?.unwrap_or_default();
     cp.mutate(|st, cp| {
         let cluster = cluster_name(st, input)?;
         let key = service_key(&cluster, &name);
@@ -642,6 +674,9 @@ fn create_service(
         extra.insert("propagateTags".into(), json!("NONE"));
         if !tags.is_empty() {
             extra.insert("tags".into(), Value::Array(tags.clone()));
+        }
+        if !ingress.is_empty() {
+            extra.insert(berth_model::ecs::INGRESS_FIELD.into(), to_value(&ingress));
         }
         let service = Service {
             service_arn: cp.arns().service(&cluster, &name),
@@ -759,6 +794,7 @@ fn update_service(
         Some(v) if !v.is_null() => Some(typed("loadBalancers", v.clone())?),
         _ => None,
     };
+    let ingress = ingress_input(input)?;
     cp.mutate(|st, _| {
         let cluster = cluster_name(st, input)?;
         let rec = find_service(st, &cluster, &service_ref)?;
@@ -802,6 +838,9 @@ fn update_service(
         }
         if let Some(l) = lbs_checked {
             rec.service.load_balancers = l;
+        }
+        if let Some(rules) = &ingress {
+            set_ingress(&mut rec.service, rules);
         }
         let td_changed = new_td
             .as_ref()

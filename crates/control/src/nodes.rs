@@ -128,6 +128,12 @@ impl ControlPlane {
                 .filter_map(|t| {
                     let td =
                         crate::ecs::find_task_definition(st, &t.task.task_definition_arn).ok()?;
+                    let ingress = t
+                        .service
+                        .as_ref()
+                        .and_then(|s| st.services.get(&crate::state::service_key(&t.cluster, s)))
+                        .map(|rec| berth_model::ecs::service_ingress(&rec.service))
+                        .unwrap_or_default();
                     Some(TaskAssignment {
                         task_arn: t.task.task_arn.clone(),
                         task_id: t.id.clone(),
@@ -137,6 +143,8 @@ impl ControlPlane {
                         environment_overrides: t.environment_overrides.clone(),
                         log_group: t.log_group.clone(),
                         secrets: Vec::new(),
+                        service_name: t.service.clone(),
+                        ingress,
                     })
                 })
                 .collect();

@@ -890,3 +890,80 @@ mod tests {
         );
     }
 }
+
+/// The service field (a berth extension of CreateService/UpdateService/DescribeServices) holding
+/// its [`IngressRule`]s.
+pub const INGRESS_FIELD: &str = "berthIngress";
+
+/// One security-group-like allow rule of a service (berth extension `berthIngress`): tasks of
+/// service `fromService` may reach the service's tasks on `ports` (TCP and UDP). Traffic from
+/// the host (the proxy, health checks) and from the service's own tasks is always allowed;
+/// everything else between tasks is dropped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    pub from_service: String,
+    pub ports: Vec<PortRange>,
+}
+
+/// An inclusive port range (`from == to` for one port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PortRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else {
+            write!(f, "{}-{}", self.from, self.to)
+        }
+    }
+}
+
+impl IngressRule {
+    /// Problems of the rule (`path` is its field path): an invalid service name, no ports, a
+    /// port 0 or a range whose start is above its end.
+    pub fn validate(&self, path: &str) -> FieldErrors {
+        let mut errs = FieldErrors::default();
+        if !valid_name(&self.from_service, 255) {
+            errs.push(
+                format!("{path}.fromService"),
+                format!(
+                    "expected a service name of 1-255 letters, digits, hyphens or underscores, found {:?}",
+                    self.from_service
+                ),
+            );
+        }
+        if self.ports.is_empty() {
+            errs.push(
+                format!("{path}.ports"),
+                "expected at least one port or port range, found none",
+            );
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            if p.from == 0 || p.from > p.to {
+                errs.push(
+                    format!("{path}.ports[{i}]"),
+                    format!(
+                        "expected ports 1-65535 with from <= to, found {}-{}",
+                        p.from, p.to
+                    ),
+                );
+            }
+        }
+        errs
+    }
+}
+
+/// A service's ingress rules as stored on its record (`berthIngress` in `extra`); none when absent
+/// or unreadable.
+pub fn service_ingress(service: &Service) -> Vec<IngressRule> {
+    service
+        .extra
+        .get(INGRESS_FIELD)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}

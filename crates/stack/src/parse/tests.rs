@@ -784,3 +784,89 @@ fn the_bluegreen_example_is_valid() {
     assert_eq!(web.desired_count, 2);
     assert_eq!(scaling.scheduled.len(), 2);
 }
+
+const INGRESS: &str = r#"
+name: iso
+services:
+  a:
+    taskDefinition: {containerDefinitions: [{name: w, image: process://berth}]}
+  b:
+    ingress:
+      - from: a
+        ports: [8080, "9000-9100", "7070"]
+    taskDefinition: {containerDefinitions: [{name: w, image: process://berth}]}
+"#;
+
+#[test]
+fn ingress_rules_parse_into_service_names_and_port_ranges() {
+    use berth_model::ecs::{IngressRule, PortRange};
+    let stack = parse(INGRESS, Path::new(".")).unwrap();
+    assert!(stack.services["a"].ingress.is_empty());
+    assert_eq!(
+        stack.services["b"].ingress,
+        vec![IngressRule {
+            from_service: "a".into(),
+            ports: vec![
+                PortRange {
+                    from: 8080,
+                    to: 8080
+                },
+                PortRange {
+                    from: 9000,
+                    to: 9100
+                },
+                PortRange {
+                    from: 7070,
+                    to: 7070
+                },
+            ],
+        }]
+    );
+}
+
+#[test]
+fn ingress_errors_name_their_fields() {
+    let bad = INGRESS.replace(
+        "      - from: a\n        ports: [8080, \"9000-9100\", \"7070\"]\n",
+        "      - from: nope\n        ports: [0, \"9100-9000\", 70000, \"x\"]\n      - {from: a, ports: [], proto: tcp}\n      - 5\n",
+    );
+    let errs = errors(&bad, Path::new("."));
+    let expect = [
+        (
+            "services.b.ingress[0].from",
+            "expected the name of one of the stack's services (a, b), found \"nope\"",
+        ),
+        ("services.b.ingress[0].ports[0]", "expected a port 1-65535"),
+        ("services.b.ingress[0].ports[1]", "found \"9100-9000\""),
+        ("services.b.ingress[0].ports[2]", "found number 70000"),
+        ("services.b.ingress[0].ports[3]", "found \"x\""),
+        ("services.b.ingress[1].proto", "unknown key \"proto\""),
+        (
+            "services.b.ingress[1].ports",
+            "expected a non-empty list of ports",
+        ),
+        (
+            "services.b.ingress[2]",
+            "expected a mapping with from and ports, found number 5",
+        ),
+    ];
+    for (path, message) in expect {
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with(&format!("{path}: ")) && e.contains(message)),
+            "no error at {path} saying {message:?} in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+    let not_a_list = errors(
+        &INGRESS.replace(
+            "    ingress:\n      - from: a\n        ports: [8080, \"9000-9100\", \"7070\"]\n",
+            "    ingress: {from: a}\n",
+        ),
+        Path::new("."),
+    );
+    assert!(
+        not_a_list[0].starts_with("services.b.ingress: expected a list"),
+        "{not_a_list:?}"
+    );
+}
