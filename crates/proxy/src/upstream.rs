@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 /// Room a read asks the socket to fill, at least.
@@ -20,51 +20,47 @@ const READ_CHUNK: usize = 8 * 1024;
 /// Below this much free room the read buffer grows (or is reclaimed) before a read.
 const MIN_ROOM: usize = 1024;
 /// Response header fields parsed at most.
-const MAX_RESPONSE_HEADERS: usize = 128;
+const MAX_RESPONSE_HEADERS: usize = 100;
 /// A chunk-size or trailer line longer than this is malformed.
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// A read buffer whose free room is kept zero-filled (initialized), so the socket reads into it
-/// without unsafe code; consumed bytes are split off as shared `Bytes` (no copy).
+/// Bytes read from a target and not consumed yet; consumed bytes are split off as shared
+/// `Bytes` (no copy).
 #[derive(Debug, Default)]
 struct ReadBuffer {
-    /// `buf[..filled]` holds data, `buf[filled..]` zeroed room.
     buf: BytesMut,
-    filled: usize,
 }
 
 impl ReadBuffer {
     fn data(&self) -> &[u8] {
-        &self.buf[..self.filled]
+        &self.buf
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len()
     }
 
     fn is_empty(&self) -> bool {
-        self.filled == 0
+        self.buf.is_empty()
     }
 
     /// The first `n` bytes as a shared buffer.
     fn take(&mut self, n: usize) -> Bytes {
-        self.filled -= n;
         self.buf.split_to(n).freeze()
     }
 
     fn consume(&mut self, n: usize) {
-        self.filled -= n;
         self.buf.advance(n);
     }
 
     fn poll_fill(&mut self, io: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.len() - self.filled < MIN_ROOM {
-            self.buf.truncate(self.filled);
+        use std::future::Future;
+        use tokio::io::AsyncReadExt;
+        if self.buf.capacity() - self.buf.len() < MIN_ROOM {
             self.buf.reserve(READ_CHUNK);
-            let cap = self.buf.capacity();
-            self.buf.resize(cap, 0);
         }
-        let mut rb = ReadBuf::new(&mut self.buf[self.filled..]);
-        ready!(Pin::new(io).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        self.filled += n;
-        Poll::Ready(Ok(n))
+        // Reads into the spare capacity (no zero-filling).
+        std::pin::pin!(io.read_buf(&mut self.buf)).poll(cx)
     }
 }
 
@@ -99,7 +95,7 @@ impl Upstream {
 
     /// The socket and the bytes already read from it (an upgraded connection's start).
     pub fn into_parts(mut self) -> (TcpStream, Bytes) {
-        let n = self.rbuf.filled;
+        let n = self.rbuf.len();
         let rest = self.rbuf.take(n);
         (self.io, rest)
     }
@@ -477,7 +473,7 @@ impl Exchange {
             let len = match parsed {
                 Ok(httparse::Status::Complete(len)) => len,
                 Ok(httparse::Status::Partial) => {
-                    if self.up.rbuf.filled > max_head {
+                    if self.up.rbuf.len() > max_head {
                         return Err(ExchangeError::Failed(format!(
                             "response head larger than {max_head} bytes"
                         )));
@@ -507,15 +503,22 @@ impl Exchange {
             // Header values become slices of the head, shared rather than copied: note where
             // each field is before the head leaves the read buffer.
             let head_start = self.up.rbuf.data().as_ptr() as usize;
-            let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_RESPONSE_HEADERS];
+            let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_RESPONSE_HEADERS];
             for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
                 let n = h.name.as_ptr() as usize - head_start;
                 let v = h.value.as_ptr() as usize - head_start;
-                *span = (n, h.name.len(), v, h.value.len());
+                // Within a head of at most `max_head` bytes (far below 4 GiB).
+                *span = (
+                    n as u32,
+                    h.name.len() as u32,
+                    v as u32,
+                    h.value.len() as u32,
+                );
             }
             let head = self.up.rbuf.take(len);
             let mut map = HeaderMap::with_capacity(n_headers + 2);
             for &(n, n_len, v, v_len) in &spans[..n_headers] {
+                let (n, n_len, v, v_len) = (n as usize, n_len as usize, v as usize, v_len as usize);
                 let name = HeaderName::from_bytes(&head[n..n + n_len])
                     .map_err(|_| ExchangeError::Failed("malformed response header name".into()))?;
                 let value =
@@ -699,14 +702,14 @@ impl UpstreamBody {
                 Framing::Done | Framing::Length(0) => return Poll::Ready(None),
                 Framing::Length(n) => {
                     if !rbuf.is_empty() {
-                        let k = (rbuf.filled as u64).min(n) as usize;
+                        let k = (rbuf.len() as u64).min(n) as usize;
                         self.framing = Framing::Length(n - k as u64);
                         return Poll::Ready(Some(Ok(Frame::data(rbuf.take(k)))));
                     }
                 }
                 Framing::Close => {
                     if !rbuf.is_empty() {
-                        let k = rbuf.filled;
+                        let k = rbuf.len();
                         return Poll::Ready(Some(Ok(Frame::data(rbuf.take(k)))));
                     }
                 }
@@ -812,7 +815,7 @@ fn step_chunked(rbuf: &mut ReadBuffer, state: Chunk) -> io::Result<(Framing, Opt
             if rbuf.is_empty() {
                 return Ok((Framing::Chunked(state), None));
             }
-            let k = (rbuf.filled as u64).min(n) as usize;
+            let k = (rbuf.len() as u64).min(n) as usize;
             let data = rbuf.take(k);
             let left = n - k as u64;
             Ok((
