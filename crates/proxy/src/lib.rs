@@ -16,6 +16,7 @@ mod server;
 pub mod snapshot;
 pub mod targets;
 mod tls;
+mod upstream;
 pub mod wildcard;
 
 use berth_model::protocol::proxy::{ProxyConfig, Report, TargetHealth};
