@@ -35,7 +35,10 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 api_port=$(free_port)
 lb_port=$(free_port)
 export BERTH_STATE_DIR=$dir BERTH_API_ADDR=127.0.0.1:$api_port BERTH_LOG=warn
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+# The server creates its admin user with this token; the CLI sends it.
+BERTH_TOKEN="berth_bench_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export BERTH_TOKEN BERTH_BOOTSTRAP_TOKEN=$BERTH_TOKEN BERTH_CONFIG_DIR=$dir/client
+export AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 pids=()
 cleanup() {
     {
@@ -53,6 +56,11 @@ for c in server agent proxy; do
     [[ $c == server ]] && for _ in $(seq 100); do "$berth" probe "http://$BERTH_API_ADDR/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 awsb() { aws --endpoint-url "http://$BERTH_API_ADDR" --output json "$@"; }
+# An admin access key for the AWS CLI.
+key=$("$berth" auth create-key admin --output json)
+AWS_ACCESS_KEY_ID=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["accessKeyId"])' <<<"$key")
+AWS_SECRET_ACCESS_KEY=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["secretAccessKey"])' <<<"$key")
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 
 cat >"$dir/berth.yaml" <<YAML
 name: bench

@@ -10,6 +10,9 @@ command -v runc >/dev/null 2>&1 || apt_missing+=(runc)
 [ -x /bin/busybox ] || apt_missing+=(busybox-static)
 command -v ip >/dev/null 2>&1 || apt_missing+=(iproute2)
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+command -v nft >/dev/null 2>&1 || apt_missing+=(nftables)
+command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
+command -v nsenter >/dev/null 2>&1 || apt_missing+=(util-linux)
 if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "installing ${apt_missing[*]} (Debian packages)"
   apt-get update -qq >/dev/null
@@ -23,4 +26,6 @@ fi
 
 # The end-to-end tests run the real `berth` binary.
 cargo build --quiet -p berth-cli
+# Property tests (fuzzing with proptest) stay bounded: 256 cases each unless told otherwise.
+export PROPTEST_CASES="${PROPTEST_CASES:-256}"
 cargo test --workspace --no-fail-fast

@@ -64,6 +64,8 @@ fn task(id: &str, image: &str, args: &[&str]) -> TaskAssignment {
         environment_overrides: vec![],
         log_group: String::new(),
         secrets: Vec::new(),
+        service_name: None,
+        ingress: Vec::new(),
     }
 }
 
@@ -232,7 +234,9 @@ async fn bench(n: usize) {
             hostname: "bare".into(),
             task_cpu: None,
             task_memory: None,
-            netns: None,
+            // A fresh network namespace per run, as the agent's tasks have (without the veth).
+            network: berth_agent::driver::runc::spec::NetworkNamespace::Empty,
+            rootfs: rootfs.clone(),
             cgroups_path: "berth-bench/bare".into(),
             etc_files: vec![],
             swap_accounting: false,
@@ -244,11 +248,6 @@ async fn bench(n: usize) {
         .unwrap();
     let mut spec = serde_json::to_value(spec).unwrap();
     spec["root"] = serde_json::json!({"path": rootfs.display().to_string(), "readonly": true});
-    // A fresh network namespace per run, as the agent's tasks have (without the veth).
-    spec["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({"type": "network"}));
     std::fs::write(bundle.join("config.json"), spec.to_string()).unwrap();
     let mut bare_ms = Vec::new();
     for i in 0..n {

@@ -10,6 +10,7 @@ pub struct ControlPlane {
     http: reqwest::Client,
     base: String,
     node_id: String,
+    token_file: Option<std::path::PathBuf>,
 }
 
 impl ControlPlane {
@@ -23,7 +24,25 @@ impl ControlPlane {
             http,
             base: format!("{}{PREFIX}", server_url.trim_end_matches('/')),
             node_id: node_id.to_string(),
+            token_file: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer <the file's token>` with every request.
+    pub fn with_token_file(mut self, file: Option<std::path::PathBuf>) -> ControlPlane {
+        self.token_file = file;
+        self
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self
+            .token_file
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+        {
+            Some(token) => request.bearer_auth(token.trim()),
+            None => request,
+        }
     }
 
     /// Long-polls for assignments newer than `after`.
@@ -32,8 +51,7 @@ impl ControlPlane {
         let wait_ms = wait.as_millis().to_string();
         let after = after.to_string();
         let request = self
-            .http
-            .get(&url)
+            .authorize(self.http.get(&url))
             .query(&[
                 ("node", self.node_id.as_str()),
                 ("after", &after),
@@ -64,8 +82,7 @@ impl ControlPlane {
     async fn post<T: serde::Serialize>(&self, path: &str, body: &T) -> Result<(), AgentError> {
         let url = format!("{}/{path}", self.base);
         let response = self
-            .http
-            .post(&url)
+            .authorize(self.http.post(&url))
             .json(body)
             .timeout(Duration::from_secs(10))
             .send()

@@ -34,8 +34,12 @@ pub struct StartRequest {
     /// Task-level `cpu` units and `memory` MiB.
     pub task_cpu: Option<u32>,
     pub task_memory: Option<u32>,
-    /// The task's own network (namespace and address); None = the host's network.
+    /// The task's own network (namespace and address).
     pub network: Option<crate::network::TaskNetwork>,
+    /// `networkMode: host`: the container shares the host's network (and `network` is None).
+    pub host_network: bool,
+    /// `networkMode: none`: the container gets a namespace with only loopback.
+    pub no_network: bool,
     /// The pulled, unpacked image (runc containers).
     pub image: Option<std::sync::Arc<crate::image::PreparedImage>>,
 }

@@ -67,8 +67,6 @@ struct Slot {
 pub struct ImageStore {
     root: PathBuf,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
-    /// One HTTP client for every pull, so its connections to the registry are reused.
-    http: reqwest::Client,
 }
 
 impl ImageStore {
@@ -77,7 +75,6 @@ impl ImageStore {
         ImageStore {
             root: root.into(),
             slots: Mutex::default(),
-            http: reqwest::Client::new(),
         }
     }
 
@@ -107,7 +104,7 @@ impl ImageStore {
                 return Ok(image.clone());
             }
         }
-        let pulled = match berth_registry::pull_with(&self.http, reference, &self.root).await {
+        let pulled = match berth_registry::pull(reference, &self.root).await {
             Ok(p) => p,
             Err(error) => match last {
                 Some((_, image)) if matches!(error, berth_registry::RegistryError::Http { .. }) => {

@@ -43,6 +43,7 @@
 pub mod client;
 pub mod dirwatch;
 pub mod driver;
+pub mod firewall;
 pub mod health;
 pub mod image;
 pub mod logs;
@@ -90,6 +91,9 @@ pub struct AgentConfig {
     /// The executable started as `<shim_exe> shim ...` for every container; also what the image
     /// name `berth` runs. By default the running executable (the `berth` binary).
     pub shim_exe: PathBuf,
+    /// A file holding the node credential (a bearer token) for the control plane and the
+    /// image registry; read at each request, so a token written later is picked up.
+    pub node_token_file: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -105,6 +109,7 @@ impl AgentConfig {
             state_dir: state_dir.into(),
             host_ip: "127.0.0.1".into(),
             shim_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth")),
+            node_token_file: None,
         }
     }
 }
@@ -145,7 +150,11 @@ pub async fn run(
         path: tasks_dir.clone(),
         source,
     })?;
-    let client = ControlPlane::new(&config.server_url, &config.node_id)?;
+    let client = ControlPlane::new(&config.server_url, &config.node_id)?
+        .with_token_file(config.node_token_file.clone());
+    if let Some(file) = &config.node_token_file {
+        berth_registry::set_credential(berth_registry::Credential::TokenFile(file.clone()));
+    }
     let runc_driver =
         driver::runc::RuncDriver::detect(&config.shim_exe, &config.state_dir).map(Arc::new);
     if let Err(reason) = &runc_driver {
@@ -162,6 +171,7 @@ pub async fn run(
         ports: Arc::new(ports::PortAllocator::default()),
         host_ip: config.host_ip.clone(),
         board: Arc::new(ReportBoard::default()),
+        firewall: Arc::new(firewall::Firewall::new(&config.state_dir)),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let sources: LogSources = Arc::default();
@@ -188,6 +198,12 @@ pub async fn run(
                 tracing::warn!(dir = %dir.display(), %error, "cannot adopt task directory")
             }
         }
+    }
+
+    // Replaces (or removes) what an earlier agent left, now that adopted tasks are known.
+    if shared.runc_driver.is_ok() {
+        let firewall = shared.firewall.clone();
+        let _ = tokio::task::spawn_blocking(move || firewall.sync()).await;
     }
 
     let (assign_tx, mut assign_rx) = watch::channel::<Option<Assignments>>(None);
@@ -320,6 +336,12 @@ fn reconcile(
             continue;
         }
         listed.insert(a.task_id.clone(), desired);
+        if tasks.contains_key(&a.task_id) {
+            // An UpdateService may have changed the rules of running tasks.
+            shared
+                .firewall
+                .update(&a.task_id, a.service_name.as_deref(), &a.ingress);
+        }
         if desired == Desired::Running && !tasks.contains_key(&a.task_id) {
             let dir = tasks_dir.join(&a.task_id);
             let task_id = a.task_id.clone();

@@ -75,10 +75,21 @@ impl IpAllocator {
     /// Loads the allocations recorded at `path` (none when the file does not exist).
     pub fn load(path: impl Into<PathBuf>) -> IpAllocator {
         let path = path.into();
-        let inner = crate::state::read_json::<Allocations>(&path)
+        let mut inner = crate::state::read_json::<Allocations>(&path)
             .ok()
             .flatten()
             .unwrap_or_default();
+        if inner.last.is_none() {
+            // A new state directory starts at an address of its own (from a hash of its path), so
+            // agents of several state directories on one host (test clusters) rarely hand out the
+            // same address, nor one a namespace left behind by a killed agent still holds.
+            let mut h: u32 = 0x811c_9dc5;
+            for b in path.to_string_lossy().bytes() {
+                h ^= u32::from(b);
+                h = h.wrapping_mul(0x0100_0193);
+            }
+            inner.last = Some(Ipv4Addr::from(FIRST + h % (LAST - FIRST)));
+        }
         IpAllocator {
             path,
             inner: Mutex::new(inner),
@@ -458,6 +469,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("network/ips.json");
         let alloc = IpAllocator::load_with_claims(&path, None);
+        alloc.inner.lock().unwrap().last = None;
         let a = alloc.allocate("task-a").unwrap();
         let b = alloc.allocate("task-b").unwrap();
         assert_eq!(a, Ipv4Addr::new(10, 88, 0, 2));
@@ -492,6 +504,18 @@ mod tests {
             Ipv4Addr::new(10, 88, 0, 2),
             "wraps around"
         );
+    }
+
+    #[test]
+    fn new_state_directories_start_at_different_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = IpAllocator::load(dir.path().join("one/ips.json"));
+        let two = IpAllocator::load(dir.path().join("two/ips.json"));
+        let (a, b) = (one.allocate("t").unwrap(), two.allocate("t").unwrap());
+        assert_ne!(a, b);
+        for ip in [a, b] {
+            assert!((FIRST..=LAST).contains(&u32::from(ip)), "{ip}");
+        }
     }
 
     #[test]

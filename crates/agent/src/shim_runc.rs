@@ -1,7 +1,8 @@
 //! The shim's runc mode (`berth shim --runc-bundle B --runc-id ID ...`): the shim becomes a child
 //! subreaper, runs `runc create` with its own stdout/stderr pipes (runc passes them through to the
 //! container, so the shim captures the lines as for a process), `runc start`, and then waits for
-//! the container's init, which is re-parented to the shim. SIGTERM becomes `runc kill ID TERM`,
+//! the container's init, which is re-parented to the shim. The bundle (`config.json` on a tmpfs)
+//! is removed once `runc create` has read it. SIGTERM becomes `runc kill ID TERM`,
 //! then `runc kill ID KILL` after the stop timeout. When init exits, the container's memory cgroup
 //! (kept until `runc delete`) tells whether the OOM killer struck; then `runc delete`, the rootfs
 //! is unmounted and `exit.json` written.
@@ -57,7 +58,8 @@ fn runc_quiet(args: &ShimArgs, what: &[&str]) -> bool {
 
 fn fail(args: &ShimArgs, target: &RuncTarget, message: String) -> std::io::Result<()> {
     runc_quiet(args, &["delete", "--force", &target.id]);
-    crate::image::release_rootfs(&target.bundle);
+    let _ = std::fs::remove_dir_all(&target.bundle);
+    crate::image::release_rootfs(&args.dir);
     let rec = ExitRecord {
         start_error: Some(message),
         finished_at_ms: state::now_ms(),
@@ -123,7 +125,10 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
         spawn_reader(err, "stderr", log.clone(), done_tx.clone());
     }
     drop(done_tx);
-    let created = create.wait()?;
+    let created = create.wait();
+    // runc has read config.json (with the environment and its secrets): it goes now.
+    let _ = std::fs::remove_dir_all(&target.bundle);
+    let created = created?;
     if !created.success() {
         let message = runc_error(
             &args.dir.join("runc.log"),
@@ -208,7 +213,7 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
         .and_then(|(dir, v2)| crate::stats::oom_kills(dir, *v2))
         .is_some_and(|n| n > 0);
     runc_quiet(args, &["delete", "--force", &target.id]);
-    crate::image::release_rootfs(&target.bundle);
+    crate::image::release_rootfs(&args.dir);
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     for _ in 0..readers {
         let left = deadline.saturating_duration_since(std::time::Instant::now());

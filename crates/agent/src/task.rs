@@ -35,8 +35,9 @@ pub enum Desired {
     Stopped,
 }
 
-/// How often container resource usage is sampled.
-const STATS_EVERY: Duration = Duration::from_secs(1);
+/// How often container resource usage is sampled. Every sample is reported, so the control plane's
+/// CPUUtilization follows a change in load within about two samples.
+const STATS_EVERY: Duration = Duration::from_millis(500);
 
 /// What every task of one agent shares.
 pub struct Shared {
@@ -48,6 +49,8 @@ pub struct Shared {
     pub ports: Arc<PortAllocator>,
     pub host_ip: String,
     pub board: Arc<ReportBoard>,
+    /// Filtering between awsvpc tasks (their services' ingress rules).
+    pub firewall: Arc<crate::firewall::Firewall>,
 }
 
 impl Shared {
@@ -147,6 +150,8 @@ pub struct TaskRun {
     wake: Arc<Notify>,
     /// Watches the container directories for the shim's `child.pid` and `exit.json`.
     dir_watch: Option<crate::dirwatch::DirWatch>,
+    /// When the containers' usage was last sampled.
+    usage_sampled_at: Option<Timestamp>,
 }
 
 /// Task ids become directory names, so only plain names are accepted.
@@ -207,6 +212,7 @@ impl TaskRun {
             network: None,
             wake: Arc::new(Notify::new()),
             dir_watch: None,
+            usage_sampled_at: None,
         }
     }
 
@@ -315,7 +321,7 @@ impl TaskRun {
                     c.health = new_health(
                         &c.def,
                         container_env(&run.assignment, &c.def, &c.bindings),
-                        exec_target(shared, &c.def, &c.dir),
+                        exec_target(shared, &c.def, c.pid),
                         now,
                     );
                 }
@@ -327,6 +333,15 @@ impl TaskRun {
         if run.phase == Phase::Stopped {
             release_ports(&run, shared);
             release_network(&run, shared);
+        } else if let Some(net) = &run.network {
+            shared.firewall.admit(
+                &run.assignment.task_id,
+                crate::firewall::Member {
+                    veth: net.veth.clone(),
+                    service: run.assignment.service_name.clone(),
+                    ingress: run.assignment.ingress.clone(),
+                },
+            );
         }
         Ok(run)
     }
@@ -385,7 +400,7 @@ impl TaskRun {
                         c.health = new_health(
                             &c.def,
                             container_env(&self.assignment, &c.def, &c.bindings),
-                            exec_target(shared, &c.def, &c.dir),
+                            exec_target(shared, &c.def, c.pid),
                             now,
                         );
                         tracing::info!(task = %self.assignment.task_id, container = %c.def.name, pid, "container running");
@@ -512,13 +527,16 @@ impl TaskRun {
             .cloned()
     }
 
-    /// Whether the task runs containers (runc) in a network of its own (not `networkMode: host`).
+    /// Whether the task runs containers (runc) in a network of its own (not `networkMode: host`
+    /// or `none`).
     fn wants_own_network(&self) -> bool {
-        self.assignment.task_definition.network_mode.as_deref() != Some("host")
-            && self
-                .containers
-                .iter()
-                .any(|c| is_container_image(&c.def.image))
+        !matches!(
+            self.assignment.task_definition.network_mode.as_deref(),
+            Some("host" | "none")
+        ) && self
+            .containers
+            .iter()
+            .any(|c| is_container_image(&c.def.image))
     }
 
     /// Pulls the task's images and makes its network in the background; `None` while that runs.
@@ -545,16 +563,31 @@ impl TaskRun {
             let images = runc.images.clone();
             let addresses = shared.addresses.clone();
             let task_id = self.assignment.task_id.clone();
+            let firewall = shared.firewall.clone();
+            let (service, ingress) = (
+                self.assignment.service_name.clone(),
+                self.assignment.ingress.clone(),
+            );
             let wake = self.wake.clone();
             let job = async move {
                 let began = Instant::now();
-                let (release_addresses, release_task_id) = (addresses.clone(), task_id.clone());
+                let (release_addresses, release_task_id, release_firewall) =
+                    (addresses.clone(), task_id.clone(), firewall.clone());
                 // The network is made while the images are pulled.
                 let network = need_network.then(|| {
                     tokio::task::spawn_blocking(move || {
                         let ip = addresses.allocate(&task_id)?;
                         let net = crate::network::task_names(&task_id, ip);
                         crate::network::setup_task(&net)?;
+                        // Filtered before any container of the task runs.
+                        firewall.admit(
+                            &task_id,
+                            crate::firewall::Member {
+                                veth: net.veth.clone(),
+                                service,
+                                ingress,
+                            },
+                        );
                         Ok::<_, crate::network::NetworkError>(net)
                     })
                 });
@@ -592,6 +625,7 @@ impl TaskRun {
                     // Undo a network made meanwhile: the task never records it.
                     if let Some(Ok(net)) = network {
                         tokio::task::spawn_blocking(move || {
+                            release_firewall.remove(&release_task_id);
                             crate::network::teardown_task(&net);
                             release_addresses.release(&release_task_id);
                         });
@@ -755,6 +789,8 @@ impl TaskRun {
             task_cpu: self.assignment.task_definition.cpu_units(),
             task_memory: self.assignment.task_definition.memory_mib(),
             network: self.network.clone().filter(|_| container),
+            host_network: self.assignment.task_definition.network_mode.as_deref() == Some("host"),
+            no_network: self.assignment.task_definition.network_mode.as_deref() == Some("none"),
             image: self.images.get(&c.def.image).cloned(),
         };
         let handle = driver.start(&request)?;
@@ -887,6 +923,12 @@ impl TaskRun {
             pull_stopped_at: self.pull_stopped_at,
             started_at: self.started_at,
             execution_stopped_at: self.execution_stopped_at,
+            usage_sampled_at: self
+                .containers
+                .iter()
+                .any(|c| c.stats.is_some())
+                .then_some(self.usage_sampled_at)
+                .flatten(),
         }
     }
 
@@ -908,6 +950,7 @@ impl TaskRun {
                 _ => None,
             };
         }
+        self.usage_sampled_at = Some(berth_model::now());
     }
 
     /// Publishes the report when it changed, and records it on disk when more than the usage
@@ -918,6 +961,7 @@ impl TaskRun {
             return;
         }
         let mut durable = report.clone();
+        durable.usage_sampled_at = None;
         for c in &mut durable.containers {
             c.cpu_seconds_total = None;
             c.memory_bytes = None;
@@ -953,9 +997,11 @@ fn release_network(run: &TaskRun, shared: &Shared) {
         return;
     };
     let addresses = shared.addresses.clone();
+    let firewall = shared.firewall.clone();
     let task_id = run.assignment.task_id.clone();
     let record = run.dir.join("network.json");
     let work = move || {
+        firewall.remove(&task_id);
         crate::network::teardown_task(&net);
         addresses.release(&task_id);
         let _ = std::fs::remove_file(record);
@@ -995,39 +1041,58 @@ fn release_ports(run: &TaskRun, shared: &Shared) {
     shared.ports.release(&ports);
 }
 
-/// For a runc container: the runc binary and the container id its health checks run in.
+/// For a runc container that runs as `pid`: where its health checks run (`nsenter` into it).
 fn exec_target(
     shared: &Shared,
     def: &ContainerDefinition,
-    dir: &Path,
-) -> Option<(PathBuf, String)> {
-    match &shared.runc_driver {
-        Ok(runc) if is_container_image(&def.image) => {
-            Some((runc.runc.clone(), RuncDriver::container_id(dir)))
-        }
+    pid: Option<i32>,
+) -> Option<(PathBuf, i32)> {
+    match (&shared.runc_driver, pid) {
+        (Ok(_), Some(pid)) if is_container_image(&def.image) => Some((
+            crate::driver::runc::find_on_path("nsenter").unwrap_or_else(|| "nsenter".into()),
+            pid,
+        )),
         _ => None,
     }
 }
 
 /// The container's health check, if it has one. A process container's check runs on the host
-/// with the container's environment; a runc container's runs inside the container (`runc exec`,
-/// as ECS runs it with `docker exec`), with the container's own environment, user and network.
+/// with the container's environment; a runc container's runs inside the container, as ECS runs it
+/// with `docker exec`: `nsenter` into all of its namespaces (its root filesystem, network and
+/// processes), with the container's variables from memory (secrets never go to disk for it).
 fn new_health(
     def: &ContainerDefinition,
     env: Vec<(String, String)>,
-    in_container: Option<(PathBuf, String)>,
+    in_container: Option<(PathBuf, i32)>,
     now: Instant,
 ) -> Option<HealthRun> {
     let check = def.health_check.as_ref()?;
-    if let Some((runc, id)) = in_container {
+    if let Some((nsenter, pid)) = in_container {
         let inner = CheckCommand::from_ecs(check, Vec::new(), None)?;
-        let mut args = vec!["exec".to_string(), id, inner.program];
+        let mut args: Vec<String> = [
+            "--target",
+            &pid.to_string(),
+            "--all",
+            "--root",
+            "--wd",
+            "--",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.push(inner.program);
         args.extend(inner.args);
-        let path = std::env::var("PATH").unwrap_or_default();
+        let mut env = env;
+        if !env.iter().any(|(k, _)| k == "PATH") {
+            env.push((
+                "PATH".into(),
+                crate::driver::runc::spec::DEFAULT_PATH.into(),
+            ));
+        }
         let command = CheckCommand {
-            program: runc.display().to_string(),
+            program: nsenter.display().to_string(),
             args,
-            env: vec![("PATH".into(), path)],
+            env,
             cwd: None,
             timeout: inner.timeout,
         };

@@ -21,6 +21,8 @@ use tokio::sync::{oneshot, watch};
 
 #[path = "agent/runc.rs"]
 mod runc;
+#[path = "agent/runc_security.rs"]
+mod runc_security;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -84,6 +86,15 @@ fn main() {
         }),
         ("runc_host_network_mode_uses_host_ports", || {
             Box::pin(runc::host_network_mode_uses_host_ports())
+        }),
+        ("runc_secrets_reach_the_container_but_no_file", || {
+            Box::pin(runc_security::secrets_reach_the_container_but_no_file())
+        }),
+        ("runc_containers_are_confined", || {
+            Box::pin(runc_security::containers_are_confined())
+        }),
+        ("runc_none_network_mode_has_only_loopback", || {
+            Box::pin(runc_security::none_network_mode_has_only_loopback())
         }),
     ];
     let mut failed = Vec::new();
@@ -284,6 +295,8 @@ pub(crate) fn task(id: &str, containers: Vec<ContainerDefinition>) -> TaskAssign
         environment_overrides: vec![],
         log_group: "/ecs/t".into(),
         secrets: Vec::new(),
+        service_name: None,
+        ingress: Vec::new(),
     }
 }
 

@@ -35,16 +35,43 @@ pub fn call(
         )));
     }
     match operation {
-        "RegisterScalableTarget" => register_scalable_target(a, parse(input)?, now),
+        "RegisterScalableTarget" => {
+            let (target_key, input) = parse_with(input)?;
+            register_scalable_target(a, target_key, input, now)
+        }
         "DeregisterScalableTarget" => deregister_scalable_target(a, parse(input)?),
-        "DescribeScalableTargets" => describe_scalable_targets(a, parse(input)?),
-        "PutScalingPolicy" => put_scaling_policy(a, parse(input)?, now),
-        "DescribeScalingPolicies" => describe_scaling_policies(a, parse(input)?),
-        "DeleteScalingPolicy" => delete_scaling_policy(a, parse(input)?),
-        "PutScheduledAction" => put_scheduled_action(a, parse(input)?, now),
-        "DescribeScheduledActions" => describe_scheduled_actions(a, parse(input)?),
-        "DeleteScheduledAction" => delete_scheduled_action(a, parse(input)?),
-        "DescribeScalingActivities" => describe_scaling_activities(a, parse(input)?),
+        "DescribeScalableTargets" => {
+            let (filter, input) = parse_with(input)?;
+            describe_scalable_targets(a, filter, input)
+        }
+        "PutScalingPolicy" => {
+            let (target, input) = parse_with(input)?;
+            put_scaling_policy(a, target, input, now)
+        }
+        "DescribeScalingPolicies" => {
+            let (filter, input) = parse_with(input)?;
+            describe_scaling_policies(a, filter, input)
+        }
+        "DeleteScalingPolicy" => {
+            let (target, input) = parse_with(input)?;
+            delete_scaling_policy(a, target, input)
+        }
+        "PutScheduledAction" => {
+            let (target, input) = parse_with(input)?;
+            put_scheduled_action(a, target, input, now)
+        }
+        "DescribeScheduledActions" => {
+            let (filter, input) = parse_with(input)?;
+            describe_scheduled_actions(a, filter, input)
+        }
+        "DeleteScheduledAction" => {
+            let (target, input) = parse_with(input)?;
+            delete_scheduled_action(a, target, input)
+        }
+        "DescribeScalingActivities" => {
+            let (filter, _): (_, DescribeActivitiesIn) = parse_with(input)?;
+            describe_scaling_activities(a, filter)
+        }
         other => Err(AutoScalingError::UnknownOperation(other.to_string())),
     }
 }
@@ -70,6 +97,68 @@ fn parse<T: DeserializeOwned>(input: Value) -> Result<T, AutoScalingError> {
         };
         AutoScalingError::invalid(format!("{path}: {}", e.inner()))
     })
+}
+
+/// An input read as the fields its operation shares with others (`C`: [`TargetKey`] or
+/// [`DescribeFilter`]) and the operation's own (`T`). Each is read on its own, not flattened, so
+/// an error names its field.
+fn parse_with<C: DeserializeOwned, T: DeserializeOwned>(
+    input: Value,
+) -> Result<(C, T), AutoScalingError> {
+    Ok((parse(input.clone())?, parse(input)?))
+}
+
+/// The scalable target an operation acts on.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TargetKey {
+    service_namespace: String,
+    resource_id: String,
+    scalable_dimension: String,
+}
+
+impl TargetKey {
+    /// Checks the three fields into `errors`; (cluster, service) when the resource id is good.
+    fn check(&self, errors: &mut Vec<String>) -> Option<(String, String)> {
+        check_resource(
+            &self.service_namespace,
+            &self.resource_id,
+            Some(&self.scalable_dimension),
+            errors,
+        )
+    }
+}
+
+/// What the Describe operations select and page by.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeFilter {
+    service_namespace: String,
+    resource_id: Option<String>,
+    scalable_dimension: Option<String>,
+    max_results: Option<i64>,
+    next_token: Option<String>,
+}
+
+impl DescribeFilter {
+    /// Whether the namespace is ECS's (nothing else is ever registered).
+    fn is_ecs(&self) -> bool {
+        self.service_namespace == SERVICE_NAMESPACE
+    }
+
+    /// Whether something of scalable target `resource_id` is selected.
+    fn wants(&self, resource_id: &str) -> bool {
+        self.resource_id.as_deref().is_none_or(|r| r == resource_id)
+            && self
+                .scalable_dimension
+                .as_deref()
+                .is_none_or(|d| d == SCALABLE_DIMENSION)
+    }
+
+    /// The page of `items` asked for, and the next page's token.
+    fn page(self, items: Vec<Value>) -> Result<(Vec<Value>, Option<String>), AutoScalingError> {
+        page(items, self.max_results, self.next_token)
+    }
 }
 
 fn check(errors: Vec<String>) -> Result<(), AutoScalingError> {
@@ -199,9 +288,6 @@ struct SuspendedStateIn {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct RegisterIn {
-    service_namespace: String,
-    resource_id: String,
-    scalable_dimension: String,
     min_capacity: Option<i64>,
     max_capacity: Option<i64>,
     #[serde(rename = "RoleARN")]
@@ -213,20 +299,16 @@ struct RegisterIn {
 
 fn register_scalable_target(
     a: &AutoScaling,
+    target_key: TargetKey,
     input: RegisterIn,
     now: f64,
 ) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    let service = check_resource(
-        &input.service_namespace,
-        &input.resource_id,
-        Some(&input.scalable_dimension),
-        &mut errors,
-    );
+    let service = target_key.check(&mut errors);
     let min = capacity(input.min_capacity, "MinCapacity", &mut errors);
     let max = capacity(input.max_capacity, "MaxCapacity", &mut errors);
     let mut book = a.lock();
-    let existing = book.targets.get(&input.resource_id).cloned();
+    let existing = book.targets.get(&target_key.resource_id).cloned();
     if existing.is_none() {
         if input.min_capacity.is_none() {
             errors.push("MinCapacity: a value was expected when registering a new scalable target, found none".into());
@@ -248,13 +330,13 @@ fn register_scalable_target(
     }
     if let Some((cluster, name)) = &service {
         if a.service_counts(cluster, name).is_none() {
-            errors.push(format!("ResourceId: an ACTIVE ECS service was expected, found none named {} (ECS service doesn't exist: {})", name, input.resource_id));
+            errors.push(format!("ResourceId: an ACTIVE ECS service was expected, found none named {} (ECS service doesn't exist: {})", name, target_key.resource_id));
         }
     }
     check(errors)?;
     let arns = a.arns().clone();
     let mut target = existing.clone().unwrap_or_else(|| ScalableTarget {
-        resource_id: input.resource_id.clone(),
+        resource_id: target_key.resource_id.clone(),
         min_capacity: new_min,
         max_capacity: new_max,
         role_arn: String::new(),
@@ -289,11 +371,11 @@ fn register_scalable_target(
             .unwrap_or(ss.scheduled_scaling_suspended);
     }
     let arn = target.arn.clone();
-    book.targets.insert(input.resource_id.clone(), target);
+    book.targets.insert(target_key.resource_id.clone(), target);
     // New limits take effect at once: the desired count moves inside them.
     a.clamp_desired(
         &mut book,
-        &input.resource_id,
+        &target_key.resource_id,
         now,
         "a RegisterScalableTarget call",
     );
@@ -301,35 +383,22 @@ fn register_scalable_target(
     Ok(json!({ "ScalableTargetARN": arn }))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct TargetRef {
-    service_namespace: String,
-    resource_id: String,
-    scalable_dimension: String,
-}
-
 fn deregister_scalable_target(
     a: &AutoScaling,
-    input: TargetRef,
+    target: TargetKey,
 ) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    check_resource(
-        &input.service_namespace,
-        &input.resource_id,
-        Some(&input.scalable_dimension),
-        &mut errors,
-    );
+    target.check(&mut errors);
     check(errors)?;
     let mut book = a.lock();
-    if book.targets.remove(&input.resource_id).is_none() {
-        return Err(not_registered(&input.resource_id));
+    if book.targets.remove(&target.resource_id).is_none() {
+        return Err(not_registered(&target.resource_id));
     }
-    let prefix = key(&input.resource_id, "");
+    let prefix = key(&target.resource_id, "");
     let policies: Vec<ScalingPolicy> = book
         .policies
         .values()
-        .filter(|p| p.resource_id == input.resource_id)
+        .filter(|p| p.resource_id == target.resource_id)
         .cloned()
         .collect();
     for p in &policies {
@@ -344,18 +413,15 @@ fn deregister_scalable_target(
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct DescribeTargetsIn {
-    service_namespace: String,
     resource_ids: Option<Vec<String>>,
-    scalable_dimension: Option<String>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
 }
 
 fn describe_scalable_targets(
     a: &AutoScaling,
+    filter: DescribeFilter,
     input: DescribeTargetsIn,
 ) -> Result<Value, AutoScalingError> {
-    if input.service_namespace != SERVICE_NAMESPACE {
+    if !filter.is_ecs() {
         return Ok(json!({ "ScalableTargets": [] }));
     }
     let book = a.lock();
@@ -368,12 +434,7 @@ fn describe_scalable_targets(
                 .as_ref()
                 .is_none_or(|ids| ids.is_empty() || ids.contains(&t.resource_id))
         })
-        .filter(|_| {
-            input
-                .scalable_dimension
-                .as_deref()
-                .is_none_or(|d| d == SCALABLE_DIMENSION)
-        })
+        .filter(|t| filter.wants(&t.resource_id))
         .map(|t| {
             json!({
                 "ServiceNamespace": SERVICE_NAMESPACE,
@@ -388,7 +449,7 @@ fn describe_scalable_targets(
             })
         })
         .collect();
-    let (items, token) = page(items, input.max_results, input.next_token)?;
+    let (items, token) = filter.page(items)?;
     Ok(json!({ "ScalableTargets": items, "NextToken": token }))
 }
 
@@ -398,9 +459,6 @@ fn describe_scalable_targets(
 #[serde(rename_all = "PascalCase")]
 struct PutPolicyIn {
     policy_name: String,
-    service_namespace: String,
-    resource_id: String,
-    scalable_dimension: String,
     policy_type: Option<String>,
     step_scaling_policy_configuration: Option<StepScalingConfig>,
     target_tracking_scaling_policy_configuration: Option<TargetTrackingConfig>,
@@ -559,16 +617,12 @@ fn alarms_json(a: &AutoScaling, p: &ScalingPolicy) -> Vec<Value> {
 
 fn put_scaling_policy(
     a: &AutoScaling,
+    target: TargetKey,
     input: PutPolicyIn,
     now: f64,
 ) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    let service = check_resource(
-        &input.service_namespace,
-        &input.resource_id,
-        Some(&input.scalable_dimension),
-        &mut errors,
-    );
+    let service = target.check(&mut errors);
     if input.policy_name.is_empty()
         || input.policy_name.len() > 256
         || input.policy_name.contains(':')
@@ -596,22 +650,22 @@ fn put_scaling_policy(
     check(errors)?;
     let (cluster, service) = service.unwrap_or_default();
     let mut book = a.lock();
-    if !book.targets.contains_key(&input.resource_id) {
-        return Err(not_registered(&input.resource_id));
+    if !book.targets.contains_key(&target.resource_id) {
+        return Err(not_registered(&target.resource_id));
     }
-    let k = key(&input.resource_id, &input.policy_name);
+    let k = key(&target.resource_id, &input.policy_name);
     let existing = book.policies.get(&k).cloned();
     if existing.is_none()
         && book
             .policies
             .values()
-            .filter(|p| p.resource_id == input.resource_id)
+            .filter(|p| p.resource_id == target.resource_id)
             .count()
             >= MAX_POLICIES_PER_TARGET
     {
         return Err(AutoScalingError::LimitExceeded(format!(
             "{} already has {MAX_POLICIES_PER_TARGET} scaling policies, the most a scalable target may have",
-            input.resource_id
+            target.resource_id
         )));
     }
     let arns = a.arns().clone();
@@ -621,14 +675,14 @@ fn put_scaling_policy(
             arns.region,
             arns.account,
             uuid::Uuid::new_v4(),
-            input.resource_id,
+            target.resource_id,
             input.policy_name
         )
     });
     let mut policy = ScalingPolicy {
         arn,
         name: input.policy_name.clone(),
-        resource_id: input.resource_id.clone(),
+        resource_id: target.resource_id.clone(),
         policy_type: policy_type.clone(),
         step: None,
         tracking: None,
@@ -648,7 +702,7 @@ fn put_scaling_policy(
             .unwrap_or_else(|| {
                 format!(
                     "TargetTracking-{}-AlarmHigh-{}",
-                    input.resource_id,
+                    target.resource_id,
                     suffix()
                 )
             });
@@ -656,7 +710,11 @@ fn put_scaling_policy(
             .as_ref()
             .and_then(|p| p.alarm_low.clone())
             .unwrap_or_else(|| {
-                format!("TargetTracking-{}-AlarmLow-{}", input.resource_id, suffix())
+                format!(
+                    "TargetTracking-{}-AlarmLow-{}",
+                    target.resource_id,
+                    suffix()
+                )
             });
         let metric = tracked_metric(&cluster, &service, &cfg);
         let disable_in = cfg.disable_scale_in.unwrap_or(false);
@@ -696,42 +754,27 @@ fn put_scaling_policy(
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct DescribePoliciesIn {
-    service_namespace: String,
     policy_names: Option<Vec<String>>,
-    resource_id: Option<String>,
-    scalable_dimension: Option<String>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
 }
 
 fn describe_scaling_policies(
     a: &AutoScaling,
+    filter: DescribeFilter,
     input: DescribePoliciesIn,
 ) -> Result<Value, AutoScalingError> {
-    if input.service_namespace != SERVICE_NAMESPACE {
+    if !filter.is_ecs() {
         return Ok(json!({ "ScalingPolicies": [] }));
     }
     let book = a.lock();
     let items: Vec<Value> = book
         .policies
         .values()
-        .filter(|p| {
-            input
-                .resource_id
-                .as_ref()
-                .is_none_or(|r| *r == p.resource_id)
-        })
+        .filter(|p| filter.wants(&p.resource_id))
         .filter(|p| {
             input
                 .policy_names
                 .as_ref()
                 .is_none_or(|n| n.is_empty() || n.contains(&p.name))
-        })
-        .filter(|_| {
-            input
-                .scalable_dimension
-                .as_deref()
-                .is_none_or(|d| d == SCALABLE_DIMENSION)
         })
         .map(|p| {
             json!({
@@ -748,7 +791,7 @@ fn describe_scaling_policies(
             })
         })
         .collect();
-    let (items, token) = page(items, input.max_results, input.next_token)?;
+    let (items, token) = filter.page(items)?;
     Ok(json!({ "ScalingPolicies": items, "NextToken": token }))
 }
 
@@ -756,29 +799,22 @@ fn describe_scaling_policies(
 #[serde(rename_all = "PascalCase")]
 struct DeletePolicyIn {
     policy_name: String,
-    service_namespace: String,
-    resource_id: String,
-    scalable_dimension: String,
 }
 
 fn delete_scaling_policy(
     a: &AutoScaling,
+    target: TargetKey,
     input: DeletePolicyIn,
 ) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    check_resource(
-        &input.service_namespace,
-        &input.resource_id,
-        Some(&input.scalable_dimension),
-        &mut errors,
-    );
+    target.check(&mut errors);
     check(errors)?;
     let mut book = a.lock();
-    let k = key(&input.resource_id, &input.policy_name);
+    let k = key(&target.resource_id, &input.policy_name);
     let Some(p) = book.policies.get(&k).cloned() else {
         return Err(AutoScalingError::ObjectNotFound(format!(
             "No scaling policy found for service namespace: ecs, resource ID: {}, scalable dimension: {SCALABLE_DIMENSION}, policy name: {}",
-            input.resource_id, input.policy_name
+            target.resource_id, input.policy_name
         )));
     };
     delete_policy_alarms(a, &p)?;
@@ -799,12 +835,9 @@ struct TargetActionIn {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct PutScheduledIn {
-    service_namespace: String,
     schedule: Option<String>,
     timezone: Option<String>,
     scheduled_action_name: String,
-    resource_id: String,
-    scalable_dimension: String,
     start_time: Option<Value>,
     end_time: Option<Value>,
     scalable_target_action: Option<TargetActionIn>,
@@ -827,16 +860,12 @@ pub fn next_fire(action: &ScheduledAction, after: f64) -> Option<f64> {
 
 fn put_scheduled_action(
     a: &AutoScaling,
+    target: TargetKey,
     input: PutScheduledIn,
     now: f64,
 ) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    check_resource(
-        &input.service_namespace,
-        &input.resource_id,
-        Some(&input.scalable_dimension),
-        &mut errors,
-    );
+    target.check(&mut errors);
     let name = &input.scheduled_action_name;
     if name.is_empty() || name.len() > 256 || name.contains(':') || name.contains('/') {
         errors.push(format!("ScheduledActionName: 1 to 256 characters without ':' or '/' were expected, found '{name}'"));
@@ -875,7 +904,7 @@ fn put_scheduled_action(
         }
     }
     let mut book = a.lock();
-    let k = key(&input.resource_id, name);
+    let k = key(&target.resource_id, name);
     let existing = book.scheduled.get(&k).cloned();
     if existing.is_none() {
         if input.schedule.is_none() {
@@ -889,20 +918,20 @@ fn put_scheduled_action(
         }
     }
     check(errors)?;
-    if !book.targets.contains_key(&input.resource_id) {
-        return Err(not_registered(&input.resource_id));
+    if !book.targets.contains_key(&target.resource_id) {
+        return Err(not_registered(&target.resource_id));
     }
     if existing.is_none()
         && book
             .scheduled
             .values()
-            .filter(|s| s.resource_id == input.resource_id)
+            .filter(|s| s.resource_id == target.resource_id)
             .count()
             >= MAX_SCHEDULED_ACTIONS_PER_TARGET
     {
         return Err(AutoScalingError::LimitExceeded(format!(
             "{} already has {MAX_SCHEDULED_ACTIONS_PER_TARGET} scheduled actions, the most a scalable target may have",
-            input.resource_id
+            target.resource_id
         )));
     }
     let arns = a.arns().clone();
@@ -912,11 +941,11 @@ fn put_scheduled_action(
             arns.region,
             arns.account,
             uuid::Uuid::new_v4(),
-            input.resource_id,
+            target.resource_id,
             name
         ),
         name: name.clone(),
-        resource_id: input.resource_id.clone(),
+        resource_id: target.resource_id.clone(),
         schedule: String::new(),
         timezone: None,
         start_time: None,
@@ -951,28 +980,23 @@ fn put_scheduled_action(
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct DescribeScheduledIn {
-    service_namespace: String,
     scheduled_action_names: Option<Vec<String>>,
-    resource_id: Option<String>,
-    scalable_dimension: Option<String>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
 }
 
 fn describe_scheduled_actions(
     a: &AutoScaling,
+    filter: DescribeFilter,
     input: DescribeScheduledIn,
 ) -> Result<Value, AutoScalingError> {
-    if input.service_namespace != SERVICE_NAMESPACE {
+    if !filter.is_ecs() {
         return Ok(json!({ "ScheduledActions": [] }));
     }
     let book = a.lock();
     let items: Vec<Value> = book
         .scheduled
         .values()
-        .filter(|s| input.resource_id.as_ref().is_none_or(|r| *r == s.resource_id))
+        .filter(|s| filter.wants(&s.resource_id))
         .filter(|s| input.scheduled_action_names.as_ref().is_none_or(|n| n.is_empty() || n.contains(&s.name)))
-        .filter(|_| input.scalable_dimension.as_deref().is_none_or(|d| d == SCALABLE_DIMENSION))
         .map(|s| {
             json!({
                 "ScheduledActionName": s.name,
@@ -989,40 +1013,33 @@ fn describe_scheduled_actions(
             })
         })
         .collect();
-    let (items, token) = page(items, input.max_results, input.next_token)?;
+    let (items, token) = filter.page(items)?;
     Ok(json!({ "ScheduledActions": items, "NextToken": token }))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct DeleteScheduledIn {
-    service_namespace: String,
     scheduled_action_name: String,
-    resource_id: String,
-    scalable_dimension: String,
 }
 
 fn delete_scheduled_action(
     a: &AutoScaling,
+    target: TargetKey,
     input: DeleteScheduledIn,
 ) -> Result<Value, AutoScalingError> {
     let mut errors = Vec::new();
-    check_resource(
-        &input.service_namespace,
-        &input.resource_id,
-        Some(&input.scalable_dimension),
-        &mut errors,
-    );
+    target.check(&mut errors);
     check(errors)?;
     let mut book = a.lock();
     if book
         .scheduled
-        .remove(&key(&input.resource_id, &input.scheduled_action_name))
+        .remove(&key(&target.resource_id, &input.scheduled_action_name))
         .is_none()
     {
         return Err(AutoScalingError::ObjectNotFound(format!(
             "No scheduled action found for service namespace: ecs, resource ID: {}, scalable dimension: {SCALABLE_DIMENSION}, scheduled action name: {}",
-            input.resource_id, input.scheduled_action_name
+            target.resource_id, input.scheduled_action_name
         )));
     }
     a.persist(&book)?;
@@ -1034,33 +1051,22 @@ fn delete_scheduled_action(
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct DescribeActivitiesIn {
-    service_namespace: String,
-    resource_id: Option<String>,
-    scalable_dimension: Option<String>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
     #[allow(dead_code)]
     include_not_scaled_activities: Option<bool>,
 }
 
 fn describe_scaling_activities(
     a: &AutoScaling,
-    input: DescribeActivitiesIn,
+    filter: DescribeFilter,
 ) -> Result<Value, AutoScalingError> {
-    if input.service_namespace != SERVICE_NAMESPACE {
+    if !filter.is_ecs() {
         return Ok(json!({ "ScalingActivities": [] }));
     }
     let book: Book = a.lock().clone();
     let mut all: Vec<&Activity> = book
         .activities
         .iter()
-        .filter(|(rid, _)| input.resource_id.as_ref().is_none_or(|r| r == *rid))
-        .filter(|_| {
-            input
-                .scalable_dimension
-                .as_deref()
-                .is_none_or(|d| d == SCALABLE_DIMENSION)
-        })
+        .filter(|(rid, _)| filter.wants(rid))
         .flat_map(|(_, list)| list.iter())
         .collect();
     all.sort_by(|x, y| {
@@ -1085,7 +1091,7 @@ fn describe_scaling_activities(
             })
         })
         .collect();
-    let (items, token) = page(items, input.max_results, input.next_token)?;
+    let (items, token) = filter.page(items)?;
     Ok(json!({ "ScalingActivities": items, "NextToken": token }))
 }
 

@@ -554,3 +554,93 @@ fn bad_input_is_refused_with_aws_errors_listing_every_problem() {
         "UnknownOperationException"
     );
 }
+
+#[test]
+fn shared_and_own_input_fields_are_named_in_errors_and_filters_apply_everywhere() {
+    let rig = Rig::new(&[("web", 2), ("api", 2)]);
+    rig.register("web", 1, 4);
+    rig.register("api", 1, 4);
+    for (op, input, field) in [
+        (
+            "PutScalingPolicy",
+            json!({"PolicyName": "p", "ServiceNamespace": "ecs", "ResourceId": 5, "ScalableDimension": "ecs:service:DesiredCount"}),
+            "ResourceId: ",
+        ),
+        (
+            "PutScalingPolicy",
+            json!({"PolicyName": 1, "ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount"}),
+            "PolicyName: ",
+        ),
+        (
+            "DeleteScheduledAction",
+            json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/web"}),
+            "missing field `ScalableDimension`",
+        ),
+        (
+            "DescribeScalingPolicies",
+            json!({"ServiceNamespace": "ecs", "MaxResults": "ten"}),
+            "MaxResults: ",
+        ),
+        (
+            "DescribeScalingActivities",
+            json!({"ServiceNamespace": "ecs", "IncludeNotScaledActivities": "yes"}),
+            "IncludeNotScaledActivities: ",
+        ),
+        (
+            "DescribeScheduledActions",
+            json!({"ServiceNamespace": "ecs", "ScheduledActionNames": "x"}),
+            "ScheduledActionNames: ",
+        ),
+        (
+            "RegisterScalableTarget",
+            json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/web", "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": "one"}),
+            "MinCapacity: ",
+        ),
+    ] {
+        let e = rig.asg.call(op, input).unwrap_err();
+        assert!(e.to_string().contains(field), "{op}: {e}");
+    }
+    for service in ["web", "api"] {
+        rig.call("PutScalingPolicy", tracking(service, "cpu", json!({})));
+    }
+    // ResourceId, ScalableDimension and paging select the same way in every Describe operation.
+    let web = json!({"ServiceNamespace": "ecs", "ResourceId": "service/default/web"});
+    let policies = rig.call("DescribeScalingPolicies", web.clone());
+    assert_eq!(policies["ScalingPolicies"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        policies["ScalingPolicies"][0]["ResourceId"],
+        "service/default/web"
+    );
+    let page = rig.call(
+        "DescribeScalingPolicies",
+        json!({"ServiceNamespace": "ecs", "MaxResults": 1}),
+    );
+    assert_eq!(page["ScalingPolicies"].as_array().unwrap().len(), 1);
+    let rest = rig.call(
+        "DescribeScalingPolicies",
+        json!({"ServiceNamespace": "ecs", "NextToken": page["NextToken"]}),
+    );
+    assert_eq!(rest["ScalingPolicies"].as_array().unwrap().len(), 1);
+    assert_ne!(
+        rest["ScalingPolicies"][0]["ResourceId"],
+        page["ScalingPolicies"][0]["ResourceId"]
+    );
+    let other_dimension =
+        json!({"ServiceNamespace": "ecs", "ScalableDimension": "ecs:service:Other"});
+    for (op, list) in [
+        ("DescribeScalableTargets", "ScalableTargets"),
+        ("DescribeScalingPolicies", "ScalingPolicies"),
+        ("DescribeScheduledActions", "ScheduledActions"),
+        ("DescribeScalingActivities", "ScalingActivities"),
+    ] {
+        let none = rig.call(op, other_dimension.clone());
+        assert_eq!(none[list], json!([]), "{op}");
+        let other_ns = rig.call(op, json!({"ServiceNamespace": "ec2"}));
+        assert_eq!(other_ns[list], json!([]), "{op}");
+    }
+    let targets = rig.call(
+        "DescribeScalableTargets",
+        json!({"ServiceNamespace": "ecs", "ResourceIds": ["service/default/api"]}),
+    );
+    assert_eq!(targets["ScalableTargets"].as_array().unwrap().len(), 1);
+}

@@ -36,6 +36,17 @@ pub fn trust_ca(path: std::path::PathBuf) {
     let _ = CA_CERT.set(path);
 }
 
+/// The bearer token every client of this process sends (set once, at start).
+static TOKEN: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
+
+/// Sends `Authorization: Bearer <token>` with every request of clients made after this call.
+pub fn use_token(token: String) {
+    berth_registry::set_credential(berth_registry::Credential::Token(token.clone()));
+    if let Ok(mut t) = TOKEN.write() {
+        *t = Some(token);
+    }
+}
+
 /// An API client bound to one server.
 pub struct Client {
     base: String,
@@ -49,6 +60,15 @@ impl Client {
             .enable_all()
             .build()?;
         let mut http = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        let token = TOKEN.read().ok().and_then(|t| t.clone());
+        if let Some(token) = token {
+            let mut headers = reqwest::header::HeaderMap::new();
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .context("--token: not a valid header value")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            http = http.default_headers(headers);
+        }
         if let Some(path) = CA_CERT.get() {
             let pem = std::fs::read(path)
                 .with_context(|| format!("--ca-cert: reading {}", path.display()))?;
@@ -125,7 +145,31 @@ impl Client {
         action: &str,
         params: &[(String, String)],
     ) -> anyhow::Result<crate::client_elb::XmlNode> {
-        let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", "2015-12-01")];
+        self.query_version("2015-12-01", action, params)
+    }
+
+    /// Calls an IAM operation (query protocol, version 2010-05-08).
+    pub fn iam(
+        &self,
+        action: &str,
+        params: &[(String, String)],
+    ) -> anyhow::Result<crate::client_elb::XmlNode> {
+        self.query_version("2010-05-08", action, params)
+    }
+
+    /// Calls CloudTrail's LookupEvents (the audit log).
+    pub fn lookup_events(&self, body: Value) -> anyhow::Result<Value> {
+        self.post("CloudTrail_20131101.LookupEvents", &body)
+    }
+
+    /// A query-protocol call with API version `version`.
+    pub fn query_version(
+        &self,
+        version: &str,
+        action: &str,
+        params: &[(String, String)],
+    ) -> anyhow::Result<crate::client_elb::XmlNode> {
+        let mut form: Vec<(&str, &str)> = vec![("Action", action), ("Version", version)];
         form.extend(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let req = self.http.post(format!("{}/", self.base)).form(&form);
         let resp = self
@@ -162,8 +206,16 @@ impl Client {
                     .await
             })
             .map_err(|e| self.unreachable(e))?;
+        let status = resp.status();
         let text = self.rt.block_on(async { resp.text().await })?;
-        Ok(serde_json::from_str(&text)?)
+        let v: Value = serde_json::from_str(&text)
+            .with_context(|| format!("GET {path}: HTTP {status}: {text}"))?;
+        if !status.is_success() {
+            let code = v.get("error").and_then(Value::as_str).unwrap_or("Error");
+            let msg = v.get("message").and_then(Value::as_str).unwrap_or(&text);
+            return Err(anyhow!("{code}: {msg}"));
+        }
+        Ok(v)
     }
 
     /// True when the server answers its health check.

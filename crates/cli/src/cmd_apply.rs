@@ -360,6 +360,7 @@ pub fn apply_plan(c: &Client, stack: &Stack, plan: &Plan, elb: &ElbState) -> any
             "healthCheckGracePeriodSeconds": spec.health_check_grace_period_seconds,
             "deploymentConfiguration": spec.deployment_configuration,
             "loadBalancers": load_balancers,
+            (berth_model::ecs::INGRESS_FIELD): spec.ingress,
         });
         match svc_change.map(|ch| ch.kind) {
             Some(ChangeKind::Create) => {

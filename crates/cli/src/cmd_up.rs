@@ -17,7 +17,7 @@ fn run_dir(g: &Global) -> PathBuf {
 }
 
 /// The pid in `<run>/<name>.pid` if that process is alive and is a berth process.
-fn live_pid(g: &Global, name: &str) -> Option<i32> {
+pub(crate) fn live_pid(g: &Global, name: &str) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(run_dir(g).join(format!("{name}.pid")))
         .ok()?
         .trim()
@@ -35,7 +35,12 @@ fn is_berth_process(pid: i32) -> bool {
     exe.is_some() && exe == mine || String::from_utf8_lossy(&cmdline).contains("berth")
 }
 
-fn spawn_component(g: &Global, name: &str, extra: &[&str]) -> anyhow::Result<u32> {
+fn spawn_component(
+    g: &Global,
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<u32> {
     let exe = std::env::current_exe().context("finding the berth executable")?;
     let dir = run_dir(g);
     std::fs::create_dir_all(&dir)?;
@@ -50,6 +55,7 @@ fn spawn_component(g: &Global, name: &str, extra: &[&str]) -> anyhow::Result<u32
         .arg("--api-addr")
         .arg(g.api_addr())
         .args(extra)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -76,16 +82,38 @@ pub fn up(g: &Global, dir: Option<PathBuf>, detach: bool) -> anyhow::Result<i32>
     let mut g = g.clone();
     // Pin the address so every component and later command agree on it.
     g.api_addr = Some(g.api_addr());
-    let client = Client::new(g.api_url())?;
     let state = g.state_dir();
     std::fs::create_dir_all(&state)
         .with_context(|| format!("creating the state directory {}", state.display()))?;
+    // A fresh state directory: the server will create the admin user with a token made here,
+    // saved in the user's credentials file and shown once.
+    let bootstrap = (!state.join("iam/iam.json").exists() && live_pid(&g, "server").is_none())
+        .then(|| {
+            g.token
+                .clone()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(berth_iam::new_token)
+        });
+    if let Some(token) = &bootstrap {
+        let path = crate::config::credentials::save(&g.api_url(), token)?;
+        crate::client::use_token(token.clone());
+        eprintln!(
+            "created the admin credential for {} (saved in {}; shown only now):\n    {token}",
+            g.api_url(),
+            path.display()
+        );
+    }
+    let client = Client::new(g.api_url())?;
     for name in COMPONENTS {
         if live_pid(&g, name).is_none() {
             if name == "server" && client.healthy() {
                 bail!("something else already answers on {}; pass --api-addr to choose another address", g.api_url());
             }
-            spawn_component(&g, name, &[])?;
+            let env: Vec<(&str, &str)> = match (&bootstrap, name) {
+                (Some(t), "server") => vec![("BERTH_BOOTSTRAP_TOKEN", t.as_str())],
+                _ => vec![],
+            };
+            spawn_component(&g, name, &[], &env)?;
             eprintln!(
                 "started berth {name} (log: {})",
                 run_dir(&g).join(format!("{name}.log")).display()

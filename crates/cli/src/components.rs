@@ -111,7 +111,9 @@ pub fn server(g: &Global, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<i32
         )
         .map_err(|e| anyhow::anyhow!("opening the auto scaling state: {e}"))?;
         let secrets = open_secrets(&state_dir, &cp)?;
+        let iam = open_iam(&state_dir, &secrets)?;
         let backends = berth_server::Backends {
+            iam: Some(iam),
             registry: Some(registry),
             cloudwatch: Some(cloudwatch),
             autoscaling: Some(autoscaling),
@@ -127,6 +129,45 @@ pub fn server(g: &Global, tls: Option<(PathBuf, PathBuf)>) -> anyhow::Result<i32
         tracing::info!("berth server stopped");
         Ok(0)
     })
+}
+
+/// The node credential's file: `BERTH_NODE_TOKEN_FILE`, else `<state>/run/node.token`.
+fn node_token_file(state_dir: &std::path::Path) -> PathBuf {
+    std::env::var_os("BERTH_NODE_TOKEN_FILE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| state_dir.join("run/node.token"))
+}
+
+/// Opens the identity store at `<state>/iam`. On a fresh state directory it creates the admin
+/// user with the token in `BERTH_BOOTSTRAP_TOKEN` (as `berth up` does, after saving it in the
+/// user's credentials file), or with a new token printed here, once. It also makes sure this
+/// machine's node credential exists for the agent and the proxy.
+fn open_iam(
+    state_dir: &std::path::Path,
+    secrets: &berth_secrets::Secrets,
+) -> anyhow::Result<berth_iam::Iam> {
+    let iam = berth_iam::Iam::open(state_dir.join("iam"), secrets.clone())
+        .map_err(|e| anyhow::anyhow!("opening the identity store: {e}"))?;
+    let given = std::env::var("BERTH_BOOTSTRAP_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let from_env = given.is_some();
+    if let Some(token) = iam
+        .bootstrap_admin(given)
+        .map_err(|e| anyhow::anyhow!("creating the admin credential: {e}"))?
+    {
+        if from_env {
+            tracing::info!("created the admin user with the token from BERTH_BOOTSTRAP_TOKEN");
+        } else {
+            eprintln!(
+                "berth: created the admin user. Its token is shown only this once:\n\n    {token}\n\nUse it with `berth auth login` or BERTH_TOKEN."
+            );
+        }
+    }
+    iam.ensure_node_token(&node_token_file(state_dir))
+        .map_err(|e| anyhow::anyhow!("creating the node credential: {e}"))?;
+    Ok(iam)
 }
 
 /// Opens Secrets Manager at `<state>/secrets`, resolves task secrets through it, and redeploys
@@ -170,6 +211,7 @@ pub fn agent(g: &Global, node_id: Option<String>) -> anyhow::Result<i32> {
         state_dir: state_dir.join("agent"),
         host_ip: std::env::var("BERTH_HOST_IP").unwrap_or_else(|_| "127.0.0.1".into()),
         shim_exe: std::env::current_exe().context("finding the berth executable")?,
+        node_token_file: Some(node_token_file(&state_dir)),
     };
     runtime()?.block_on(async move {
         berth_agent::run(config, termination())
@@ -197,6 +239,7 @@ pub fn proxy(g: &Global, config: Option<PathBuf>) -> anyhow::Result<i32> {
         proxy_id: std::env::var("BERTH_PROXY_ID").unwrap_or_else(|_| "proxy-local".into()),
         access_log: (!standalone).then(|| state_dir.join("proxy/access.log")),
         state_dir: (!standalone).then(|| state_dir.join("proxy")),
+        node_token_file: (!standalone).then(|| node_token_file(&state_dir)),
     };
     let rt = berth_proxy::runtime()?;
     rt.block_on(async move {

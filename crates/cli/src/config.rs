@@ -23,6 +23,10 @@ pub struct Global {
     /// CA certificate (PEM) to trust for an https:// API address, e.g. one made by `berth cert ca`.
     #[arg(long, env = "BERTH_CA_CERT", global = true)]
     pub ca_cert: Option<PathBuf>,
+    /// Bearer token for the API [default: the one `berth up` or `berth auth login` saved in
+    /// the credentials file for this API address].
+    #[arg(long, env = "BERTH_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
     /// Output format: table or json.
     #[arg(long, short = 'o', global = true, default_value = "table", value_parser = ["table", "json"])]
     pub output: String,
@@ -74,5 +78,57 @@ impl Global {
 
     pub fn json(&self) -> bool {
         self.output == "json"
+    }
+
+    /// The bearer token: `--token`/`BERTH_TOKEN`, else the credentials file's for this API.
+    pub fn bearer_token(&self) -> Option<String> {
+        if let Some(t) = self.token.as_ref().filter(|t| !t.is_empty()) {
+            return Some(t.clone());
+        }
+        credentials::load().get(&self.api_url()).cloned()
+    }
+}
+
+/// The client's credentials file: bearer tokens by API URL, JSON, mode 0600, at
+/// `$BERTH_CONFIG_DIR/credentials`, else `$XDG_CONFIG_HOME/berth/credentials`, else
+/// `~/.config/berth/credentials`. Like `~/.aws/credentials`, it belongs to the user, not to the
+/// server's state directory (which keeps only hashes).
+pub mod credentials {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    pub fn path() -> PathBuf {
+        if let Some(d) = std::env::var_os("BERTH_CONFIG_DIR").filter(|v| !v.is_empty()) {
+            return PathBuf::from(d).join("credentials");
+        }
+        if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(x).join("berth/credentials");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(h).join(".config/berth/credentials");
+        }
+        PathBuf::from("/root/.config/berth/credentials")
+    }
+
+    pub fn load() -> BTreeMap<String, String> {
+        std::fs::read(path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Saves `token` for `api_url` (atomically, mode 0600).
+    pub fn save(api_url: &str, token: &str) -> anyhow::Result<PathBuf> {
+        use anyhow::Context;
+        let mut all = load();
+        all.insert(api_url.to_string(), token.to_string());
+        let p = path();
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        berth_secrets::write_private(&p, serde_json::to_string_pretty(&all)?.as_bytes())
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
+        Ok(p)
     }
 }

@@ -3,6 +3,7 @@
 mod client;
 mod client_elb;
 mod cmd_apply;
+mod cmd_auth;
 mod cmd_cert;
 mod cmd_deploy;
 mod cmd_ecs;
@@ -141,6 +142,24 @@ enum Command {
     },
     /// A service's deployment history: who, what, when, outcome.
     Deployments { service: String },
+    /// Users, access keys, bearer tokens and policies (IAM).
+    #[command(subcommand)]
+    Auth(cmd_auth::AuthCommand),
+    /// The audit log: every change and every denied request, newest first.
+    Audit {
+        /// Only this user's calls.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this operation (e.g. UpdateService).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only the last N seconds.
+        #[arg(long)]
+        since: Option<u64>,
+        /// At most this many events (1-50).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Build OCI images without a Docker engine.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -255,6 +274,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Some(ca) = &g.ca_cert {
         client::trust_ca(ca.clone());
     }
+    let is_component = matches!(
+        cli.command,
+        Command::Server { .. }
+            | Command::Agent { .. }
+            | Command::Proxy { .. }
+            | Command::Shim { .. }
+            | Command::DemoApp
+            | Command::Probe { .. }
+    );
+    if !is_component {
+        if let Some(token) = g.bearer_token() {
+            client::use_token(token);
+        }
+    }
     match cli.command {
         Command::Shim { args } => Ok(berth_agent::shim_main(args)),
         Command::Server { tls_cert, tls_key } => components::server(&g, tls_cert.zip(tls_key)),
@@ -313,5 +346,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             timeout,
         } => cmd_deploy::rollback(&g, &service, to, wait, timeout),
         Command::Deployments { service } => cmd_deploy::deployments(&g, &service),
+        Command::Auth(c) => cmd_auth::run(&g, c),
+        Command::Audit {
+            user,
+            action,
+            since,
+            limit,
+        } => cmd_auth::audit(&g, user, action, since, limit),
     }
 }

@@ -1,15 +1,13 @@
 //! End-to-end Application Auto Scaling: the real `aws application-autoscaling` CLI registers a
 //! service and an ALBRequestCountPerTarget target tracking policy; a bounded, paced request load
 //! through the proxy's listener scales the service out to its maximum, and after the load ends it
-//! scales back in to the minimum. (berth's agent does not report per-task CPU to the control plane
-//! yet, so this test drives scaling with the request count rather than CPUUtilization.)
+//! scales back in to the minimum. (`cpu_scaling.rs` drives scaling with CPUUtilization.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
 
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,29 +44,6 @@ services:
           stopTimeout: 3
 "#
     )
-}
-
-fn aws(c: &Cluster, args: &[&str]) -> Value {
-    let out = std::process::Command::new("aws")
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", c.addr),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    assert!(
-        out.status.success(),
-        "aws {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
 fn desired(c: &Cluster) -> u64 {
@@ -118,12 +93,12 @@ fn request_load_scales_the_service_out_and_back_in() {
         http_get(&addr, "/").ok().filter(|(s, _)| *s == 200)
     });
 
-    let lb = aws(&c, &["elbv2", "describe-load-balancers"]);
+    let lb = c.aws_ok(&["elbv2", "describe-load-balancers"]);
     let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"]
         .as_str()
         .unwrap()
         .to_string();
-    let tg = aws(&c, &["elbv2", "describe-target-groups"]);
+    let tg = c.aws_ok(&["elbv2", "describe-target-groups"]);
     let tg_arn = tg["TargetGroups"][0]["TargetGroupArn"]
         .as_str()
         .unwrap()
@@ -134,61 +109,52 @@ fn request_load_scales_the_service_out_and_back_in() {
         tg_arn.rsplit(':').next().unwrap()
     );
 
-    aws(
-        &c,
-        &[
-            "application-autoscaling",
-            "register-scalable-target",
-            "--service-namespace",
-            "ecs",
-            "--resource-id",
-            "service/default/web",
-            "--scalable-dimension",
-            "ecs:service:DesiredCount",
-            "--min-capacity",
-            "2",
-            "--max-capacity",
-            "4",
-        ],
-    );
+    c.aws_ok(&[
+        "application-autoscaling",
+        "register-scalable-target",
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        "service/default/web",
+        "--scalable-dimension",
+        "ecs:service:DesiredCount",
+        "--min-capacity",
+        "2",
+        "--max-capacity",
+        "4",
+    ]);
     let cfg = serde_json::json!({
         "TargetValue": 600.0,
         "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget", "ResourceLabel": label},
         "ScaleOutCooldown": 10, "ScaleInCooldown": 5
     });
-    let policy = aws(
-        &c,
-        &[
-            "application-autoscaling",
-            "put-scaling-policy",
-            "--policy-name",
-            "rps",
-            "--service-namespace",
-            "ecs",
-            "--resource-id",
-            "service/default/web",
-            "--scalable-dimension",
-            "ecs:service:DesiredCount",
-            "--policy-type",
-            "TargetTrackingScaling",
-            "--target-tracking-scaling-policy-configuration",
-            &cfg.to_string(),
-        ],
-    );
+    let policy = c.aws_ok(&[
+        "application-autoscaling",
+        "put-scaling-policy",
+        "--policy-name",
+        "rps",
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        "service/default/web",
+        "--scalable-dimension",
+        "ecs:service:DesiredCount",
+        "--policy-type",
+        "TargetTrackingScaling",
+        "--target-tracking-scaling-policy-configuration",
+        &cfg.to_string(),
+    ]);
     assert_eq!(
         policy["Alarms"].as_array().map(Vec::len),
         Some(2),
         "{policy}"
     );
-    let alarms = aws(
-        &c,
-        &[
-            "cloudwatch",
-            "describe-alarms",
-            "--alarm-name-prefix",
-            "TargetTracking-service/default/web-",
-        ],
-    );
+    let alarms = c.aws_ok(&[
+        "cloudwatch",
+        "describe-alarms",
+        "--alarm-name-prefix",
+        "TargetTracking-service/default/web-",
+    ]);
     assert_eq!(
         alarms["MetricAlarms"].as_array().map(Vec::len),
         Some(2),
@@ -211,17 +177,14 @@ fn request_load_scales_the_service_out_and_back_in() {
         Duration::from_secs(90),
         || (desired(&c) == 2).then_some(()),
     );
-    let acts = aws(
-        &c,
-        &[
-            "application-autoscaling",
-            "describe-scaling-activities",
-            "--service-namespace",
-            "ecs",
-            "--resource-id",
-            "service/default/web",
-        ],
-    );
+    let acts = c.aws_ok(&[
+        "application-autoscaling",
+        "describe-scaling-activities",
+        "--service-namespace",
+        "ecs",
+        "--resource-id",
+        "service/default/web",
+    ]);
     let acts = acts["ScalingActivities"].as_array().unwrap().clone();
     assert!(acts.len() >= 2, "{acts:#?}");
     let causes: Vec<&str> = acts.iter().map(|a| a["Cause"].as_str().unwrap()).collect();

@@ -139,6 +139,8 @@ fn the_example_stack_runs_its_services_as_containers_behind_the_proxy() {
         .arg(repo.join("scripts/build-example-images.sh"))
         .env("BERTH_BIN", BERTH)
         .env("BERTH_API_ADDR", &c.addr)
+        .env("BERTH_TOKEN", &c.token)
+        .env("BERTH_CONFIG_DIR", c.state_dir().join("client"))
         .output()
         .unwrap();
     assert!(
@@ -149,11 +151,9 @@ fn the_example_stack_runs_its_services_as_containers_behind_the_proxy() {
     );
     // The example stack file as it is, with the variables scripts/demo.sh sets.
     let port = free_port();
-    let out = std::process::Command::new(BERTH)
-        .arg("apply")
-        .arg(examples_dir().join("shop/berth.yaml"))
-        .env("BERTH_STATE_DIR", c.state_dir())
-        .env("BERTH_API_ADDR", &c.addr)
+    let stack = examples_dir().join("shop/berth.yaml");
+    let out = c
+        .cli_command(&["apply", stack.to_str().unwrap()])
         .env("SHOP_IMAGE", format!("{}/berth-demo:latest", c.addr))
         .env("SHOP_PORT", port.to_string())
         .output()

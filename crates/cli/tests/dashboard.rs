@@ -118,7 +118,8 @@ fn run_chromium(profile: &Path, url: &str, extra: &[&str]) -> String {
 fn dump_dom(c: &Cluster, profile: &Path, path: &str) -> String {
     let dom = run_chromium(
         profile,
-        &format!("http://{}{path}", c.addr),
+        // The token in the fragment signs the page in (the fragment never reaches the server).
+        &format!("http://{}{path}#token={}", c.addr, c.token),
         &["--dump-dom"],
     );
     assert!(
@@ -154,7 +155,7 @@ fn points(dom: &str, marker: &str) -> u64 {
 }
 
 fn cloudwatch(c: &Cluster, op: &str, body: Value) -> Value {
-    reqwest::blocking_client()
+    c.api_client()
         .post(
             &c.addr,
             &format!("GraniteServiceVersion20100801.{op}"),
@@ -286,7 +287,7 @@ fn the_dashboard_shows_services_charts_and_dashboards_in_a_real_browser() {
     let shot = profile.path().join("service.png");
     run_chromium(
         profile.path(),
-        &format!("http://{}/dashboard/services/web", c.addr),
+        &format!("http://{}/dashboard/services/web#token={}", c.addr, c.token),
         &[
             &format!("--screenshot={}", shot.display()),
             "--window-size=1400,1000",

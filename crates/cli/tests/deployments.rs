@@ -84,7 +84,8 @@ fn rolling_update_100_200_reaches_the_new_revision_and_exits_0() {
     let h = h["deployments"].as_array().unwrap();
     assert_eq!(h[0]["status"], "SUCCESSFUL");
     assert_eq!(h[0]["trigger"], "taskDefinition");
-    assert!(h[0]["startedBy"].as_str().unwrap().starts_with("cli"));
+    // Who: the authenticated user, whatever the client claims.
+    assert_eq!(h[0]["startedBy"], "user:admin");
 }
 
 #[test]
@@ -93,8 +94,8 @@ fn rolling_update_50_100_never_exceeds_desired() {
     let s = c.write_stack("berth.yaml", &stack(4, 50, 100));
     assert!(c.cli(&["apply", s.to_str().unwrap()]).status.success());
     c.wait_running("web", 4, true);
-    let child = std::process::Command::new(BERTH)
-        .args([
+    let child = c
+        .cli_command(&[
             "deploy",
             "web",
             "--env",
@@ -103,8 +104,6 @@ fn rolling_update_50_100_never_exceeds_desired() {
             "--timeout",
             "60",
         ])
-        .env("BERTH_API_ADDR", &c.addr)
-        .env("BERTH_STATE_DIR", c.state_dir())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

@@ -304,8 +304,7 @@ fn real_aws_cli_sees_what_berth_created() {
                 "--output",
                 "json",
             ])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .envs(c.aws_env())
             .output()
             .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
         assert!(
@@ -365,8 +364,7 @@ fn real_aws_cli_sees_what_berth_created() {
             "--region",
             "us-east-1",
         ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .envs(c.aws_env())
         .output()
         .unwrap();
     assert!(!out.status.success());

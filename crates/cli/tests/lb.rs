@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::time::Duration;
 
 fn stack(port: u16, count: u32) -> String {
@@ -62,47 +61,21 @@ fn setup(count: u32) -> (Cluster, String) {
     (c, addr)
 }
 
-fn aws(c: &Cluster, args: &[&str]) -> Value {
-    let out = std::process::Command::new("aws")
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", c.addr),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    assert!(
-        out.status.success(),
-        "aws {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
 #[test]
 fn aws_cli_describes_the_tasks_target_health() {
     let (c, _) = setup(2);
-    let tg = aws(&c, &["elbv2", "describe-target-groups", "--names", "web"]);
+    let tg = c.aws_ok(&["elbv2", "describe-target-groups", "--names", "web"]);
     let arn = tg["TargetGroups"][0]["TargetGroupArn"]
         .as_str()
         .unwrap()
         .to_string();
     let health = eventually("two healthy targets", Duration::from_secs(20), || {
-        let h = aws(
-            &c,
-            &[
-                "elbv2",
-                "describe-target-health",
-                "--target-group-arn",
-                &arn,
-            ],
-        );
+        let h = c.aws_ok(&[
+            "elbv2",
+            "describe-target-health",
+            "--target-group-arn",
+            &arn,
+        ]);
         let d = h["TargetHealthDescriptions"]
             .as_array()
             .cloned()

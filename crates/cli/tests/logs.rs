@@ -9,27 +9,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 fn aws(c: &Cluster, args: &[&str]) -> Result<Value, String> {
-    let out = std::process::Command::new("aws")
-        .args(["logs"])
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", c.addr),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_PAGER", "")
-        .output()
-        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
+    let mut all = vec!["logs"];
+    all.extend_from_slice(args);
+    c.aws(&all)
 }
 
 fn ok(c: &Cluster, args: &[&str]) -> Value {

@@ -7,25 +7,7 @@ use common::*;
 use serde_json::Value;
 
 fn aws(c: &Cluster, args: &[&str]) -> Result<Value, String> {
-    let out = std::process::Command::new("aws")
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", c.addr),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
+    c.aws(args)
 }
 
 fn build(c: &Cluster, content: &str, tag: &str) -> std::process::Output {

@@ -11,27 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 
 fn aws(c: &Cluster, args: &[&str]) -> Result<Value, String> {
-    let out = std::process::Command::new("aws")
-        .args(["secretsmanager"])
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", c.addr),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "AKIDE2E")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_PAGER", "")
-        .output()
-        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
+    let mut all = vec!["secretsmanager"];
+    all.extend_from_slice(args);
+    c.aws(&all)
 }
 
 fn ok(c: &Cluster, args: &[&str]) -> Value {
@@ -225,7 +207,7 @@ fn secrets_manager_api_injection_and_audit() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert!(lines.iter().any(|l| l["actor"] == "AKIDE2E"
+    assert!(lines.iter().any(|l| l["actor"] == "user:admin"
         && l["operation"] == "GetSecretValue"
         && l["secretArn"] == arn.as_str()));
     assert!(

@@ -22,10 +22,15 @@ impl Drop for Server {
     }
 }
 
+/// The admin token the server is started with.
+const TOKEN: &str = "berth_tls_test_token_0123456789abcdef";
+
 fn berth(state: &Path, api_addr: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(BERTH);
     cmd.args(args)
         .env("BERTH_STATE_DIR", state)
+        .env("BERTH_TOKEN", TOKEN)
+        .env("BERTH_CONFIG_DIR", state.join("client"))
         .env_remove("BERTH_API_ADDR")
         .env_remove("BERTH_CA_CERT");
     if let Some(a) = api_addr {
@@ -97,6 +102,7 @@ fn api_over_https_with_a_local_ca() {
             .env("BERTH_API_ADDR", format!("127.0.0.1:{port}"))
             .env("BERTH_TLS_CERT", certs.join("localhost.pem"))
             .env("BERTH_TLS_KEY", certs.join("localhost-key.pem"))
+            .env("BERTH_BOOTSTRAP_TOKEN", TOKEN)
             .env("BERTH_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -124,6 +130,7 @@ fn api_over_https_with_a_local_ca() {
         .env("BERTH_STATE_DIR", &state)
         .env("BERTH_API_ADDR", format!("https://localhost:{port}"))
         .env("BERTH_CA_CERT", &ca)
+        .env("BERTH_TOKEN", TOKEN)
         .output()
         .unwrap();
     ok(&named, "berth services via BERTH_CA_CERT and a DNS name");
@@ -147,7 +154,28 @@ fn api_over_https_with_a_local_ca() {
     assert!(!bad_ca.status.success());
     assert!(String::from_utf8_lossy(&bad_ca.stderr).contains("--ca-cert"));
 
-    // The real AWS CLI over https with the CA bundle.
+    // The real AWS CLI over https with the CA bundle, signing with an admin access key.
+    let key: serde_json::Value = serde_json::from_str(&ok(
+        &berth(
+            &state,
+            Some(&https),
+            &[
+                "auth",
+                "create-key",
+                "admin",
+                "--ca-cert",
+                &ca,
+                "--output",
+                "json",
+            ],
+        ),
+        "berth auth create-key",
+    ))
+    .unwrap();
+    let (key_id, secret) = (
+        key["accessKeyId"].as_str().unwrap().to_string(),
+        key["secretAccessKey"].as_str().unwrap().to_string(),
+    );
     let aws = |extra: &[&str]| {
         Command::new("aws")
             .args([
@@ -161,8 +189,8 @@ fn api_over_https_with_a_local_ca() {
                 "json",
             ])
             .args(extra)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_ACCESS_KEY_ID", &key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
             .env("AWS_MAX_ATTEMPTS", "1")
             .env_remove("AWS_CA_BUNDLE")
             .output()

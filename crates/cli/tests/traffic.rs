@@ -88,29 +88,6 @@ fn assert_no_failures(r: &LoadResult) {
     );
 }
 
-fn aws(c: &Cluster, args: &[&str]) -> Value {
-    let out = std::process::Command::new("aws")
-        .args(args)
-        .args([
-            "--endpoint-url",
-            &format!("http://{}", c.addr),
-            "--region",
-            "us-east-1",
-            "--output",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .output()
-        .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
-    assert!(
-        out.status.success(),
-        "aws {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
 #[test]
 fn rolling_update_100_200_under_load_fails_no_request() {
     let (c, addr) = setup(4, 100, 200);
@@ -194,34 +171,28 @@ fn crashing_revision_rolls_back_under_load_without_failures() {
 /// Turns the service into a traffic-shifting one (ECS's native blue/green model): the listener's
 /// default rule is the production rule, `green` the alternate target group.
 fn make_shifting(c: &Cluster, strategy: Value) {
-    let lbs = aws(c, &["elbv2", "describe-load-balancers", "--names", "web"]);
+    let lbs = c.aws_ok(&["elbv2", "describe-load-balancers", "--names", "web"]);
     let lb_arn = lbs["LoadBalancers"][0]["LoadBalancerArn"]
         .as_str()
         .unwrap()
         .to_string();
-    let listeners = aws(
-        c,
-        &[
-            "elbv2",
-            "describe-listeners",
-            "--load-balancer-arn",
-            &lb_arn,
-        ],
-    );
+    let listeners = c.aws_ok(&[
+        "elbv2",
+        "describe-listeners",
+        "--load-balancer-arn",
+        &lb_arn,
+    ]);
     let listener = listeners["Listeners"][0]["ListenerArn"]
         .as_str()
         .unwrap()
         .to_string();
-    let tgs = aws(
-        c,
-        &[
-            "elbv2",
-            "describe-target-groups",
-            "--names",
-            "blue",
-            "green",
-        ],
-    );
+    let tgs = c.aws_ok(&[
+        "elbv2",
+        "describe-target-groups",
+        "--names",
+        "blue",
+        "green",
+    ]);
     let arn_of = |n: &str| {
         tgs["TargetGroups"]
             .as_array()

@@ -154,6 +154,37 @@ fn typed<T: serde::de::DeserializeOwned>(field: &str, value: Value) -> Result<T,
     })
 }
 
+/// The `berthIngress` field of CreateService/UpdateService: `None` when absent, the validated
+/// rules otherwise (an empty list removes them).
+fn ingress_input(
+    input: &Map<String, Value>,
+) -> Result<Option<Vec<berth_model::ecs::IngressRule>>, ApiError> {
+    let field = berth_model::ecs::INGRESS_FIELD;
+    let Some(v) = input.get(field).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let rules: Vec<berth_model::ecs::IngressRule> = typed(field, v.clone())?;
+    let mut errs = berth_model::FieldErrors::default();
+    for (i, r) in rules.iter().enumerate() {
+        errs.0.extend(r.validate(&format!("{field}[{i}]")).0);
+    }
+    if let Some(e) = errs.0.first() {
+        return Err(ApiError::invalid(format!("{}: {}", e.path, e.message)));
+    }
+    Ok(Some(rules))
+}
+
+/// Stores ingress rules on the service record (removes the field when there are none).
+fn set_ingress(service: &mut Service, rules: &[berth_model::ecs::IngressRule]) {
+    if rules.is_empty() {
+        service.extra.remove(berth_model::ecs::INGRESS_FIELD);
+    } else {
+        service
+            .extra
+            .insert(berth_model::ecs::INGRESS_FIELD.into(), to_value(&rules));
+    }
+}
+
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
@@ -464,6 +495,18 @@ fn deregister_task_definition(
 
 // ---- services -----------------------------------------------------------------------------------
 
+/// Most tasks one service may ask for (ECS's quota of tasks per service).
+pub const MAX_DESIRED_COUNT: u32 = 5000;
+
+fn check_desired_count(desired: u32) -> Result<(), ApiError> {
+    if desired > MAX_DESIRED_COUNT {
+        return Err(ApiError::invalid(format!(
+            "desiredCount: expected 0-{MAX_DESIRED_COUNT}, found {desired}"
+        )));
+    }
+    Ok(())
+}
+
 fn deployment_id() -> String {
     let n = uuid::Uuid::new_v4().as_u128() % 10u128.pow(19);
     format!("ecs-svc/{n:019}")
@@ -578,6 +621,7 @@ fn create_service(
     }
     let td_ref = req_str(input, "taskDefinition")?;
     let desired = opt_u32(input, "desiredCount")?.unwrap_or(0);
+    check_desired_count(desired)?;
     let lbs: Vec<LoadBalancer> = typed(
         "loadBalancers",
         input.get("loadBalancers").cloned().unwrap_or(json!([])),
@@ -601,6 +645,7 @@ fn create_service(
         }
     };
     let controller = input.get("deploymentController").cloned();
+    let ingress = ingress_input(input)?.unwrap_or_default();
     cp.mutate(|st, cp| {
         let cluster = cluster_name(st, input)?;
         let key = service_key(&cluster, &name);
@@ -629,6 +674,9 @@ fn create_service(
         extra.insert("propagateTags".into(), json!("NONE"));
         if !tags.is_empty() {
             extra.insert("tags".into(), Value::Array(tags.clone()));
+        }
+        if !ingress.is_empty() {
+            extra.insert(berth_model::ecs::INGRESS_FIELD.into(), to_value(&ingress));
         }
         let service = Service {
             service_arn: cp.arns().service(&cluster, &name),
@@ -702,6 +750,13 @@ fn check_percentages(dc: &DeploymentConfiguration) -> Result<(), ApiError> {
             )));
         }
     }
+    if let Some(m) = dc.test_traffic_time_in_minutes {
+        if !(m.is_finite() && (0.0..=1440.0).contains(&m)) {
+            return Err(ApiError::invalid(format!(
+                "deploymentConfiguration.testTrafficTimeInMinutes: expected 0-1440 minutes, found {m}"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -722,6 +777,9 @@ fn update_service(
 ) -> Result<Value, ApiError> {
     let service_ref = req_str(input, "service")?;
     let desired = opt_u32(input, "desiredCount")?;
+    if let Some(d) = desired {
+        check_desired_count(d)?;
+    }
     let td_ref = opt_str(input, "taskDefinition")?;
     let force = opt_bool(input, "forceNewDeployment")?.unwrap_or(false);
     let dc: Option<DeploymentConfiguration> = match input.get("deploymentConfiguration") {
@@ -736,6 +794,7 @@ fn update_service(
         Some(v) if !v.is_null() => Some(typed("loadBalancers", v.clone())?),
         _ => None,
     };
+    let ingress = ingress_input(input)?;
     cp.mutate(|st, _| {
         let cluster = cluster_name(st, input)?;
         let rec = find_service(st, &cluster, &service_ref)?;
@@ -779,6 +838,9 @@ fn update_service(
         }
         if let Some(l) = lbs_checked {
             rec.service.load_balancers = l;
+        }
+        if let Some(rules) = &ingress {
+            set_ingress(&mut rec.service, rules);
         }
         let td_changed = new_td
             .as_ref()
@@ -992,6 +1054,9 @@ fn deployment_view(
         "trigger": h.trigger,
         "rollbackOf": h.rollback_of,
     });
+    if let Some(shift) = rec.shift.as_ref().filter(|s| s.green == h.id) {
+        v["lifecycleStage"] = json!(shift.stage);
+    }
     if !brief {
         v["deploymentConfiguration"] = to_value(&rec.service.deployment_configuration);
         v["deploymentCircuitBreaker"] = json!({"status": if rec.service.deployment_configuration.deployment_circuit_breaker.as_ref().is_some_and(|c| c.enable) { "MONITORING" } else { "DISABLED" }});

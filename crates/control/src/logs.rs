@@ -97,6 +97,10 @@ pub struct LogStore {
 
 /// Encodes a group or stream name into one safe file name (`/` and other bytes as `%XX`).
 fn encode(name: &str) -> String {
+    // `.` and `..` would name this directory or its parent.
+    if name == "." || name == ".." {
+        return name.replace('.', "%2E");
+    }
     let mut out = String::new();
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' {

@@ -98,27 +98,40 @@ fn io(e: std::io::Error) -> ApiError {
     ApiError::server(format!("log store: {e}"))
 }
 
+/// Whether a `/`-separated name has a `.` or `..` segment (`../x`, `a/./b`, `..`).
+fn has_dot_segment(name: &str) -> bool {
+    name.split('/').any(|s| s == "." || s == "..")
+}
+
 fn validate_group_name(g: &str) -> Result<(), ApiError> {
     let ok = (1..=512).contains(&g.len())
         && g.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
+    if !ok {
+        return Err(invalid(format!(
             "logGroupName: expected 1 to 512 of a-z A-Z 0-9 . _ - / #, found {g:?}"
-        )))
+        )));
     }
+    if has_dot_segment(g) {
+        return Err(invalid(format!(
+            "logGroupName: expected a name without `.` or `..` path segments, found {g:?}"
+        )));
+    }
+    Ok(())
 }
 
 fn validate_stream_name(st: &str) -> Result<(), ApiError> {
-    if (1..=512).contains(&st.len()) && !st.contains(':') && !st.contains('*') {
-        Ok(())
-    } else {
-        Err(invalid(format!(
+    if !(1..=512).contains(&st.len()) || st.contains(':') || st.contains('*') {
+        return Err(invalid(format!(
             "logStreamName: expected 1 to 512 characters without `:` or `*`, found {st:?}"
-        )))
+        )));
     }
+    if has_dot_segment(st) || st.chars().any(char::is_control) {
+        return Err(invalid(format!(
+            "logStreamName: expected a name without control characters or `.` or `..` path segments, found {st:?}"
+        )));
+    }
+    Ok(())
 }
 
 fn parse_pattern(text: &str) -> Result<FilterPattern, ApiError> {

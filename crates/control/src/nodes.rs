@@ -32,18 +32,59 @@ const DEFAULT_MEMORY_MIB: f64 = 512.0;
 
 /// Folds a task report's usage figures into CPU and memory utilization, ECS's way: usage relative
 /// to what the task reserved (task-level cpu/memory, else the containers', else Fargate's minimum).
-fn record_usage(st: &mut State, id: &str, r: &berth_model::protocol::agent::TaskReport, t: f64) {
+/// CPU is the rate of CPU time between this sample and the previous one, timed with the agent's
+/// sample instants (`usage_sampled_at`; the arrival time `t` for agents that send none). True when
+/// the task has a new figure.
+fn record_usage(
+    st: &mut State,
+    id: &str,
+    r: &berth_model::protocol::agent::TaskReport,
+    t: f64,
+) -> bool {
     if r.last_status == task_status::STOPPED {
         st.usage.remove(id);
-        return;
+        return false;
     }
     let cpu: Option<f64> = r.containers.iter().map(|c| c.cpu_seconds_total).sum();
     let mem: Option<u64> = r.containers.iter().map(|c| c.memory_bytes).sum();
     if cpu.is_none() && mem.is_none() {
-        return;
+        return false;
     }
-    let Some(rec) = st.tasks.get(id) else { return };
-    let td = crate::ecs::find_task_definition(st, &rec.task.task_definition_arn).ok();
+    let at = r.usage_sampled_at.unwrap_or(t);
+    let prev = st.usage.get(id).cloned().unwrap_or_default();
+    if prev.at > 0.0 && at <= prev.at {
+        return false; // the same sample again (a full report), or an older one
+    }
+    let Some(rec) = st.tasks.get(id) else {
+        return false;
+    };
+    let (cpu_units, memory_mib) = reservations(st, &rec.task.task_definition_arn);
+    let mut u = crate::telemetry::TaskUsage {
+        at,
+        cpu_units,
+        memory_mib,
+        ..prev.clone()
+    };
+    if let Some(c) = cpu {
+        u.cpu_percent = (prev.at > 0.0 && c >= prev.cpu_seconds)
+            .then(|| {
+                let cores = (c - prev.cpu_seconds) / (at - prev.at);
+                100.0 * cores / (cpu_units / 1024.0)
+            })
+            // CPU time going backwards (a process of the group ended): keep the last figure.
+            .or(prev.cpu_percent);
+        u.cpu_seconds = c;
+    }
+    if let Some(m) = mem {
+        u.memory_percent = Some(100.0 * (m as f64 / 1048576.0) / memory_mib);
+    }
+    st.usage.insert(id.to_string(), u);
+    true
+}
+
+/// The CPU units and MiB of memory a task of this definition reserves.
+fn reservations(st: &State, task_definition_arn: &str) -> (f64, f64) {
+    let td = crate::ecs::find_task_definition(st, task_definition_arn).ok();
     let cpu_units = td
         .as_ref()
         .and_then(|td| td.cpu_units())
@@ -58,7 +99,7 @@ fn record_usage(st: &mut State, id: &str, r: &berth_model::protocol::agent::Task
             (sum > 0).then_some(f64::from(sum))
         })
         .unwrap_or(DEFAULT_CPU_UNITS);
-    let mem_mib = td
+    let memory_mib = td
         .as_ref()
         .and_then(|td| td.memory_mib())
         .map(f64::from)
@@ -72,22 +113,7 @@ fn record_usage(st: &mut State, id: &str, r: &berth_model::protocol::agent::Task
             (sum > 0).then_some(f64::from(sum))
         })
         .unwrap_or(DEFAULT_MEMORY_MIB);
-    let prev = st.usage.get(id).cloned().unwrap_or_default();
-    let mut u = crate::telemetry::TaskUsage {
-        at: t,
-        ..prev.clone()
-    };
-    if let Some(c) = cpu {
-        if prev.at > 0.0 && t > prev.at && c >= prev.cpu_seconds {
-            let cores = (c - prev.cpu_seconds) / (t - prev.at);
-            u.cpu_percent = Some(100.0 * cores / (cpu_units / 1024.0));
-        }
-        u.cpu_seconds = c;
-    }
-    if let Some(m) = mem {
-        u.memory_percent = Some(100.0 * (m as f64 / 1048576.0) / mem_mib);
-    }
-    st.usage.insert(id.to_string(), u);
+    (cpu_units, memory_mib)
 }
 
 impl ControlPlane {
@@ -102,6 +128,12 @@ impl ControlPlane {
                 .filter_map(|t| {
                     let td =
                         crate::ecs::find_task_definition(st, &t.task.task_definition_arn).ok()?;
+                    let ingress = t
+                        .service
+                        .as_ref()
+                        .and_then(|s| st.services.get(&crate::state::service_key(&t.cluster, s)))
+                        .map(|rec| berth_model::ecs::service_ingress(&rec.service))
+                        .unwrap_or_default();
                     Some(TaskAssignment {
                         task_arn: t.task.task_arn.clone(),
                         task_id: t.id.clone(),
@@ -111,6 +143,8 @@ impl ControlPlane {
                         environment_overrides: t.environment_overrides.clone(),
                         log_group: t.log_group.clone(),
                         secrets: Vec::new(),
+                        service_name: t.service.clone(),
+                        ingress,
                     })
                 })
                 .collect();
@@ -123,7 +157,8 @@ impl ControlPlane {
     /// Folds an agent's report into the tasks it names.
     pub fn apply_report(&self, report: Report) -> Result<(), ApiError> {
         let t = now();
-        self.mutate(|st, _| {
+        let mut measured = Vec::new();
+        let result = self.mutate(|st, _| {
             let node = st.nodes.entry(report.node_id.clone()).or_default();
             node.last_seen = t;
             node.host_ip = report.host_ip.clone();
@@ -131,7 +166,9 @@ impl ControlPlane {
                 report.tasks.iter().map(|r| r.task_arn.as_str()).collect();
             for r in &report.tasks {
                 let id = berth_model::arn::name_of(&r.task_arn).to_string();
-                record_usage(st, &id, r, t);
+                if record_usage(st, &id, r, t) {
+                    measured.push(id.clone());
+                }
                 let Some(rec) = st.tasks.get_mut(&id) else {
                     continue;
                 };
@@ -211,7 +248,9 @@ impl ControlPlane {
                 }
             }
             Ok(())
-        })
+        });
+        self.record_usage_metrics(&measured);
+        result
     }
 
     /// Stores shipped log lines.

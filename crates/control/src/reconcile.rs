@@ -405,7 +405,15 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
             .iter()
             .filter(|v| v.deployment_id == shift.blue && v.phase != Phase::Stopped)
             .count();
-        crate::shift::advance(st, &mut rec, green_ready, blue_active, t);
+        // A new set that failed without a rollback keeps the traffic where it is.
+        let green_failed = rec
+            .service
+            .deployments
+            .iter()
+            .any(|d| d.id == shift.green && d.rollout_state.as_deref() == Some("FAILED"));
+        if !green_failed {
+            crate::shift::advance(st, &mut rec, green_ready, blue_active, t);
+        }
     }
     let primary = rec
         .service
@@ -488,7 +496,7 @@ fn schedule_service(st: &mut State, cp: &ControlPlane, key: &str, t: f64) {
         }
     };
 
-    // A deployment the circuit breaker failed (without rollback) starts no more tasks.
+    // A deployment the circuit breaker or an alarm failed (without rollback) starts no more tasks.
     let primary_failed = rec
         .service
         .deployments
@@ -726,82 +734,28 @@ fn circuit_breaker(st: &mut State, rec: &mut ServiceRecord, name: &str, t: f64) 
         return;
     }
     let threshold = failure_threshold(rec.service.desired_count);
-    let Some(d) = rec
-        .service
-        .deployments
-        .iter_mut()
-        .find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("IN_PROGRESS"))
-    else {
+    let Some(d) = in_progress_primary(rec) else {
         return;
     };
     if d.failed_tasks < threshold {
         return;
     }
-    let failed_id = d.id.clone();
-    let failed_td = d.task_definition.clone();
     let reason = format!(
         "ECS deployment circuit breaker: {} tasks failed to start or failed their health checks (threshold {threshold}).",
         d.failed_tasks
     );
-    d.rollout_state = Some("FAILED".into());
-    d.rollout_state_reason = Some(reason.clone());
-    d.updated_at = t;
-    push_event(
-        rec,
-        format!("(service {name}) (deployment {failed_id}) deployment failed: {reason}"),
-    );
-    let target = rec
-        .last_completed_task_definition
-        .clone()
-        .filter(|td| *td != failed_td);
-    let rollback = cb.rollback && target.is_some();
-    if let Some(h) = rec.history.iter_mut().find(|h| h.id == failed_id) {
-        h.status = if rollback {
-            "ROLLBACK_IN_PROGRESS"
-        } else {
-            "STOPPED"
-        }
-        .into();
-        h.status_reason = Some(reason);
-        if !rollback {
-            h.finished_at = Some(t);
-        }
-    }
-    if let (true, Some(td)) = (rollback, target) {
-        for d in rec
-            .service
-            .deployments
-            .iter_mut()
-            .filter(|d| d.status == "PRIMARY")
-        {
-            d.status = "ACTIVE".into();
-        }
-        let dep = crate::ecs::new_deployment(&td, rec.service.desired_count, t);
-        push_event(
-            rec,
-            format!(
-                "(service {name}) rolling back to deployment {} ({}).",
-                dep.id, td
-            ),
-        );
-        rec.history.insert(
-            0,
-            crate::ecs::history_entry(&dep, "berth", "circuit breaker", Some(failed_id)),
-        );
-        rec.history.truncate(crate::state::MAX_HISTORY);
-        adopt_tasks(st, rec, &td, &dep.id);
-        rec.service.task_definition = td;
-        rec.service.deployments.insert(0, dep);
-        rec.steady = false;
-        rec.backoff_failures = 0;
-        rec.backoff_until = 0.0;
-    }
+    let failure = Failure {
+        reason,
+        rollback: cb.rollback,
+        trigger: "circuit breaker",
+    };
+    fail_deployment(st, rec, name, &d.id, failure, t);
 }
 
 /// ECS's deployment alarms (`deploymentConfiguration.alarms`): a deployment in progress fails once
 /// one of the named alarms went into ALARM after it started; with `rollback` the service goes
 /// back (a traffic shift switches back at once, a rolling deployment returns to the last
-/// completed task definition).
+/// completed task definition). A rollback itself is not failed by the alarm that caused it.
 fn deployment_alarms(
     st: &mut State,
     rec: &mut ServiceRecord,
@@ -818,15 +772,16 @@ fn deployment_alarms(
     else {
         return;
     };
-    let Some(d) = rec
-        .service
-        .deployments
-        .iter()
-        .find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("IN_PROGRESS"))
-        .cloned()
-    else {
+    let Some(d) = in_progress_primary(rec) else {
         return;
     };
+    let is_rollback = rec
+        .history
+        .iter()
+        .any(|h| h.id == d.id && h.rollback_of.is_some());
+    if is_rollback {
+        return;
+    }
     let firing = cfg.alarm_names.iter().find_map(|n| {
         let a = alarms.get(n)?;
         (a.state.value == berth_metrics::alarm::StateValue::ALARM
@@ -839,68 +794,122 @@ fn deployment_alarms(
             })
     });
     let Some(reason) = firing else { return };
-    if rec.shift.as_ref().is_some_and(|s| s.green == d.id) {
-        if cfg.rollback {
-            crate::shift::rollback(st, rec, &reason, t);
-            return;
-        }
+    let failure = Failure {
+        reason,
+        rollback: cfg.rollback,
+        trigger: "deployment alarm",
+    };
+    fail_deployment(st, rec, name, &d.id, failure, t);
+}
+
+/// The primary deployment while it rolls out.
+fn in_progress_primary(rec: &ServiceRecord) -> Option<berth_model::ecs::Deployment> {
+    rec.service
+        .deployments
+        .iter()
+        .find(|d| d.status == "PRIMARY" && d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+        .cloned()
+}
+
+/// Why and how a deployment fails.
+struct Failure {
+    /// The deployment's rollout state reason and the history's status reason.
+    reason: String,
+    /// Whether the service goes back to where it was.
+    rollback: bool,
+    /// The rollback deployment's trigger in the history (`circuit breaker`, `deployment alarm`).
+    trigger: &'static str,
+}
+
+/// Fails the deployment `failed_id`. The new set of a traffic shift is rolled back by switching
+/// traffic to the old set at once; otherwise a rollback starts a deployment of the last completed
+/// task definition that adopts the tasks still running it. Without a rollback (or nothing to go
+/// back to) the deployment stays FAILED and starts no more tasks.
+fn fail_deployment(
+    st: &mut State,
+    rec: &mut ServiceRecord,
+    name: &str,
+    failed_id: &str,
+    failure: Failure,
+    t: f64,
+) {
+    let Failure {
+        reason,
+        rollback,
+        trigger,
+    } = failure;
+    if rollback && rec.shift.as_ref().is_some_and(|s| s.green == failed_id) {
+        crate::shift::rollback(st, rec, &reason, t);
+        return;
     }
-    for dep in rec.service.deployments.iter_mut().filter(|x| x.id == d.id) {
-        dep.rollout_state = Some("FAILED".into());
-        dep.rollout_state_reason = Some(reason.clone());
-        dep.updated_at = t;
+    let Some(failed_td) = rec
+        .service
+        .deployments
+        .iter()
+        .find(|d| d.id == failed_id)
+        .map(|d| d.task_definition.clone())
+    else {
+        return;
+    };
+    for d in rec
+        .service
+        .deployments
+        .iter_mut()
+        .filter(|d| d.id == failed_id)
+    {
+        d.rollout_state = Some("FAILED".into());
+        d.rollout_state_reason = Some(reason.clone());
+        d.updated_at = t;
     }
     push_event(
         rec,
-        format!(
-            "(service {name}) (deployment {}) deployment failed: {reason}",
-            d.id
-        ),
+        format!("(service {name}) (deployment {failed_id}) deployment failed: {reason}"),
     );
     let target = rec
         .last_completed_task_definition
         .clone()
-        .filter(|td| *td != d.task_definition);
-    let rollback = cfg.rollback && target.is_some();
-    if let Some(h) = rec.history.iter_mut().find(|h| h.id == d.id) {
-        h.status = if rollback {
+        .filter(|td| *td != failed_td)
+        .filter(|_| rollback && rec.shift.is_none());
+    if let Some(h) = rec.history.iter_mut().find(|h| h.id == failed_id) {
+        h.status = if target.is_some() {
             "ROLLBACK_IN_PROGRESS"
         } else {
             "STOPPED"
         }
         .into();
         h.status_reason = Some(reason);
-        if !rollback {
+        if target.is_none() {
             h.finished_at = Some(t);
         }
     }
-    if let (true, Some(td)) = (rollback, target) {
-        for dep in rec
-            .service
-            .deployments
-            .iter_mut()
-            .filter(|x| x.status == "PRIMARY")
-        {
-            dep.status = "ACTIVE".into();
-        }
-        let dep = crate::ecs::new_deployment(&td, rec.service.desired_count, t);
-        push_event(
-            rec,
-            format!(
-                "(service {name}) rolling back to deployment {} ({}).",
-                dep.id, td
-            ),
-        );
-        rec.history.insert(
-            0,
-            crate::ecs::history_entry(&dep, "berth", "deployment alarm", Some(d.id.clone())),
-        );
-        rec.history.truncate(crate::state::MAX_HISTORY);
-        adopt_tasks(st, rec, &td, &dep.id);
-        rec.service.task_definition = td;
-        rec.service.deployments.insert(0, dep);
-        rec.steady = false;
+    let Some(td) = target else { return };
+    for d in rec
+        .service
+        .deployments
+        .iter_mut()
+        .filter(|d| d.status == "PRIMARY")
+    {
+        d.status = "ACTIVE".into();
     }
+    let dep = crate::ecs::new_deployment(&td, rec.service.desired_count, t);
+    push_event(
+        rec,
+        format!(
+            "(service {name}) rolling back to deployment {} ({}).",
+            dep.id, td
+        ),
+    );
+    rec.history.insert(
+        0,
+        crate::ecs::history_entry(&dep, "berth", trigger, Some(failed_id.to_string())),
+    );
+    rec.history.truncate(crate::state::MAX_HISTORY);
+    adopt_tasks(st, rec, &td, &dep.id);
+    rec.service.task_definition = td;
+    rec.service.deployments.insert(0, dep);
+    rec.steady = false;
+    rec.backoff_failures = 0;
+    rec.backoff_until = 0.0;
 }
 
 /// A rollback adopts the running tasks of older deployments that run the task definition it goes
@@ -938,11 +947,4 @@ pub fn failure_threshold(desired: u32) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn circuit_breaker_threshold_follows_ecs() {
-        for (desired, want) in [(0, 3), (1, 3), (4, 3), (6, 3), (7, 4), (10, 5), (1000, 200)] {
-            assert_eq!(super::failure_threshold(desired), want, "desired {desired}");
-        }
-    }
-}
+mod tests;

@@ -1,8 +1,10 @@
 //! Traffic-shifting deployments (ECS's BLUE_GREEN, LINEAR and CANARY strategies): the new task
-//! set (green) starts in the idle target group, traffic moves to it in steps by re-weighting the
-//! production listener rule, the old set (blue) is kept through the bake time for an instant
-//! rollback, then removed. During every step berth compares the two sets' golden signals
-//! (automated canary analysis) and rolls back on its own when the new set is worse.
+//! set (green) starts in the idle target group; with a test listener rule the test listener
+//! reaches green alone first (ECS's TEST_TRAFFIC_SHIFT, for `testTrafficTimeInMinutes`); then
+//! production traffic moves to it in steps by re-weighting the production listener rule, and the
+//! old set (blue) is kept through the bake time for an instant rollback, then removed. During
+//! every stage berth compares the two sets' golden signals (automated canary analysis) and rolls
+//! back on its own when the new set is worse.
 
 use crate::ecs::{history_entry, new_deployment, push_event, supersede_history};
 use crate::error::ApiError;
@@ -99,6 +101,7 @@ pub(crate) fn begin(
         step: 0,
         step_started_at: t,
         bake_seconds: dc.bake_seconds(),
+        test_seconds: dc.test_traffic_seconds(),
         ..TrafficShift::default()
     });
     rec.deployment_target_groups.insert(blue, blue_tg);
@@ -151,6 +154,12 @@ pub(crate) fn rollback(st: &mut State, rec: &mut ServiceRecord, reason: &str, t:
         } else if d.id == shift.blue {
             d.status = "PRIMARY".into();
             d.updated_at = t;
+            // The old set kept running and takes all traffic again: its rollout is over, so the
+            // alarm or the failures that stopped the new set are not held against it.
+            if d.rollout_state.as_deref() == Some("IN_PROGRESS") {
+                d.rollout_state = Some("COMPLETED".into());
+                d.rollout_state_reason = Some(format!("ECS deployment {} completed.", d.id));
+            }
         }
     }
     rec.service
@@ -204,6 +213,27 @@ pub(crate) fn analyse(green: &Window, blue: &Window, limits: &CanaryAnalysis) ->
     None
 }
 
+/// The analysis' verdict on green's traffic since `since`, against blue's over the same time (or
+/// blue's baseline when blue served too few requests).
+fn judge(
+    st: &State,
+    shift: &TrafficShift,
+    since: f64,
+    limits: &CanaryAnalysis,
+    t: f64,
+) -> Option<String> {
+    let green = st.traffic.window(&shift.green_tg, since, t);
+    let mut blue = st.traffic.window(&shift.blue_tg, since, t);
+    if blue.requests < limits.min_requests as f64 {
+        blue = Window {
+            requests: shift.baseline_requests,
+            errors: shift.baseline_errors,
+            p99: shift.baseline_p99,
+        };
+    }
+    analyse(&green, &blue, limits)
+}
+
 /// Moves a traffic-shifting deployment along: called every reconcile pass. `green_ready` says
 /// whether all green tasks run and are healthy in their target group; `blue_active` how many
 /// blue tasks are still not stopped.
@@ -244,34 +274,31 @@ pub(crate) fn advance(
                 shift.baseline_errors = base.errors;
                 shift.baseline_p99 = base.p99;
                 if let Some(test) = &shift.test_rule {
+                    // ECS's TEST_TRAFFIC_SHIFT: the test listener reaches the new set alone while
+                    // production traffic stays on the old one.
                     set_weights(st, test, &shift.blue_tg, &shift.green_tg, 100);
+                    shift.stage = "TEST_TRAFFIC_SHIFT".into();
+                    shift.stage_started_at = t;
+                    push_event(rec, format!("(service {name}) (deployment {}) test traffic goes to the new task set; production traffic stays on the old one for {}s.", shift.green, shift.test_seconds));
+                } else {
+                    start_production_shift(st, rec, &mut shift, t);
                 }
-                shift.stage = "PRODUCTION_TRAFFIC_SHIFT".into();
-                shift.stage_started_at = t;
-                shift.step = 0;
-                shift.step_started_at = t;
-                let p = shift.steps.first().map(|s| s.0).unwrap_or(100);
-                set_weights(
-                    st,
-                    &shift.production_rule,
-                    &shift.blue_tg,
-                    &shift.green_tg,
-                    p,
-                );
-                push_event(rec, format!("(service {name}) (deployment {}) shifted {p}% of production traffic to the new task set.", shift.green));
+            }
+        }
+        "TEST_TRAFFIC_SHIFT" => {
+            // Only test traffic reaches green: the analysis judges it against blue's production
+            // traffic (or blue's baseline when production is quiet).
+            if let Some(reason) = judge(st, &shift, shift.stage_started_at, &limits, t) {
+                rec.shift = Some(shift);
+                rollback(st, rec, &format!("{reason} (test traffic)"), t);
+                return;
+            }
+            if t - shift.stage_started_at >= shift.test_seconds {
+                start_production_shift(st, rec, &mut shift, t);
             }
         }
         "PRODUCTION_TRAFFIC_SHIFT" | "BAKE_TIME" => {
-            let green = st.traffic.window(&shift.green_tg, shift.step_started_at, t);
-            let mut blue = st.traffic.window(&shift.blue_tg, shift.step_started_at, t);
-            if blue.requests < limits.min_requests as f64 {
-                blue = Window {
-                    requests: shift.baseline_requests,
-                    errors: shift.baseline_errors,
-                    p99: shift.baseline_p99,
-                };
-            }
-            if let Some(reason) = analyse(&green, &blue, &limits) {
+            if let Some(reason) = judge(st, &shift, shift.step_started_at, &limits, t) {
                 rec.shift = Some(shift);
                 rollback(st, rec, &reason, t);
                 return;
@@ -303,15 +330,42 @@ pub(crate) fn advance(
                 push_event(rec, format!("(service {name}) (deployment {}) bake time over: stopping the old task set.", shift.green));
             }
         }
-        "CLEAN_UP" => {
-            if blue_active == 0 {
-                rec.shift = None;
-                return;
-            }
+        "CLEAN_UP" if blue_active == 0 => {
+            rec.shift = None;
+            return;
         }
         _ => {}
     }
     rec.shift = Some(shift);
+}
+
+/// Moves the first step of production traffic to green.
+fn start_production_shift(
+    st: &mut State,
+    rec: &mut ServiceRecord,
+    shift: &mut TrafficShift,
+    t: f64,
+) {
+    let name = rec.service.service_name.clone();
+    shift.stage = "PRODUCTION_TRAFFIC_SHIFT".into();
+    shift.stage_started_at = t;
+    shift.step = 0;
+    shift.step_started_at = t;
+    let p = shift.steps.first().map(|s| s.0).unwrap_or(100);
+    set_weights(
+        st,
+        &shift.production_rule,
+        &shift.blue_tg,
+        &shift.green_tg,
+        p,
+    );
+    push_event(
+        rec,
+        format!(
+            "(service {name}) (deployment {}) shifted {p}% of production traffic to the new task set.",
+            shift.green
+        ),
+    );
 }
 
 /// Desired count of the blue set while a shift is in progress.

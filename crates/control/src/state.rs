@@ -74,7 +74,8 @@ pub struct TrafficShift {
     pub blue_task_definition: String,
     pub production_rule: String,
     pub test_rule: Option<String>,
-    /// ECS lifecycle stage: SCALE_UP, PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP.
+    /// ECS lifecycle stage: SCALE_UP, TEST_TRAFFIC_SHIFT (with a test listener rule),
+    /// PRODUCTION_TRAFFIC_SHIFT, BAKE_TIME, CLEAN_UP.
     pub stage: String,
     pub stage_started_at: f64,
     /// (percent to green, seconds to hold) per step; the last is 100%.
@@ -82,6 +83,9 @@ pub struct TrafficShift {
     pub step: usize,
     pub step_started_at: f64,
     pub bake_seconds: f64,
+    /// How long the test listener's traffic goes to green alone before production moves.
+    #[serde(default)]
+    pub test_seconds: f64,
     /// Blue's figures just before traffic started to move (the canary baseline).
     pub baseline_requests: f64,
     pub baseline_errors: f64,

@@ -51,6 +51,32 @@ export function logs(op, body) {
   return awsJson(`Logs_20140328.${op}`, "application/x-amz-json-1.1", body);
 }
 
+/** `POST /berth/v1/login`: exchanges a bearer token for the session cookie. */
+export async function login(token) {
+  const resp = await fetch("/berth/v1/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ token }),
+    cache: "no-store",
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new ApiError(data.error || `HTTP${resp.status}`, data.message || "sign-in refused", resp.status);
+  return data;
+}
+
+/** `POST /berth/v1/logout`: ends the session. */
+export async function logout() {
+  await fetch("/berth/v1/logout", { method: "POST", cache: "no-store" });
+}
+
+/** `GET /berth/v1/whoami`: the signed-in user ({user: null} when the server has no auth). */
+export async function whoami() {
+  const resp = await fetch("/berth/v1/whoami", { cache: "no-store" });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new ApiError(data.error || `HTTP${resp.status}`, data.message || "", resp.status);
+  return data;
+}
+
 /** `GET /berth/v1/status`. */
 export async function status() {
   const resp = await fetch("/berth/v1/status", { cache: "no-store" });

@@ -205,14 +205,72 @@ function wireControls() {
   });
 }
 
+/** The sign-in form, shown when the server wants a credential. */
+function showLogin(message) {
+  const main = document.getElementById("main");
+  const input = h("input", { type: "password", id: "token", autocomplete: "off", placeholder: "berth_…", size: 48 });
+  const form = h("form.card", { id: "login" },
+    h("h2", "Sign in"),
+    h("p.muted", "Paste a berth token: the admin token `berth up` printed, or one from `berth auth create-token USER`."),
+    input, " ", h("button", { type: "submit" }, "Sign in"),
+    message ? h("p.error", message) : null);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api.login(input.value.trim());
+      location.reload();
+    } catch (err) {
+      showLogin(err.message);
+    }
+  });
+  replace(main, form);
+  input.focus();
+}
+
+/**
+ * Signs in with a token in the URL's fragment (`#token=...`, never sent to the server in the
+ * URL and removed from the address bar at once), then checks the session; false when the
+ * sign-in form is shown instead.
+ */
+async function ensureSession(m) {
+  if (m) {
+    try {
+      await api.login(decodeURIComponent(m[1]));
+    } catch (e) {
+      showLogin(e.message);
+      return false;
+    }
+  }
+  try {
+    const me = await api.whoami();
+    const who = document.getElementById("whoami");
+    if (who && me.user) replace(who, `signed in as ${me.user} `, h("a", { href: "#", onclick: async (e) => { e.preventDefault(); await api.logout(); location.reload(); } }, "sign out"));
+    return true;
+  } catch (e) {
+    if (e.status === 401 || e.status === 403) {
+      showLogin(m ? `The server did not accept the session: ${e.message}` : undefined);
+      return false;
+    }
+    throw e;
+  }
+}
+
+let signedIn = false;
+// Read (and drop from the address bar) a token in the fragment before anything rewrites the URL.
+const fragmentToken = location.hash.match(/token=([^&]+)/);
+if (fragmentToken) history.replaceState(null, "", location.pathname + location.search);
 readQuery();
 wireControls();
 writeQuery();
-loadClusters();
-refreshStatus();
-route();
+ensureSession(fragmentToken).then((ok) => {
+  signedIn = ok;
+  if (!ok) return;
+  loadClusters();
+  refreshStatus();
+  route();
+}).catch((e) => showError(document.getElementById("main"), e));
 setInterval(() => {
-  if (!state.live || document.hidden) return;
+  if (!signedIn || !state.live || document.hidden) return;
   refreshStatus();
   refreshView();
 }, REFRESH_MS);

@@ -1,5 +1,6 @@
 //! The built-in HTTP demo workload (`berth demo-app`): answers with its name, version and task,
-//! with knobs for latency, CPU burn and injected errors, and drains in-flight requests on SIGTERM.
+//! with knobs for latency, CPU burn (per request, or in the background with `/busy`) and injected
+//! errors, and drains in-flight requests on SIGTERM.
 
 mod options;
 mod server;

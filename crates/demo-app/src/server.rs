@@ -23,11 +23,19 @@ type Body = UnsyncBoxBody<Bytes, Infallible>;
 /// Most chunks `/stream` sends for one request.
 const MAX_STREAM_CHUNKS: u64 = 10_000;
 
+/// Most `/busy` burners running at once.
+const MAX_BUSY_BURNERS: usize = 8;
+
+/// Length of one `/busy` duty cycle: each burns its share of this window, then sleeps the rest.
+const BUSY_WINDOW: Duration = Duration::from_millis(100);
+
 /// What every request handler sees.
 struct State {
     opts: DemoOptions,
     task_id: Option<String>,
     pid: u32,
+    /// `/busy` burners running now.
+    busy_burners: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Binds `opts.listen` and serves until `shutdown` completes, then stops accepting and waits for
@@ -68,6 +76,7 @@ pub async fn serve(
             .filter(|t| !t.is_empty()),
         pid: std::process::id(),
         opts,
+        busy_burners: Arc::default(),
     });
     println!(
         "demo-app started name={} version={} listen={} pid={} latency_ms={} cpu_burn_ms={} error_rate={}",
@@ -175,6 +184,7 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
     Ok(match path.as_str() {
         "/health" => text(StatusCode::OK, "ok".to_string()),
         "/stream" => stream(&state, &overrides),
+        "/busy" => busy(&state, req.uri().query().unwrap_or("")),
         _ => answer(&state, &path, &overrides).await,
     })
 }
@@ -188,7 +198,10 @@ async fn answer(state: &State, path: &str, o: &Overrides) -> Response<Body> {
     let burn_ms = o.burn_ms.unwrap_or(state.opts.cpu_burn_ms);
     if burn_ms > 0 {
         // The burn runs on the blocking pool so it uses a core without stalling other requests.
-        let _ = tokio::task::spawn_blocking(move || burn_cpu(Duration::from_millis(burn_ms))).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            burn_cpu(Duration::from_millis(burn_ms), burn_deadline(burn_ms))
+        })
+        .await;
     }
     let (status, reason) = match o.status {
         Some(s) => (s, "status_parameter"),
@@ -248,10 +261,118 @@ fn stream(state: &State, o: &Overrides) -> Response<Body> {
     response
 }
 
-fn burn_cpu(for_how_long: Duration) {
-    let start = Instant::now();
+/// `/busy?millicores=M&duration_ms=D`: keeps M thousandths of a core busy (1 to 1000) for D
+/// milliseconds in the background, in duty cycles of [`BUSY_WINDOW`]; answers at once.
+fn busy(state: &State, query: &str) -> Response<Body> {
+    let pairs: Vec<(String, String)> = match serde_urlencoded::from_str(query) {
+        Ok(p) => p,
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("query: expected key=value pairs, {e}\n"),
+            )
+        }
+    };
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    let number = |key: &str, min: u64, max: u64| -> Result<u64, String> {
+        let v = get(key).ok_or_else(|| format!("{key}: required, from {min} to {max}"))?;
+        match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{key}: expected an integer from {min} to {max}, found {v:?}"
+            )),
+        }
+    };
+    let (millicores, duration_ms) = match (
+        number("millicores", 1, 1000),
+        number("duration_ms", 1, MAX_KNOB_MS),
+    ) {
+        (Ok(m), Ok(d)) => (m, d),
+        (m, d) => {
+            let errors: Vec<String> = [m.err(), d.err()].into_iter().flatten().collect();
+            return text(StatusCode::BAD_REQUEST, format!("{}\n", errors.join("; ")));
+        }
+    };
+    let burners = state.busy_burners.clone();
+    let running = burners.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if running >= MAX_BUSY_BURNERS {
+        burners.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("busy: at most {MAX_BUSY_BURNERS} burners run at once\n"),
+        );
+    }
+    let spawned = std::thread::Builder::new()
+        .name("demo-busy".into())
+        .spawn(move || {
+            let end = Instant::now() + Duration::from_millis(duration_ms);
+            let share = BUSY_WINDOW.mul_f64(millicores as f64 / 1000.0);
+            while Instant::now() < end {
+                let window_end = (Instant::now() + BUSY_WINDOW).min(end);
+                burn_cpu(share, window_end);
+                if let Some(rest) = window_end.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(rest);
+                }
+            }
+            burners.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    if let Err(e) = spawned {
+        state
+            .busy_burners
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("busy: cannot start a burner: {e}\n"),
+        );
+    }
+    println!(
+        "demo-app busy millicores={millicores} duration_ms={duration_ms} name={} version={}",
+        state.opts.name, state.opts.version
+    );
+    let body = serde_json::json!({
+        "name": state.opts.name,
+        "busy": {"millicores": millicores, "duration_ms": duration_ms},
+        "task": state.task_id,
+    });
+    let mut response = Response::new(full(format!("{body}\n")));
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The latest a `burn_ms` burn may end, however starved of CPU the machine is.
+fn burn_deadline(burn_ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(burn_ms.saturating_mul(20).min(MAX_KNOB_MS))
+}
+
+/// CPU time this thread has used.
+fn thread_cpu_time() -> Option<Duration> {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
+    Some(Duration::new(
+        u64::try_from(t.tv_sec()).ok()?,
+        u32::try_from(t.tv_nsec()).ok()?,
+    ))
+}
+
+/// Spins until this thread used `cpu` of CPU time (not wall time: a busy machine makes the burn
+/// take longer, never cost less CPU) or `deadline` passes.
+fn burn_cpu(cpu: Duration, deadline: Instant) {
+    let start = thread_cpu_time();
+    let wall_start = Instant::now();
+    let used = || match (start, thread_cpu_time()) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        // No thread clock: fall back to wall time.
+        _ => wall_start.elapsed(),
+    };
     let mut x: u64 = 1;
-    while start.elapsed() < for_how_long {
+    while used() < cpu && Instant::now() < deadline {
         for _ in 0..10_000 {
             x = std::hint::black_box(
                 x.wrapping_mul(6364136223846793005)

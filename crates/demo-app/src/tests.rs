@@ -280,3 +280,54 @@ async fn shutdown_does_not_wait_for_idle_connections() {
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     stop(r).await;
 }
+
+/// CPU time this whole process has used.
+fn process_cpu() -> Duration {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).unwrap();
+    Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burn_ms_costs_that_much_cpu_time() {
+    let r = start(opts("a", "v1")).await;
+    let before = process_cpu();
+    assert_eq!(get(r.addr, "/?burn_ms=200").await.0, 200);
+    let used = process_cpu() - before;
+    assert!(
+        used >= Duration::from_millis(195),
+        "burn_ms=200 used only {used:?} of CPU"
+    );
+    stop(r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_burns_a_share_of_a_core_in_the_background_and_checks_its_input() {
+    let r = start(opts("a", "v1")).await;
+    let before = process_cpu();
+    let t = Instant::now();
+    let (status, body) = get(r.addr, "/busy?millicores=500&duration_ms=1000").await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "/busy answers before the burn ends"
+    );
+    assert_eq!(json(&body)["busy"]["millicores"], 500);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let used = process_cpu() - before;
+    // Half a core for one second: 0.5 s, less only when the machine starves the burner (other
+    // tests' burns in this process add at most 0.3 s; a whole core would be 1 s).
+    assert!(
+        used >= Duration::from_millis(250) && used <= Duration::from_millis(900),
+        "millicores=500 for 1 s used {used:?} of CPU"
+    );
+    let (status, body) = get(r.addr, "/busy?millicores=0&duration_ms=soon").await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("millicores") && body.contains("duration_ms"),
+        "{body}"
+    );
+    let (status, body) = get(r.addr, "/busy?duration_ms=10").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("millicores: required"), "{body}");
+    stop(r).await;
+}

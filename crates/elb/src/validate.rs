@@ -440,6 +440,22 @@ fn redirect(path: &str, c: &RedirectConfig, errors: &mut FieldErrors) -> Redirec
             errors.push(format!("{path}.Query"), format!("a query without a leading '?' of at most 128 characters was expected, found '{q}'"));
         }
     }
+    for (field, value) in [
+        ("Protocol", &c.protocol),
+        ("Port", &c.port),
+        ("Host", &c.host),
+        ("Path", &c.path),
+        ("Query", &c.query),
+    ] {
+        if let Some(v) = value {
+            if v.chars().any(|ch| ch.is_control()) {
+                errors.push(
+                    format!("{path}.{field}"),
+                    format!("a value without control characters (CR, LF, ...) was expected, found {v:?}"),
+                );
+            }
+        }
+    }
     let filled = RedirectConfig {
         protocol: Some(c.protocol.clone().unwrap_or_else(|| "#{protocol}".into())),
         port: Some(c.port.clone().unwrap_or_else(|| "#{port}".into())),

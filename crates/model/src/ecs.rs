@@ -353,6 +353,11 @@ impl TaskDefinition {
                     );
                 }
             }
+            if let Err(bad) = crate::linux::linux_settings(c) {
+                for e in bad.0 {
+                    errs.push(cp(&e.path), e.message);
+                }
+            }
             for (j, d) in c.depends_on.iter().enumerate() {
                 if !["START", "COMPLETE", "SUCCESS", "HEALTHY"].contains(&d.condition.as_str()) {
                     errs.push(
@@ -552,6 +557,10 @@ pub struct DeploymentConfiguration {
     pub alarms: Option<DeploymentAlarms>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_analysis: Option<CanaryAnalysis>,
+    /// berth's: minutes the new set takes the test listener's traffic alone, judged by the canary
+    /// analysis and the deployment alarms, before production traffic moves; fractional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_traffic_time_in_minutes: Option<f64>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -612,6 +621,10 @@ impl DeploymentConfiguration {
     /// Seconds of bake time after all traffic shifted.
     pub fn bake_seconds(&self) -> f64 {
         self.bake_time_in_minutes.unwrap_or(0.0).max(0.0) * 60.0
+    }
+    /// Seconds the test listener's traffic goes to the new set alone (with a test listener).
+    pub fn test_traffic_seconds(&self) -> f64 {
+        self.test_traffic_time_in_minutes.unwrap_or(0.0).max(0.0) * 60.0
     }
     /// Whether this strategy shifts traffic between two target groups.
     pub fn shifts_traffic(&self) -> bool {
@@ -876,4 +889,81 @@ mod tests {
             ]
         );
     }
+}
+
+/// The service field (a berth extension of CreateService/UpdateService/DescribeServices) holding
+/// its [`IngressRule`]s.
+pub const INGRESS_FIELD: &str = "berthIngress";
+
+/// One security-group-like allow rule of a service (berth extension `berthIngress`): tasks of
+/// service `fromService` may reach the service's tasks on `ports` (TCP and UDP). Traffic from
+/// the host (the proxy, health checks) and from the service's own tasks is always allowed;
+/// everything else between tasks is dropped.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    pub from_service: String,
+    pub ports: Vec<PortRange>,
+}
+
+/// An inclusive port range (`from == to` for one port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PortRange {
+    pub from: u16,
+    pub to: u16,
+}
+
+impl std::fmt::Display for PortRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else {
+            write!(f, "{}-{}", self.from, self.to)
+        }
+    }
+}
+
+impl IngressRule {
+    /// Problems of the rule (`path` is its field path): an invalid service name, no ports, a
+    /// port 0 or a range whose start is above its end.
+    pub fn validate(&self, path: &str) -> FieldErrors {
+        let mut errs = FieldErrors::default();
+        if !valid_name(&self.from_service, 255) {
+            errs.push(
+                format!("{path}.fromService"),
+                format!(
+                    "expected a service name of 1-255 letters, digits, hyphens or underscores, found {:?}",
+                    self.from_service
+                ),
+            );
+        }
+        if self.ports.is_empty() {
+            errs.push(
+                format!("{path}.ports"),
+                "expected at least one port or port range, found none",
+            );
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            if p.from == 0 || p.from > p.to {
+                errs.push(
+                    format!("{path}.ports[{i}]"),
+                    format!(
+                        "expected ports 1-65535 with from <= to, found {}-{}",
+                        p.from, p.to
+                    ),
+                );
+            }
+        }
+        errs
+    }
+}
+
+/// A service's ingress rules as stored on its record (`berthIngress` in `extra`); none when absent
+/// or unreadable.
+pub fn service_ingress(service: &Service) -> Vec<IngressRule> {
+    service
+        .extra
+        .get(INGRESS_FIELD)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }

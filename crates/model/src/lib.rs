@@ -2,6 +2,7 @@
 
 pub mod arn;
 pub mod ecs;
+pub mod linux;
 pub mod protocol;
 pub mod seconds;
 pub mod validate;

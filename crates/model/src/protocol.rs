@@ -4,7 +4,7 @@
 
 /// Control plane ↔ node agent.
 pub mod agent {
-    use crate::ecs::{NetworkBinding, TaskDefinition};
+    use crate::ecs::{IngressRule, NetworkBinding, TaskDefinition};
     use crate::Timestamp;
     use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,13 @@ pub mod agent {
         /// memory and over this protocol; the agent never writes it to disk.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub secrets: Vec<(String, String, String)>,
+        /// The service the task belongs to; `None` for a standalone task (RunTask).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub service_name: Option<String>,
+        /// The service's ingress rules (by service name): which other services' tasks may reach
+        /// this task on which ports. The agent enforces them between awsvpc tasks.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub ingress: Vec<IngressRule>,
     }
 
     /// The state of one container as the agent sees it.
@@ -79,6 +86,10 @@ pub mod agent {
         pub pull_stopped_at: Option<Timestamp>,
         pub started_at: Option<Timestamp>,
         pub execution_stopped_at: Option<Timestamp>,
+        /// When the containers' `cpu_seconds_total` and `memory_bytes` were sampled, on the agent's
+        /// clock: the control plane turns CPU time into a rate over these instants.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub usage_sampled_at: Option<Timestamp>,
     }
 
     /// `POST /agent/v1/report`: a node's tasks; `full` means every task it knows is listed.

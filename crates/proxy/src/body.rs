@@ -1,75 +1,45 @@
-//! Body types of the data path: what the proxy sends to targets and to clients. Both stream
-//! frame by frame; nothing buffers a whole body.
+//! The response body sent to clients: a complete body the proxy generated, or a target's body
+//! streamed frame by frame from its connection (nothing buffers a whole body).
 
-use crate::pool::Sender;
 use crate::targets::InFlight;
+use crate::upstream::UpstreamBody;
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-
-/// A request body sent to a target.
-#[derive(Debug)]
-pub enum ReqBody {
-    /// No body (the request can be replayed on another target).
-    Empty,
-    /// The client's body, streamed.
-    Stream(Incoming),
-}
-
-impl Body for ReqBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        match self.get_mut() {
-            ReqBody::Empty => Poll::Ready(None),
-            ReqBody::Stream(b) => Pin::new(b).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            ReqBody::Empty => true,
-            ReqBody::Stream(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            ReqBody::Empty => SizeHint::with_exact(0),
-            ReqBody::Stream(b) => b.size_hint(),
-        }
-    }
-}
 
 /// A response body sent to a client.
 #[derive(Debug)]
 pub struct RespBody {
     kind: Kind,
-    /// Keeps the target's in-flight count until the body is done (or dropped).
-    guard: Option<InFlight>,
-    /// The target connection, back to the target's pool once the body has ended.
-    checkin: Option<Checkin>,
-}
-
-/// A target connection to return to its pool when the response it carries ends.
-#[derive(Debug)]
-pub(crate) struct Checkin {
-    pub sender: Sender,
-    /// Idle connections kept per target.
-    pub max_idle: usize,
-    /// The request had no body, so the connection is free once the response has ended.
-    pub bodiless: bool,
 }
 
 #[derive(Debug)]
 enum Kind {
     Full(Option<Bytes>),
-    Stream(Incoming),
+    Upstream(Streamed),
+}
+
+/// A target's body with what ends with it.
+#[derive(Debug)]
+struct Streamed {
+    body: UpstreamBody,
+    /// Keeps the target's in-flight count until the body is done (or dropped).
+    guard: Option<InFlight>,
+    /// Idle connections kept per target.
+    max_idle: usize,
+}
+
+impl Streamed {
+    /// The body has ended: the target connection goes back to its pool (when the exchange left
+    /// it reusable), the request stops counting as in flight.
+    fn ended(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            if let Some(conn) = self.body.reusable() {
+                guard.target().pool.checkin(conn, self.max_idle);
+            }
+        }
+    }
 }
 
 impl RespBody {
@@ -78,79 +48,78 @@ impl RespBody {
         let b = b.into();
         RespBody {
             kind: Kind::Full((!b.is_empty()).then_some(b)),
-            guard: None,
-            checkin: None,
         }
     }
 
     /// A target's body, streamed, counting as in flight until done; its connection goes back to
     /// the target's pool when the body ends.
-    pub(crate) fn stream(b: Incoming, guard: InFlight, checkin: Option<Checkin>) -> RespBody {
-        RespBody {
-            kind: Kind::Stream(b),
+    pub(crate) fn upstream(body: UpstreamBody, guard: InFlight, max_idle: usize) -> RespBody {
+        let mut s = Streamed {
+            body,
             guard: Some(guard),
-            checkin,
+            max_idle,
+        };
+        if s.body.is_end_stream() {
+            s.ended();
         }
-    }
-
-    /// The body has ended: the target connection goes back to its pool, the request stops
-    /// counting as in flight.
-    fn ended(&mut self) {
-        if let (Some(c), Some(guard)) = (self.checkin.take(), &self.guard) {
-            // A request body may still be streaming; then the connection is not free yet.
-            if c.bodiless || c.sender.is_ready() {
-                guard.target().pool.checkin(c.sender, c.max_idle);
-            }
+        RespBody {
+            kind: Kind::Upstream(s),
         }
-        self.guard = None;
     }
 }
 
 impl Drop for RespBody {
     fn drop(&mut self) {
         // The server stops polling once `is_end_stream` says the body is complete.
-        if self.checkin.is_some() && self.is_end_stream() {
-            self.ended();
+        if let Kind::Upstream(s) = &mut self.kind {
+            if s.body.is_end_stream() {
+                s.ended();
+            }
         }
     }
 }
 
 impl Body for RespBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let out = match &mut this.kind {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match &mut self.get_mut().kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Stream(b) => Pin::new(b).poll_frame(cx),
-        };
-        match &out {
-            Poll::Ready(None) => this.ended(),
-            Poll::Ready(Some(Err(_))) => {
-                // The connection is broken: it closes when its sender is dropped.
-                this.checkin = None;
-                this.guard = None;
+            Kind::Upstream(s) => {
+                let out = s.body.poll_frame(cx);
+                match &out {
+                    Poll::Ready(Some(Ok(_))) if s.body.is_end_stream() => s.ended(),
+                    Poll::Ready(None) => s.ended(),
+                    Poll::Ready(Some(Err(_))) => {
+                        // The connection is broken: it closes.
+                        s.body.abandon();
+                        s.guard = None;
+                    }
+                    _ => {}
+                }
+                out
             }
-            _ => {}
         }
-        out
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
-            Kind::Stream(b) => b.is_end_stream(),
+            Kind::Upstream(s) => s.body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map(|b| b.len() as u64).unwrap_or(0)),
-            Kind::Stream(b) => b.size_hint(),
+            Kind::Upstream(s) => match s.body.exact_len() {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::default(),
+            },
         }
     }
 }

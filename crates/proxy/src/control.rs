@@ -28,6 +28,15 @@ fn cp_client() -> CpClient {
         .build(connector)
 }
 
+/// `Authorization: Bearer <node token>` when the proxy has a token file (read at each request,
+/// so a token written after the proxy started is picked up).
+fn authorize(builder: http::request::Builder, token_file: Option<&Path>) -> http::request::Builder {
+    match token_file.and_then(|p| std::fs::read_to_string(p).ok()) {
+        Some(token) => builder.header(header::AUTHORIZATION, format!("Bearer {}", token.trim())),
+        None => builder,
+    }
+}
+
 /// File the last good snapshot is cached in.
 pub(crate) fn cache_path(state_dir: &Path) -> PathBuf {
     state_dir.join("proxy-config.json")
@@ -63,10 +72,11 @@ async fn poll_once(
     base: &str,
     proxy_id: &str,
     after: u64,
+    token_file: Option<&Path>,
 ) -> Result<Poll, String> {
     let uri =
         format!("{base}{PREFIX}/config?after={after}&wait_ms={LONG_POLL_MS}&proxy_id={proxy_id}");
-    let req = Request::get(uri)
+    let req = authorize(Request::get(uri), token_file)
         .body(Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
@@ -95,7 +105,13 @@ pub(crate) async fn config_loop(proxy: Proxy, base: String, mut stop: watch::Rec
         let after = proxy.seen_version();
         let attempt = tokio::time::timeout(
             Duration::from_millis(LONG_POLL_MS + 10_000),
-            poll_once(&client, &base, &opts.proxy_id, after),
+            poll_once(
+                &client,
+                &base,
+                &opts.proxy_id,
+                after,
+                opts.node_token_file.as_deref(),
+            ),
         );
         let result = tokio::select! {
             _ = stop.changed() => return,
@@ -143,6 +159,7 @@ pub(crate) async fn report_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let client = cp_client();
+    let token_file = proxy.options().node_token_file.clone();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -154,7 +171,7 @@ pub(crate) async fn report_loop(
         let Ok(body) = serde_json::to_vec(&report) else {
             continue;
         };
-        let Ok(req) = Request::builder()
+        let Ok(req) = authorize(Request::builder(), token_file.as_deref())
             .method(Method::POST)
             .uri(format!("{base}{PREFIX}/report"))
             .header(header::CONTENT_TYPE, "application/json")

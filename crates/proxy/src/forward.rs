@@ -3,32 +3,26 @@
 //! first could not be reached), streaming both bodies and counting metrics.
 
 use crate::access_log::Record;
-use crate::body::{Checkin, ReqBody, RespBody};
+use crate::body::RespBody;
 use crate::health::mark_failed;
 use crate::pool;
 use crate::routing::{Action, Fixed, Forward, Redirect, RedirectInput, RequestView, TARGET_COOKIE};
 use crate::server::Shared;
 use crate::snapshot::Listener;
 use crate::targets::{cookie, parse_key, InFlight};
+use crate::upstream::{encode_head, tunnel, Exchange, ExchangeError, RequestHead, UpstreamBody};
 use arc_swap::ArcSwap;
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{PathAndQuery, Uri};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// One client connection's context, shared by its requests.
 pub(crate) struct Conn {
@@ -129,26 +123,9 @@ pub(crate) fn elb_response(l: &Listener, status: StatusCode) -> Response<RespBod
     resp
 }
 
-/// A bodiless, idempotent request, kept so it can go to another target when the first one
-/// closed or reset the connection without answering.
-struct Replay {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-}
-
-impl Replay {
-    fn request(self) -> Request<ReqBody> {
-        let mut req = Request::new(ReqBody::Empty);
-        *req.method_mut() = self.method;
-        *req.uri_mut() = self.uri;
-        *req.headers_mut() = self.headers;
-        req
-    }
-}
-
-/// How often a request the target never received (its pooled connection was closing) is sent
-/// again on another connection to the same target.
+/// How often a request is sent again to the same target on a new connection because the one
+/// it went to (a reused keep-alive connection) was closing: nothing was written, or the target
+/// closed it without answering.
 const MAX_UNSENT_RETRIES: u32 = 3;
 
 async fn forward(
@@ -178,65 +155,46 @@ async fn forward(
 
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let bodiless = !upgrade && req.body().is_end_stream();
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
+    let mut body = (!body.is_end_stream()).then_some(body);
+    let had_body = body.is_some();
+    // A body of unknown length (or one the client sent chunked) goes chunked.
+    let chunked = body.is_some()
+        && (parts.headers.contains_key(header::TRANSFER_ENCODING)
+            || !parts.headers.contains_key(header::CONTENT_LENGTH));
     let upgrade_value = if upgrade {
-        parts.headers.get(header::UPGRADE).cloned()
+        parts.headers.get(header::UPGRADE)
     } else {
         None
     };
-    prepare_request_headers(
-        &mut parts.headers,
-        conn,
-        listener,
-        parts.uri.authority().map(|a| a.as_str()),
-    );
-    if let Some(v) = upgrade_value {
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        parts.headers.insert(header::UPGRADE, v);
-    }
-    if !parts.headers.contains_key(header::HOST) {
-        parts
-            .headers
-            .insert(header::HOST, target.host_header.clone());
-    }
+    let has_host = parts.headers.contains_key(header::HOST);
+    let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    // The same trace id on every attempt.
+    let trace = (!parts.headers.contains_key(X_AMZN_TRACE_ID)).then(trace_id_bytes);
     if let Some(log) = log {
-        log.trace_id = parts.headers.get(X_AMZN_TRACE_ID).cloned();
+        log.trace_id = match &trace {
+            Some(t) => HeaderValue::from_bytes(t).ok(),
+            None => parts.headers.get(X_AMZN_TRACE_ID).cloned(),
+        };
     }
-    origin_form(&mut parts.uri);
-    parts.version = Version::HTTP_11;
-    parts.extensions = http::Extensions::new();
-    // Only a request that can be replayed keeps a copy of its head.
-    let mut replay = (bodiless && is_idempotent(&parts.method)).then(|| Replay {
-        method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
-    });
-    let mut out = Request::from_parts(
-        parts,
-        if bodiless {
-            ReqBody::Empty
-        } else {
-            ReqBody::Stream(body)
-        },
-    );
+    // Only a request without a body, sent again on another connection, can be replayed.
+    let replayable = body.is_none() && !upgrade && is_idempotent(&parts.method);
     // Whether the request already moved to a second target (it does so at most once).
     let mut moved_on = false;
     let mut unsent_retries = 0;
+    let shared = &conn.shared;
 
     loop {
         let guard = InFlight::new(target.clone());
-        let shared = &conn.shared;
-        let mut sender = match pool::connection(
+        let (mut upstream, reused) = match pool::connection(
             &shared.connector,
             &target,
             shared.pool_idle_timeout,
         )
         .await
         {
-            Ok((sender, _reused)) => sender,
+            Ok(c) => c,
             Err(e) => {
                 drop(guard);
                 // Passive health check: out of rotation until active checks bring it back.
@@ -258,13 +216,39 @@ async fn forward(
                 return elb_response(listener, StatusCode::BAD_GATEWAY);
             }
         };
+        let host = match (has_host, authority) {
+            (true, _) => None,
+            (false, Some(a)) => Some(a),
+            (false, None) => Some(target.host_header.as_bytes()),
+        };
+        encode_head(
+            &mut upstream.wbuf,
+            &RequestHead {
+                method: &parts.method,
+                path_and_query,
+                headers: &parts.headers,
+                host,
+                peer_ip: conn.peer_ip.as_bytes(),
+                forwarded_proto: listener.forwarded_proto.as_bytes(),
+                forwarded_port: listener.forwarded_port.as_bytes(),
+                trace_id: trace.as_ref().map(|t| &t[..]),
+                upgrade: upgrade_value,
+                chunked,
+            },
+        );
+        let mut exchange = Exchange::new(upstream, body.take(), chunked);
         let sent = Instant::now();
-        let result =
-            tokio::time::timeout(group.response_timeout, sender.try_send_request(out)).await;
+        let result = tokio::time::timeout(
+            group.response_timeout,
+            std::future::poll_fn(|cx| {
+                exchange.poll_head(cx, &parts.method, shared.max_response_head)
+            }),
+        )
+        .await;
         let err = match result {
-            Ok(Ok(mut resp)) => {
+            Ok(Ok(head)) => {
                 let target_time = sent.elapsed();
-                let status = resp.status();
+                let status = head.status;
                 group.metrics.requests.inc();
                 group.metrics.codes.record(status.as_u16());
                 group.metrics.response_time.record(target_time);
@@ -280,46 +264,33 @@ async fn forward(
                     let Some(client_upgrade) = client_upgrade else {
                         return elb_response(listener, StatusCode::BAD_GATEWAY);
                     };
-                    let target_upgrade = hyper::upgrade::on(&mut resp);
+                    let upstream = exchange.into_upstream();
                     tokio::spawn(async move {
-                        let (Ok(client), Ok(upstream)) =
-                            tokio::join!(client_upgrade, target_upgrade)
-                        else {
-                            return;
-                        };
-                        let (mut client, mut upstream) =
-                            (TokioIo::new(client), TokioIo::new(upstream));
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                        if let Ok(client) = client_upgrade.await {
+                            tunnel(TokioIo::new(client), upstream).await;
+                        }
                         drop(guard);
                     });
-                    let (parts, _) = resp.into_parts();
-                    return Response::from_parts(parts, RespBody::full(Bytes::new()));
+                    let mut resp = Response::new(RespBody::full(Bytes::new()));
+                    *resp.status_mut() = status;
+                    *resp.headers_mut() = head.headers;
+                    return resp;
                 }
-                let (mut parts, body) = resp.into_parts();
-                strip_hop_by_hop(&mut parts.headers);
+                let body = UpstreamBody::new(exchange, &head);
+                let mut resp =
+                    Response::new(RespBody::upstream(body, guard, shared.max_idle_per_target));
+                *resp.status_mut() = status;
+                let headers = resp.headers_mut();
+                *headers = head.headers;
                 if let Some(c) = group_cookie {
-                    parts.headers.append(header::SET_COOKIE, c);
+                    headers.append(header::SET_COOKIE, c);
                 }
                 if let Some(c) = group.sticky_cookies.get(index) {
-                    parts.headers.append(header::SET_COOKIE, c.clone());
+                    headers.append(header::SET_COOKIE, c.clone());
                 }
-                let checkin = Checkin {
-                    sender,
-                    max_idle: shared.max_idle_per_target,
-                    bodiless,
-                };
-                return Response::from_parts(parts, RespBody::stream(body, guard, Some(checkin)));
+                return resp;
             }
-            Ok(Err(mut e)) => match e.take_message() {
-                // Never written: the pooled connection was closing. Another connection to the
-                // same target gets it.
-                Some(req) if unsent_retries < MAX_UNSENT_RETRIES => {
-                    unsent_retries += 1;
-                    out = req;
-                    continue;
-                }
-                _ => e.into_error(),
-            },
+            Ok(Err(err)) => err,
             Err(_elapsed) => {
                 if let Some(log) = log {
                     log.target = Some(target.clone());
@@ -328,20 +299,42 @@ async fn forward(
                 return elb_response(listener, StatusCode::GATEWAY_TIMEOUT);
             }
         };
+        body = exchange.take_unsent_body();
+        drop(exchange);
         drop(guard);
-        let next = match &replay {
-            Some(_) if !moved_on && not_answered(&err) => group.pick(None, Some(&target)),
-            _ => None,
+        // A reused connection the target was closing: the request goes again on a new one
+        // (when nothing was sent, or when a replayable request got no answer).
+        let stale = reused
+            && unsent_retries < MAX_UNSENT_RETRIES
+            && match &err {
+                ExchangeError::Unsent(_) => true,
+                ExchangeError::NotAnswered(_) => replayable,
+                ExchangeError::Failed(_) => false,
+            };
+        if stale {
+            unsent_retries += 1;
+            continue;
+        }
+        // The target did not answer: a replayable request (or one nothing was sent of) moves
+        // to another target, once.
+        let may_move = match &err {
+            ExchangeError::Unsent(_) => !had_body || body.is_some(),
+            ExchangeError::NotAnswered(_) => replayable,
+            ExchangeError::Failed(_) => false,
         };
-        match (next, replay.take()) {
-            (Some((i, t)), Some(r)) => {
+        let next = if may_move && !moved_on {
+            group.pick(None, Some(&target))
+        } else {
+            None
+        };
+        match next {
+            Some((i, t)) => {
                 tracing::debug!(target = target.label(), error = %err, "target did not answer; trying another");
                 moved_on = true;
                 index = i;
                 target = t.clone();
-                out = r.request();
             }
-            _ => {
+            None => {
                 tracing::debug!(target = target.label(), error = %err, "forwarding failed");
                 if let Some(log) = log {
                     log.target = Some(target.clone());
@@ -353,47 +346,11 @@ async fn forward(
     }
 }
 
-/// Reduces an absolute-form or HTTP/2 URI to the origin form (`/path?query`) sent to targets.
-fn origin_form(uri: &mut Uri) {
-    if uri.scheme().is_none() && uri.authority().is_none() {
-        return;
-    }
-    let pq = uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
-    *uri = Uri::from(pq);
-}
-
 fn is_idempotent(m: &Method) -> bool {
     matches!(
         *m,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     )
-}
-
-/// Whether the error means the target never answered (connection closed or reset before a
-/// response), so an idempotent bodiless request may go to another target.
-fn not_answered(e: &(dyn StdError + 'static)) -> bool {
-    let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(h) = err.downcast_ref::<hyper::Error>() {
-            if h.is_incomplete_message() || h.is_canceled() {
-                return true;
-            }
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(
-                io.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | ConnectionRefused
-            ) {
-                return true;
-            }
-        }
-        cur = err.source();
-    }
-    false
 }
 
 fn is_upgrade(h: &HeaderMap) -> bool {
@@ -406,85 +363,8 @@ fn is_upgrade(h: &HeaderMap) -> bool {
         })
 }
 
-/// Hop-by-hop headers: never forwarded.
-static HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    KEEP_ALIVE,
-    PROXY_CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// Removes hop-by-hop headers, including those the Connection header names.
-pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // One pass over the (few) names present instead of a lookup per hop-by-hop name.
-    let mut present = 0u8;
-    for name in h.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|hop| hop == name) {
-            present |= 1 << i;
-        }
-    }
-    if present == 0 {
-        return;
-    }
-    if present & 1 != 0 {
-        // Names listed in Connection; the usual `keep-alive` / `close` name nothing more.
-        let listed: Vec<HeaderName> = h
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|s| s.split(','))
-            .map(str::trim)
-            .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
-            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-            .collect();
-        for name in listed {
-            h.remove(name);
-        }
-    }
-    for (i, name) in HOP_BY_HOP.iter().enumerate() {
-        if present & (1 << i) != 0 {
-            h.remove(name);
-        }
-    }
-}
-
-fn prepare_request_headers(h: &mut HeaderMap, conn: &Conn, l: &Listener, authority: Option<&str>) {
-    strip_hop_by_hop(h);
-    // Room for X-Forwarded-For/-Proto/-Port, the trace id and Host: one growth at most.
-    h.reserve(5);
-    if !h.contains_key(header::HOST) {
-        if let Some(v) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
-            h.insert(header::HOST, v);
-        }
-    }
-    let xff = match h.get(X_FORWARDED_FOR) {
-        None => conn.peer_ip.clone(),
-        Some(_) => {
-            let mut b = BytesMut::with_capacity(64);
-            for v in h.get_all(X_FORWARDED_FOR) {
-                if !b.is_empty() {
-                    b.put_slice(b", ");
-                }
-                b.put_slice(v.as_bytes());
-            }
-            b.put_slice(b", ");
-            b.put_slice(conn.peer_ip.as_bytes());
-            HeaderValue::from_maybe_shared(b.freeze()).unwrap_or_else(|_| conn.peer_ip.clone())
-        }
-    };
-    h.insert(X_FORWARDED_FOR, xff);
-    h.insert(X_FORWARDED_PROTO, l.forwarded_proto.clone());
-    h.insert(X_FORWARDED_PORT, l.forwarded_port.clone());
-    if !h.contains_key(X_AMZN_TRACE_ID) {
-        h.insert(X_AMZN_TRACE_ID, trace_id());
-    }
-}
-
 /// `Root=1-<8 hex epoch seconds>-<24 hex random>`.
-pub(crate) fn trace_id() -> HeaderValue {
+pub(crate) fn trace_id_bytes() -> [u8; 40] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let secs = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -503,10 +383,7 @@ pub(crate) fn trace_id() -> HeaderValue {
     for i in 0..8 {
         buf[32 + i] = HEX[((b >> (60 - 4 * i)) & 0xf) as usize];
     }
-    // Infallible: the buffer holds only ASCII letters, digits, '=' and '-'.
-    HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static(
-        "Root=1-00000000-000000000000000000000000",
-    ))
+    buf
 }
 
 #[cfg(test)]
@@ -515,8 +392,8 @@ mod tests {
 
     #[test]
     fn trace_ids_have_alb_shape() {
-        let v = trace_id();
-        let s = v.to_str().unwrap();
+        let v = trace_id_bytes();
+        let s = std::str::from_utf8(&v).unwrap();
         assert_eq!(s.len(), 40, "{s}");
         assert!(s.starts_with("Root=1-"));
         let parts: Vec<&str> = s["Root=".len()..].split('-').collect();
@@ -526,25 +403,6 @@ mod tests {
         assert!(parts[1..]
             .iter()
             .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit())));
-        assert_ne!(trace_id(), v, "random part differs");
-    }
-
-    #[test]
-    fn hop_by_hop_headers_go() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, x-secret"),
-        );
-        h.insert("x-secret", HeaderValue::from_static("1"));
-        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        h.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        strip_hop_by_hop(&mut h);
-        assert_eq!(h.len(), 1, "{h:?}");
-        assert!(h.contains_key(header::CONTENT_TYPE));
+        assert_ne!(trace_id_bytes(), v, "random part differs");
     }
 }

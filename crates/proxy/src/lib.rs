@@ -16,6 +16,7 @@ mod server;
 pub mod snapshot;
 pub mod targets;
 mod tls;
+mod upstream;
 pub mod wildcard;
 
 use berth_model::protocol::proxy::{ProxyConfig, Report, TargetHealth};
@@ -41,6 +42,8 @@ pub struct ProxyOptions {
     pub access_log: Option<PathBuf>,
     /// Where the last good config snapshot is cached.
     pub state_dir: Option<PathBuf>,
+    /// A file holding the node credential (a bearer token) sent to the control plane.
+    pub node_token_file: Option<PathBuf>,
 }
 
 /// Data-path settings that ALB fixes or keeps as attributes (tests shorten them).

@@ -1,21 +1,16 @@
-//! Keep-alive HTTP/1.1 connections to targets. Each target keeps a LIFO stack of idle hyper
-//! `SendRequest` handles: the request path checks one out, and the response body checks it back
-//! in when it ends, inline (no task per request, no keyed pool map). Idle connections expire
-//! after an idle timeout; at most `max_idle` are kept per target.
+//! Keep-alive HTTP/1.1 connections to targets. Each target keeps a LIFO stack of idle
+//! [`Upstream`] connections: the request path checks one out, and the response body checks it
+//! back in when the exchange ends, inline (no task per connection or request, no keyed pool
+//! map). Idle connections expire after an idle timeout; at most `max_idle` are kept per target.
 
-use crate::body::ReqBody;
 use crate::targets::Target;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use crate::upstream::Upstream;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-/// The sending half of one HTTP/1.1 connection to a target.
-pub(crate) type Sender = http1::SendRequest<ReqBody>;
-
 struct Idle {
-    sender: Sender,
+    conn: Upstream,
     since: Instant,
 }
 
@@ -41,26 +36,21 @@ impl Pool {
 
     /// The most recently used idle connection that is still open and idle for less than
     /// `max_age`; stale ones met on the way are closed.
-    pub(crate) fn checkout(&self, max_age: Duration) -> Option<Sender> {
+    pub(crate) fn checkout(&self, max_age: Duration) -> Option<Upstream> {
         loop {
             let idle = self.lock().pop()?;
-            if !idle.sender.is_closed() && idle.since.elapsed() < max_age {
-                return Some(idle.sender);
+            if idle.conn.is_reusable() && idle.since.elapsed() < max_age {
+                return Some(idle.conn);
             }
         }
     }
 
     /// Returns a connection whose last exchange ended; closed when the stack is full.
-    pub(crate) fn checkin(&self, sender: Sender, max_idle: usize) {
-        if sender.is_closed() {
-            return;
-        }
+    pub(crate) fn checkin(&self, conn: Upstream, max_idle: usize) {
+        let since = Instant::now();
         let mut idle = self.lock();
         if idle.len() < max_idle {
-            idle.push(Idle {
-                sender,
-                since: Instant::now(),
-            });
+            idle.push(Idle { conn, since });
         }
     }
 
@@ -71,7 +61,7 @@ impl Pool {
             let mut idle = self.lock();
             let (keep, stale) = std::mem::take(&mut *idle)
                 .into_iter()
-                .partition(|i| !i.sender.is_closed() && i.since.elapsed() < max_age);
+                .partition(|i| i.conn.is_reusable() && i.since.elapsed() < max_age);
             *idle = keep;
             stale
         };
@@ -95,35 +85,23 @@ pub(crate) enum ConnectError {
     },
     #[error("connecting to {target}: no answer within {timeout:?}")]
     Timeout { target: String, timeout: Duration },
-    #[error("HTTP/1.1 handshake with {target}: {source}")]
-    Handshake {
-        target: String,
-        source: hyper::Error,
-    },
 }
 
 /// Opens new connections to targets.
 pub(crate) struct Connector {
     pub connect_timeout: Duration,
-    pub http1: http1::Builder,
 }
 
 impl Connector {
     /// Settings for target connections.
     pub fn new(tuning: &crate::Tuning) -> Connector {
-        let mut http1 = http1::Builder::new();
-        http1
-            .max_buf_size(tuning.max_header_bytes.max(8192) * 2)
-            .writev(true);
         Connector {
             connect_timeout: tuning.connect_timeout,
-            http1,
         }
     }
 
-    /// A new connection to `target`, its HTTP/1.1 state driven by a task of its own (one per
-    /// connection, not per request).
-    pub async fn connect(&self, target: &Target) -> Result<Sender, ConnectError> {
+    /// A new connection to `target`.
+    pub async fn connect(&self, target: &Target) -> Result<Upstream, ConnectError> {
         let label = || target.label().to_string();
         let connecting = async {
             match target.addr {
@@ -148,53 +126,31 @@ impl Connector {
         };
         // Requests and responses are written whole; never wait for ACKs (Nagle).
         let _ = stream.set_nodelay(true);
-        let (sender, conn) =
-            self.http1
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(|source| ConnectError::Handshake {
-                    target: label(),
-                    source,
-                })?;
-        tokio::spawn(async move {
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(error = %e, "target connection ended with an error");
-            }
-        });
-        Ok(sender)
+        Ok(Upstream::new(stream))
     }
 }
 
-/// A connection to `target`: the most recently used idle one that is ready, else a new one.
-/// The flag says whether it was reused.
+/// A connection to `target`: the most recently used idle one that is still open, else a new
+/// one. The flag says whether it was reused.
 pub(crate) async fn connection(
     connector: &Connector,
     target: &Target,
     max_age: Duration,
-) -> Result<(Sender, bool), ConnectError> {
-    while let Some(mut sender) = target.pool.checkout(max_age) {
-        if sender.is_ready() {
-            return Ok((sender, true));
-        }
-        // Checked in as its response ended: its task may not have seen the end yet. Ready at
-        // once in practice; a connection that does not become ready is dropped.
-        if let Ok(Ok(())) = tokio::time::timeout(READY_WAIT, sender.ready()).await {
-            return Ok((sender, true));
-        }
+) -> Result<(Upstream, bool), ConnectError> {
+    if let Some(conn) = target.pool.checkout(max_age) {
+        return Ok((conn, true));
     }
     // Boxed: the rare path's state stays out of every request's future (hyper keeps one such
     // future per client connection).
     Box::pin(connector.connect(target))
         .await
-        .map(|s| (s, false))
+        .map(|c| (c, false))
 }
-
-/// How long a just-returned pooled connection may take to become ready.
-const READY_WAIT: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::{Exchange, UpstreamBody};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A target that answers every request on a connection with 200 "ok" (keep-alive).
@@ -242,12 +198,20 @@ mod tests {
         .unwrap()
     }
 
-    fn get() -> http::Request<ReqBody> {
-        let mut req = http::Request::new(ReqBody::Empty);
-        *req.uri_mut() = http::Uri::from_static("/");
-        req.headers_mut()
-            .insert(http::header::HOST, http::HeaderValue::from_static("t"));
-        req
+    /// One GET on `conn`: the status, and the connection when it can be reused.
+    async fn get(mut conn: Upstream) -> (u16, Option<Upstream>) {
+        conn.wbuf.clear();
+        conn.wbuf
+            .extend_from_slice(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n");
+        let mut ex = Exchange::new(conn, None, false);
+        let head = std::future::poll_fn(|cx| ex.poll_head(cx, &http::Method::GET, 65536))
+            .await
+            .unwrap();
+        let mut body = UpstreamBody::new(ex, &head);
+        while let Some(frame) = std::future::poll_fn(|cx| body.poll_frame(cx)).await {
+            frame.unwrap();
+        }
+        (head.status.as_u16(), body.reusable())
     }
 
     #[tokio::test]
@@ -257,21 +221,21 @@ mod tests {
         let connector = Connector::new(&crate::Tuning::default());
         let long = Duration::from_secs(60);
 
-        let (mut a, reused) = connection(&connector, &t, long).await.unwrap();
+        let (a, reused) = connection(&connector, &t, long).await.unwrap();
         assert!(!reused, "empty pool: new connection");
-        let resp = a.try_send_request(get()).await.unwrap();
-        assert_eq!(resp.status(), 200);
-        drop(resp);
+        let (status, a) = get(a).await;
+        assert_eq!(status, 200);
+        let a = a.expect("a keep-alive response leaves the connection reusable");
         let (b, _) = connection(&connector, &t, long).await.unwrap();
         t.pool.checkin(a, 1);
         t.pool.checkin(b, 1);
         assert_eq!(t.pool.idle_count(), 1, "max_idle caps the stack");
 
-        let (mut again, reused) = connection(&connector, &t, long).await.unwrap();
+        let (again, reused) = connection(&connector, &t, long).await.unwrap();
         assert!(reused, "the idle connection is taken");
-        let resp = again.try_send_request(get()).await.unwrap();
-        assert_eq!(resp.status(), 200, "and still works");
-        t.pool.checkin(again, 8);
+        let (status, again) = get(again).await;
+        assert_eq!(status, 200, "and still works");
+        t.pool.checkin(again.unwrap(), 8);
 
         assert_eq!(t.pool.evict(long), 1, "fresh connections stay");
         assert_eq!(t.pool.evict(Duration::ZERO), 0, "expired ones go");
@@ -295,19 +259,23 @@ mod tests {
         // A connection the target closes is dropped from the pool, not handed out.
         let closer = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let t = target(closer.local_addr().unwrap());
-        let (sender, _) = connection(&connector, &t, Duration::from_secs(60))
+        let (conn, _) = connection(&connector, &t, Duration::from_secs(60))
             .await
             .unwrap();
         drop(closer.accept().await.unwrap());
         for _ in 0..200 {
-            if sender.is_closed() {
+            if !conn.is_reusable() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(sender.is_closed(), "the target closed it");
-        t.pool.checkin(sender, 8);
-        assert_eq!(t.pool.idle_count(), 0, "a closed connection is not kept");
-        assert!(t.pool.checkout(Duration::from_secs(60)).is_none());
+        assert!(!conn.is_reusable(), "the target closed it");
+        t.pool.checkin(conn, 8);
+        assert_eq!(t.pool.idle_count(), 1, "checked in");
+        assert!(
+            t.pool.checkout(Duration::from_secs(60)).is_none(),
+            "a closed connection is not handed out"
+        );
+        assert_eq!(t.pool.idle_count(), 0, "and is dropped");
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub max_idle_per_target: usize,
     /// Idle target connections older than this are closed.
     pub pool_idle_timeout: Duration,
+    /// Largest response head accepted from a target (502 beyond it).
+    pub max_response_head: usize,
     pub access_log: Option<AccessLog>,
     pub server: auto::Builder<TokioExecutor>,
     /// Open client connections (for shutdown).
@@ -63,6 +65,7 @@ impl Shared {
             connector: Connector::new(tuning),
             max_idle_per_target: tuning.max_idle_per_target,
             pool_idle_timeout: POOL_IDLE_TIMEOUT,
+            max_response_head: tuning.max_header_bytes.max(8192) * 2,
             access_log,
             server,
             open_connections: AtomicUsize::new(0),

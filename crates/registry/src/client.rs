@@ -40,8 +40,43 @@ fn http_error(method: &str, url: &str, message: impl std::fmt::Display) -> Regis
     }
 }
 
+/// How this process authenticates to berth registries.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A bearer token.
+    Token(String),
+    /// A file holding a bearer token (read at each use).
+    TokenFile(std::path::PathBuf),
+}
+
+static CREDENTIAL: std::sync::RwLock<Option<Credential>> = std::sync::RwLock::new(None);
+
+/// Sets the credential every push and pull of this process sends (`Authorization: Bearer`).
+pub fn set_credential(credential: Credential) {
+    if let Ok(mut c) = CREDENTIAL.write() {
+        *c = Some(credential);
+    }
+}
+
+fn bearer() -> Option<String> {
+    let c = CREDENTIAL.read().ok()?.clone()?;
+    match c {
+        Credential::Token(t) => Some(t),
+        Credential::TokenFile(f) => std::fs::read_to_string(f)
+            .ok()
+            .map(|t| t.trim().to_string()),
+    }
+}
+
 fn client() -> Result<reqwest::Client, RegistryError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = bearer() {
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .build()
         .map_err(|e| http_error("-", "-", format!("building an HTTP client: {e}")))
 }

@@ -30,7 +30,9 @@ pub mod reference;
 mod registry;
 
 pub use build::{build_image, AddFile, Base, BuildOptions, BuiltImage, ImageConfig};
-pub use client::{pull, pull_with, push_layout, PulledImage, PulledLayer};
+pub use client::{
+    pull, pull_with, push_layout, set_credential, Credential, PulledImage, PulledLayer,
+};
 pub use digest::Digest;
 pub use http::router;
 pub use registry::{spawn_lifecycle, GcReport, Registry};

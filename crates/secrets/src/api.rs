@@ -94,6 +94,9 @@ fn validate_name(name: Option<&str>, errors: &mut Vec<String>) {
         Some(n) if n.starts_with("arn:") => {
             errors.push("Name: expected a name, found an ARN".into())
         }
+        Some(n) if n.split('/').any(|s| s == "." || s == "..") => errors.push(format!(
+            "Name: expected a name without `.` or `..` path segments, found {n:?}"
+        )),
         _ => {}
     }
 }

@@ -18,6 +18,7 @@ pub mod value_from;
 mod tests;
 
 pub use error::SecretsError;
+pub use store::{append_line, write_private};
 
 use crypto::{KeyBytes, Sealed};
 use std::collections::BTreeMap;
@@ -160,6 +161,21 @@ impl Secrets {
     }
 
     /// The directory the store keeps its files in.
+    /// Seals `plaintext` under the master key, bound to `aad` (for other credential stores,
+    /// such as access-key secrets).
+    pub fn seal_with_master(&self, plaintext: &[u8], aad: &str) -> Result<Sealed, SecretsError> {
+        crypto::seal(&self.inner.master, plaintext, aad)
+    }
+
+    /// Opens what [`Secrets::seal_with_master`] sealed with the same `aad`.
+    pub fn open_with_master(
+        &self,
+        sealed: &Sealed,
+        aad: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+        crypto::open(&self.inner.master, sealed, aad, aad)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }

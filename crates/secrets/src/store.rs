@@ -121,7 +121,7 @@ fn record_path(dir: &Path, arn: &str) -> PathBuf {
 }
 
 /// Writes `bytes` atomically (temp file, fsync, rename) with mode 0600.
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SecretsError> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |e| SecretsError::io(&path.display().to_string(), e);
     let tmp = path.with_extension("tmp");
@@ -210,7 +210,7 @@ pub(crate) fn check_master_key(dir: &Path, master: &KeyBytes) -> Result<(), Secr
 }
 
 /// Appends one line (O_APPEND, fsync) to a file created with mode 0600.
-pub(crate) fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+pub fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .append(true)

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod auth;
 mod tls;
+pub use auth::{MAX_API_BODY, SESSION_COOKIE};
 pub use tls::{server_config as tls_server_config, TlsError};
 
 /// What `/berth/v1/status` reports about the endpoints, filled in by the binary.
@@ -36,6 +38,9 @@ pub struct Backends {
     pub autoscaling: Option<berth_autoscaling::AutoScaling>,
     /// Secrets Manager (the `secretsmanager` API and its rotation loop).
     pub secrets: Option<berth_secrets::Secrets>,
+    /// Users, credentials, policies and the audit log. When set, every request but `/healthz`,
+    /// the dashboard's static files and the login is authenticated and authorised.
+    pub iam: Option<berth_iam::Iam>,
 }
 
 #[derive(Clone)]
@@ -45,6 +50,7 @@ struct AppState {
     cloudwatch: Option<berth_metrics::CloudWatch>,
     autoscaling: Option<berth_autoscaling::AutoScaling>,
     secrets: Option<berth_secrets::Secrets>,
+    iam: Option<berth_iam::Iam>,
     endpoints: Endpoints,
     started_at: f64,
 }
@@ -57,6 +63,7 @@ pub fn router(cp: ControlPlane, backends: Backends, endpoints: Endpoints) -> Rou
         cloudwatch: backends.cloudwatch.clone(),
         autoscaling: backends.autoscaling.clone(),
         secrets: backends.secrets.clone(),
+        iam: backends.iam.clone(),
         endpoints,
         started_at: berth_model::now(),
     };
@@ -64,8 +71,9 @@ pub fn router(cp: ControlPlane, backends: Backends, endpoints: Endpoints) -> Rou
         .registry
         .map(berth_registry::router)
         .unwrap_or_default();
-    Router::new()
+    let app = Router::new()
         .route("/", post(aws_entry))
+        .route("/berth/v1/whoami", get(auth::whoami))
         .route("/healthz", get(|| async { "ok" }))
         .route("/berth/v1/status", get(status))
         .route("/agent/v1/assignments", get(agent_assignments))
@@ -77,7 +85,18 @@ pub fn router(cp: ControlPlane, backends: Backends, endpoints: Endpoints) -> Rou
         .route("/metrics", get(prometheus))
         .with_state(state)
         .merge(distribution)
-        .merge(berth_dashboard::router())
+        .merge(berth_dashboard::router());
+    match backends.iam {
+        Some(iam) => app
+            .merge(
+                Router::new()
+                    .route("/berth/v1/login", post(auth::login))
+                    .route("/berth/v1/logout", post(auth::logout))
+                    .with_state(iam.clone()),
+            )
+            .layer(axum::middleware::from_fn_with_state(iam, auth::layer)),
+        None => app,
+    }
 }
 
 /// Serves the router on `listener` and runs the controllers, until `shutdown`.
@@ -201,22 +220,23 @@ fn json_response(api: JsonApi, result: Result<serde_json::Value, ApiError>) -> R
         .into_response()
 }
 
-/// Who makes a request: the SigV4 access key id, else the `x-berth-actor` header the berth CLI
-/// sends, else `anonymous`.
+/// Who makes a request: with authentication, the `x-berth-actor` header the auth layer sets to
+/// the authenticated user (`user:<name>`, replacing whatever the client sent); without it, that
+/// header as the berth CLI sends it, else the SigV4 access key id, else `anonymous`.
 fn actor(headers: &HeaderMap) -> String {
-    let from_sigv4 = headers
-        .get("authorization")
+    let from_sigv4 = || {
+        headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.split("Credential=").nth(1))
+            .and_then(|c| c.split('/').next())
+            .map(str::to_string)
+    };
+    headers
+        .get("x-berth-actor")
         .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("Credential=").nth(1))
-        .and_then(|c| c.split('/').next())
-        .map(str::to_string);
-    from_sigv4
-        .or_else(|| {
-            headers
-                .get("x-berth-actor")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
+        .map(str::to_string)
+        .or_else(from_sigv4)
         .unwrap_or_else(|| "anonymous".into())
 }
 
@@ -228,8 +248,17 @@ fn signed_service(headers: &HeaderMap) -> Option<String> {
     scope.split('/').nth(3).map(str::to_string)
 }
 
-async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn aws_entry(
+    State(app): State<AppState>,
+    principal: Option<axum::Extension<berth_iam::Principal>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let principal = principal.map(|axum::Extension(p)| p);
     if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        if let Some(r) = iam_json(&app, principal.as_ref(), target, &body) {
+            return r;
+        }
         let Some((api, op)) = parse_target(target) else {
             return (
                 StatusCode::BAD_REQUEST,
@@ -316,6 +345,9 @@ async fn aws_entry(State(app): State<AppState>, headers: HeaderMap, body: Bytes)
         .iter()
         .find(|(k, _)| k == "Version")
         .map(|(_, v)| v.clone());
+    if version.as_deref() == Some("2010-05-08") || version.as_deref() == Some("2011-06-15") {
+        return iam_query(&app, principal.as_ref(), &form, version.as_deref());
+    }
     if version.as_deref() == Some("2010-08-01") || service.as_deref() == Some("monitoring") {
         if let Some(cw) = app.cloudwatch.clone() {
             let r = tokio::task::spawn_blocking(move || {
@@ -510,4 +542,90 @@ async fn proxy_report(State(app): State<AppState>, Json(report): Json<proxy::Rep
             .await
             .unwrap_or_else(|e| Err(ApiError::server(e.to_string()))),
     )
+}
+
+fn xml_response(status: u16, body: String) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        [("content-type", "text/xml")],
+        body,
+    )
+        .into_response()
+}
+
+/// IAM (`2010-05-08`) and STS (`2011-06-15`) over the query protocol.
+fn iam_query(
+    app: &AppState,
+    principal: Option<&berth_iam::Principal>,
+    form: &[(String, String)],
+    version: Option<&str>,
+) -> Response {
+    let rid = request_id();
+    let (Some(iam), Some(p)) = (&app.iam, principal) else {
+        return xml_response(
+            400,
+            format!("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>authentication is disabled on this server: no IAM</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"),
+        );
+    };
+    if version == Some("2011-06-15") {
+        let action = form
+            .iter()
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v.as_str());
+        if action != Some("GetCallerIdentity") {
+            return xml_response(
+                400,
+                format!("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidAction</Code><Message>berth's STS serves GetCallerIdentity only</Message></Error><RequestId>{rid}</RequestId></ErrorResponse>"),
+            );
+        }
+        return xml_response(
+            200,
+            format!(
+                "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult><Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{rid}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+                berth_iam::api::esc(&p.arn),
+                berth_iam::api::esc(&p.credential_id),
+                berth_iam::api::esc(iam.account())
+            ),
+        );
+    }
+    let (status, body) = berth_iam::api::handle(iam, p, form, &rid);
+    xml_response(status, body)
+}
+
+/// JSON operations answered from the identity store: CloudTrail's LookupEvents (the audit log)
+/// and ECR's GetAuthorizationToken (a 12-hour registry token of the caller).
+fn iam_json(
+    app: &AppState,
+    principal: Option<&berth_iam::Principal>,
+    target: &str,
+    body: &[u8],
+) -> Option<Response> {
+    let iam = app.iam.as_ref()?;
+    let p = principal?;
+    let op = target.rsplit('.').next().unwrap_or(target);
+    let result = if target.contains("CloudTrail_20131101") {
+        let input: serde_json::Value =
+            serde_json::from_slice(body).unwrap_or(serde_json::json!({}));
+        if op != "LookupEvents" {
+            Err(ApiError::unknown_operation(op))
+        } else {
+            iam.lookup_events(&input)
+                .map_err(|e| ApiError::client(e.to_string()))
+        }
+    } else if target == "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken" {
+        use base64::Engine;
+        iam.registry_token(&p.user)
+            .map(|(token, expires)| {
+                let endpoint = app.endpoints.api.clone();
+                serde_json::json!({"authorizationData": [{
+                    "authorizationToken": base64::engine::general_purpose::STANDARD.encode(format!("AWS:{token}")),
+                    "expiresAt": expires,
+                    "proxyEndpoint": endpoint,
+                }]})
+            })
+            .map_err(|e| ApiError::server(e.to_string()))
+    } else {
+        return None;
+    };
+    Some(json_response(JsonApi::Ecs, result))
 }

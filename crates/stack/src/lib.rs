@@ -56,6 +56,9 @@ pub fn load(path: &Path) -> Result<Stack, StackError> {
     parse_with_vars(&text, base_dir, &|name| std::env::var(name).ok())
 }
 
+/// Deepest nesting of mappings and lists a stack file may have.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses and validates stack text (YAML, or JSON which is YAML too); `taskDefinitionFile`s are
 /// resolved relative to `base_dir`. No variable is set: `${NAME:-default}` takes its default.
 pub fn parse(text: &str, base_dir: &Path) -> Result<Stack, StackError> {
@@ -71,6 +74,19 @@ pub fn parse_with_vars(
     let options = serde_saphyr::Options {
         // `yes`/`no`/`on`/`off` stay strings, as in YAML 1.2 and JSON.
         strict_booleans: true,
+        // A stack file nests a dozen levels and holds thousands of nodes: these limits refuse
+        // deep nesting (which would overflow the stack) and alias bombs with a syntax error.
+        budget: Some(serde_saphyr::Budget {
+            max_depth: MAX_DEPTH,
+            max_nodes: 200_000,
+            max_reader_input_bytes: Some(16 * 1024 * 1024),
+            max_total_scalar_bytes: 16 * 1024 * 1024,
+            ..serde_saphyr::Budget::default()
+        }),
+        alias_limits: serde_saphyr::options::AliasLimits {
+            max_total_replayed_events: 100_000,
+            ..serde_saphyr::options::AliasLimits::default()
+        },
         ..serde_saphyr::Options::default()
     };
     let mut doc: serde_json::Value = serde_saphyr::from_str_with_options(text, options)

@@ -8,7 +8,7 @@ mod scaling;
 
 use crate::elb::{LoadBalancerSpec, TargetGroupSpec};
 use crate::spec::{default_family, ServiceLoadBalancer, ServiceSpec, Stack, DEFAULT_CLUSTER};
-use berth_model::ecs::{valid_name, LoadBalancer, TaskDefinition};
+use berth_model::ecs::{valid_name, IngressRule, LoadBalancer, PortRange, TaskDefinition};
 use berth_model::FieldErrors;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -32,7 +32,9 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "deployment",
     "loadBalancers",
     "scaling",
+    "ingress",
 ];
+const INGRESS_KEYS: &[&str] = &["from", "ports"];
 const LOAD_BALANCER_KEYS: &[&str] = &[
     "targetGroup",
     "targetGroupArn",
@@ -46,6 +48,8 @@ const LOAD_BALANCER_KEYS: &[&str] = &[
 pub(crate) struct StackRefs<'a> {
     pub target_groups: &'a BTreeMap<String, TargetGroupSpec>,
     pub load_balancers: &'a BTreeMap<String, LoadBalancerSpec>,
+    /// Names of the stack's services (what `ingress[].from` may name).
+    pub services: Vec<&'a str>,
 }
 
 /// Path used for errors about the document as a whole.
@@ -108,6 +112,10 @@ pub(crate) fn stack_from_value(doc: &Value, base_dir: &Path) -> Result<Stack, Fi
     let refs = StackRefs {
         target_groups: &target_groups,
         load_balancers: &load_balancers,
+        services: match get(root, "services") {
+            Some(Value::Object(map)) => map.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        },
     };
     match get(root, "services") {
         Some(Value::Object(map)) => {
@@ -279,6 +287,10 @@ fn service_from_value(
         }
         (_, Some(Some(n))) => n,
     };
+    let ingress = match get(obj, "ingress") {
+        None => Vec::new(),
+        Some(v) => ingress(v, &format!("{path}.ingress"), refs, errs),
+    };
 
     Some(ServiceSpec {
         desired_count,
@@ -287,7 +299,113 @@ fn service_from_value(
         deployment_configuration,
         load_balancers,
         scaling,
+        ingress,
     })
+}
+
+/// A service's `ingress`: a list of `{from: <service>, ports: [8080, "9000-9100"]}`.
+fn ingress(
+    value: &Value,
+    path: &str,
+    refs: &StackRefs<'_>,
+    errs: &mut FieldErrors,
+) -> Vec<IngressRule> {
+    let Some(list) = value.as_array() else {
+        errs.push(
+            path,
+            format!(
+                "expected a list of {{from: <service>, ports: [...]}} rules, found {}",
+                describe(value)
+            ),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let Some(obj) = item.as_object() else {
+            errs.push(
+                &at,
+                format!(
+                    "expected a mapping with from and ports, found {}",
+                    describe(item)
+                ),
+            );
+            continue;
+        };
+        check_keys(obj, INGRESS_KEYS, &at, errs);
+        let from = match get(obj, "from") {
+            Some(Value::String(s)) if refs.services.contains(&s.as_str()) => Some(s.clone()),
+            other => {
+                errs.push(
+                    format!("{at}.from"),
+                    format!(
+                        "expected the name of one of the stack's services ({}), found {}",
+                        refs.services.join(", "),
+                        describe_opt(other)
+                    ),
+                );
+                None
+            }
+        };
+        let ports = match get(obj, "ports") {
+            Some(Value::Array(ports)) if !ports.is_empty() => ports
+                .iter()
+                .enumerate()
+                .filter_map(|(j, p)| port_range(p, &format!("{at}.ports[{j}]"), errs))
+                .collect(),
+            other => {
+                errs.push(
+                    format!("{at}.ports"),
+                    format!(
+                        "expected a non-empty list of ports (8080) or port ranges (\"9000-9100\"), found {}",
+                        describe_opt(other)
+                    ),
+                );
+                Vec::new()
+            }
+        };
+        if let Some(from_service) = from {
+            if !ports.is_empty() {
+                out.push(IngressRule {
+                    from_service,
+                    ports,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A port (`8080`, `"8080"`) or an inclusive range (`"9000-9100"`) of ports 1-65535.
+fn port_range(value: &Value, path: &str, errs: &mut FieldErrors) -> Option<PortRange> {
+    let parsed = match value {
+        Value::String(s) => {
+            let (a, b) = s.split_once('-').unwrap_or((s, s));
+            match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                (Ok(from), Ok(to)) => Some(PortRange { from, to }),
+                _ => None,
+            }
+        }
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .map(|p| PortRange { from: p, to: p }),
+        _ => None,
+    };
+    match parsed {
+        Some(r) if r.from >= 1 && r.from <= r.to => Some(r),
+        _ => {
+            errs.push(
+                path,
+                format!(
+                    "expected a port 1-65535 or a range like \"9000-9100\" (low to high), found {}",
+                    describe(value)
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// An inline task definition (ECS RegisterTaskDefinition JSON); `note` is added to every message

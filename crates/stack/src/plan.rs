@@ -9,7 +9,9 @@ use crate::spec::{
     ArnResolver, ListenerRuleRef, ServiceLoadBalancer, ServiceSpec, Stack, STACK_TAG,
 };
 use berth_elb::ElbState;
-use berth_model::ecs::{DeploymentConfiguration, LoadBalancer, Service, TaskDefinition};
+use berth_model::ecs::{
+    DeploymentConfiguration, IngressRule, LoadBalancer, Service, TaskDefinition,
+};
 use elb::{ElbOp, ElbRefs};
 use scaling::{CurrentScaling, ScalingOp};
 use serde_json::{Map, Value};
@@ -33,6 +35,8 @@ pub struct CurrentService {
     /// Its Application Auto Scaling target, policies and scheduled actions; `None` when it has
     /// no scalable target.
     pub scaling: Option<CurrentScaling>,
+    /// Its ingress rules (`berthIngress`).
+    pub ingress: Vec<IngressRule>,
 }
 
 impl CurrentService {
@@ -51,6 +55,7 @@ impl CurrentService {
             load_balancers: service.load_balancers.clone(),
             stack,
             scaling: None,
+            ingress: berth_model::ecs::service_ingress(service),
         }
     }
 }
@@ -266,6 +271,9 @@ pub fn plan(stack: &Stack, current: &[CurrentService], elb: &ElbState) -> Plan {
                     details.push(format!("strategy: {}", describe_strategy(dc)));
                 }
             }
+            if !spec.ingress.is_empty() {
+                details.push(format!("ingress: {}", describe_ingress(&spec.ingress)));
+            }
             out.changes.push(Change {
                 kind: ChangeKind::Create,
                 resource: Resource::Service,
@@ -468,6 +476,13 @@ fn diff_service_settings(
             out.push(format!("deploymentConfiguration.{field}: {a} -> {b}"));
         }
     }
+    let (old_ingress, new_ingress) = (
+        describe_ingress(&cur.ingress),
+        describe_ingress(&spec.ingress),
+    );
+    if old_ingress != new_ingress {
+        out.push(format!("ingress: {old_ingress} -> {new_ingress}"));
+    }
     let wanted = lbs.resolve(&spec.load_balancers);
     if sorted_load_balancers(&cur.load_balancers) != sorted_load_balancers(&wanted) {
         out.push(format!(
@@ -477,6 +492,21 @@ fn diff_service_settings(
         ));
     }
     out
+}
+
+/// How ingress rules read in plans, in a stable order: `[api:8080,9000-9100]`, `[]` for none.
+fn describe_ingress(rules: &[IngressRule]) -> String {
+    let mut parts: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            let mut ports = r.ports.clone();
+            ports.sort();
+            let ports: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+            format!("{}:{}", r.from_service, ports.join(","))
+        })
+        .collect();
+    parts.sort();
+    format!("[{}]", parts.join(" "))
 }
 
 /// How a strategy reads in plans: `BLUE_GREEN`, `LINEAR 50% every 0.05 min`, `CANARY 10% for 5 min`.
@@ -570,6 +600,11 @@ fn strategy_fields(
         ("linearConfiguration", linear(old), linear(new)),
         ("alarms", alarms(old), alarms(new)),
         ("canaryAnalysis", analysis(old), analysis(new)),
+        (
+            "testTrafficTimeInMinutes",
+            old.test_traffic_time_in_minutes.unwrap_or(0.0).to_string(),
+            new.test_traffic_time_in_minutes.unwrap_or(0.0).to_string(),
+        ),
     ]
 }
 

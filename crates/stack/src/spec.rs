@@ -3,7 +3,7 @@
 use crate::elb::{LoadBalancerSpec, TargetGroupSpec};
 use crate::scaling::ScalingSpec;
 use berth_model::ecs::{
-    AdvancedConfiguration, DeploymentConfiguration, LoadBalancer, TaskDefinition,
+    AdvancedConfiguration, DeploymentConfiguration, IngressRule, LoadBalancer, TaskDefinition,
 };
 use std::collections::BTreeMap;
 
@@ -46,6 +46,9 @@ pub struct ServiceSpec {
     pub load_balancers: Vec<ServiceLoadBalancer>,
     /// Application Auto Scaling of the desired count; `None` leaves the count to `desiredCount`.
     pub scaling: Option<ScalingSpec>,
+    /// Which other services' tasks may reach this service's tasks, on which ports (`ingress`;
+    /// stored as the service's `berthIngress`). Empty: only the host and the service's own tasks.
+    pub ingress: Vec<IngressRule>,
 }
 
 /// A listener of the stack (`<lb>:<port>`, its default rule) or one of its rules

@@ -1,8 +1,14 @@
 //! The runc driver: runs images from a berth registry as OCI containers with `runc`, each under a
-//! shim in runc mode (see `shim_runc`). The container's bundle is its directory: `config.json`,
-//! `rootfs/` (an overlay of the cached layers, or a copy), `upper/` and `work/`, and the
-//! `hosts`, `hostname` and `resolv.conf` files bind-mounted into `/etc`.
+//! shim in runc mode (see `shim_runc`). The container's directory holds `rootfs/` (an overlay of
+//! the cached layers, or a copy), `upper/` and `work/`, and the `hosts`, `hostname` and
+//! `resolv.conf` files bind-mounted into `/etc`.
+//!
+//! The runtime config (`config.json`) holds the container's environment, secrets included, so it
+//! never touches the disk: it is written to a bundle directory on a private tmpfs
+//! ([`RUN_DIR`]`/bundles/<container id>`, mode 0700) and removed as soon as `runc create` has
+//! read it.
 
+pub mod seccomp;
 pub mod spec;
 
 use super::{
@@ -13,6 +19,9 @@ use crate::shim::{RuncTarget, ShimArgs};
 use crate::state::{self, ExitRecord};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// A tmpfs the agent mounts (when it is not one already) for the runtime configs.
+pub const RUN_DIR: &str = "/run/berth";
 
 /// The ECS reason of a container the OOM killer stopped.
 pub const OOM_REASON: &str = "OutOfMemoryError: Container killed due to memory usage";
@@ -27,7 +36,55 @@ pub struct RuncDriver {
     pub images: Arc<ImageStore>,
     /// Whether task root filesystems are overlay mounts (else copies).
     pub overlay: bool,
+    /// Where bundles (`config.json`) are written: a directory on a tmpfs.
+    pub bundles: PathBuf,
     swap_accounting: bool,
+}
+
+/// Creates `dir` (and parents) and makes it private to root (mode 0700).
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Whether `path` is on a memory file system (tmpfs or ramfs).
+pub fn is_tmpfs(path: &Path) -> bool {
+    use nix::sys::statfs::{statfs, TMPFS_MAGIC};
+    const RAMFS_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x8584_58f6);
+    statfs(path)
+        .map(|s| s.filesystem_type() == TMPFS_MAGIC || s.filesystem_type() == RAMFS_MAGIC)
+        .unwrap_or(false)
+}
+
+/// Mounts a private tmpfs (mode 0700) at `dir` unless it is on one already. Agents starting at
+/// the same time take a lock first, so no one mounts over another's tmpfs.
+pub fn ensure_tmpfs(dir: &Path) -> std::io::Result<()> {
+    private_dir(dir)?;
+    if is_tmpfs(dir) {
+        return Ok(());
+    }
+    let lock_path = dir.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| std::io::Error::from(e))?;
+    if is_tmpfs(dir) {
+        return Ok(());
+    }
+    nix::mount::mount(
+        Some("tmpfs"),
+        dir,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID
+            | nix::mount::MsFlags::MS_NODEV
+            | nix::mount::MsFlags::MS_NOEXEC,
+        Some("mode=0700,size=64m"),
+    )
+    .map_err(std::io::Error::from)
 }
 
 /// Finds `name` on `PATH`.
@@ -58,12 +115,22 @@ impl RuncDriver {
         std::fs::create_dir_all(&images_dir)
             .map_err(|e| format!("cannot create {}: {e}", images_dir.display()))?;
         let overlay = crate::image::overlay_supported(&images_dir);
-        tracing::info!(runc = %runc.display(), overlay, "runc driver ready");
+        let run_dir = PathBuf::from(RUN_DIR);
+        ensure_tmpfs(&run_dir).map_err(|e| {
+            format!(
+                "cannot mount a tmpfs at {} for container configs: {e}",
+                run_dir.display()
+            )
+        })?;
+        let bundles = run_dir.join("bundles");
+        private_dir(&bundles).map_err(|e| format!("cannot create {}: {e}", bundles.display()))?;
+        tracing::info!(runc = %runc.display(), overlay, bundles = %bundles.display(), "runc driver ready");
         Ok(RuncDriver {
             runc,
             shim_exe: shim_exe.to_path_buf(),
             images: Arc::new(ImageStore::new(images_dir)),
             overlay,
+            bundles,
             swap_accounting: Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
                 .exists(),
         })
@@ -127,9 +194,24 @@ impl RuncDriver {
     }
 }
 
+/// The container's network namespace: the host's only for `networkMode: host`; a task that should
+/// have its own but has none is refused rather than run in the host's network.
+pub fn network_namespace(request: &StartRequest) -> Result<spec::NetworkNamespace, StartError> {
+    match (&request.network, request.host_network, request.no_network) {
+        (None, true, _) => Ok(spec::NetworkNamespace::Host),
+        (Some(net), false, false) => Ok(spec::NetworkNamespace::Join(net.netns_path())),
+        (None, false, true) => Ok(spec::NetworkNamespace::Empty),
+        _ => Err(StartError::CannotStart(
+            "the task has no network namespace of its own; refusing to run it in the host's network"
+                .into(),
+        )),
+    }
+}
+
 impl Driver for RuncDriver {
     fn start(&self, request: &StartRequest) -> Result<RuntimeHandle, StartError> {
         let def = &request.definition;
+        let network = network_namespace(request)?;
         let image = request
             .image
             .as_ref()
@@ -160,7 +242,8 @@ impl Driver for RuncDriver {
                 hostname,
                 task_cpu: request.task_cpu,
                 task_memory: request.task_memory,
-                netns: request.network.as_ref().map(|n| n.netns_path()),
+                network,
+                rootfs: rootfs.clone(),
                 cgroups_path: format!("berth/{id}"),
                 etc_files,
                 swap_accounting: self.swap_accounting,
@@ -170,9 +253,18 @@ impl Driver for RuncDriver {
                 .unwrap_or((1024, 4096)),
             })
             .map_err(|e| StartError::CannotStart(e.to_string()))?;
-            state::write_json_unsynced(&dir.join("config.json"), &spec)
-                .map_err(|e| StartError::CannotStart(format!("writing config.json: {e}")))?;
-            for stale in ["exit.json", "child.pid", "init.pid"] {
+            let bundle = self.bundles.join(&id);
+            let _ = std::fs::remove_dir_all(&bundle);
+            private_dir(&bundle)
+                .and_then(|()| state::write_json_unsynced(&bundle.join("config.json"), &spec))
+                .map_err(|e| {
+                    let _ = std::fs::remove_dir_all(&bundle);
+                    StartError::CannotStart(format!(
+                        "writing {}/config.json: {e}",
+                        bundle.display()
+                    ))
+                })?;
+            for stale in ["exit.json", "child.pid", "init.pid", "config.json"] {
                 let _ = std::fs::remove_file(dir.join(stale));
             }
             let args = ShimArgs {
@@ -182,13 +274,15 @@ impl Driver for RuncDriver {
                 cwd: None,
                 stop_timeout: def.stop_timeout().duration(),
                 runc: Some(RuncTarget {
-                    bundle: dir.clone(),
+                    bundle: bundle.clone(),
                     id,
                 }),
             };
             let path = std::env::var("PATH").unwrap_or_default();
             let bundle_ms = began.elapsed().as_secs_f64() * 1e3;
-            let handle = spawn_shim(&self.shim_exe, &args, &path, &[]);
+            let handle = spawn_shim(&self.shim_exe, &args, &path, &[]).inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&bundle);
+            });
             tracing::debug!(
                 bundle_ms,
                 total_ms = began.elapsed().as_secs_f64() * 1e3,

@@ -114,3 +114,42 @@ fn container_path_prepends_the_berth_directory() {
     assert_eq!(container_path(Path::new(BERTH), ""), "/opt/berth/bin");
     assert_eq!(container_path(Path::new("berth"), "/bin"), "/bin");
 }
+
+#[test]
+fn a_container_shares_the_host_network_only_in_host_mode() {
+    use runc::network_namespace;
+    use runc::spec::NetworkNamespace;
+    let net = crate::network::task_names("0123abcd", std::net::Ipv4Addr::new(10, 88, 0, 2));
+    let request =
+        |network: Option<crate::network::TaskNetwork>, host: bool, none: bool| StartRequest {
+            definition: def("registry/app:1", &[], &[]),
+            dir: PathBuf::from("/nonexistent"),
+            env: Vec::new(),
+            task_id: "0123abcd".into(),
+            task_cpu: None,
+            task_memory: None,
+            network,
+            host_network: host,
+            no_network: none,
+            image: None,
+        };
+    assert_eq!(
+        network_namespace(&request(Some(net.clone()), false, false)),
+        Ok(NetworkNamespace::Join(net.netns_path()))
+    );
+    assert_eq!(
+        network_namespace(&request(None, true, false)),
+        Ok(NetworkNamespace::Host)
+    );
+    assert_eq!(
+        network_namespace(&request(None, false, true)),
+        Ok(NetworkNamespace::Empty)
+    );
+    // awsvpc (or bridge) without its namespace: refused, never the host's network.
+    let err = network_namespace(&request(None, false, false)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("refusing to run it in the host's network"),
+        "{err}"
+    );
+}

@@ -16,6 +16,8 @@ fn assignment(containers: Vec<ContainerDefinition>) -> TaskAssignment {
         environment_overrides: vec![("app".into(), "MODE".into(), "override".into())],
         log_group: String::new(),
         secrets: Vec::new(),
+        service_name: None,
+        ingress: Vec::new(),
     }
 }
 

@@ -25,7 +25,7 @@ fn unavailable() -> Option<String> {
     None
 }
 
-fn skipped(test: &str) -> bool {
+pub(crate) fn skipped(test: &str) -> bool {
     match unavailable() {
         Some(why) => {
             eprintln!("\n!!!!!!!! SKIPPED {test}: {why} !!!!!!!!\n");
@@ -97,7 +97,7 @@ pub(crate) fn make_busybox_rootfs(root: &Path) {
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
 }
 
-fn container(name: &str, image: &str, script: &str) -> ContainerDefinition {
+pub(crate) fn container(name: &str, image: &str, script: &str) -> ContainerDefinition {
     ContainerDefinition {
         image: image.into(),
         entry_point: vec!["sh".into(), "-c".into()],
@@ -106,7 +106,7 @@ fn container(name: &str, image: &str, script: &str) -> ContainerDefinition {
     }
 }
 
-fn messages(h: &Harness) -> Vec<(String, String)> {
+pub(crate) fn messages(h: &Harness) -> Vec<(String, String)> {
     h.fake
         .recorded
         .lock()
@@ -123,7 +123,7 @@ fn messages(h: &Harness) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn wait_log(h: &Harness, what: &str) -> Vec<(String, String)> {
+pub(crate) async fn wait_log(h: &Harness, what: &str) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let logs = messages(h);
@@ -181,7 +181,7 @@ fn runc_status(id: &str) -> Option<String> {
     v.get("status").and_then(|s| s.as_str()).map(str::to_string)
 }
 
-async fn running(h: &Harness, arn: &str) -> TaskReport {
+pub(crate) async fn running(h: &Harness, arn: &str) -> TaskReport {
     h.wait_task(arn, "RUNNING", |t| t.last_status == "RUNNING")
         .await
 }

@@ -127,6 +127,7 @@ pub fn form_to_value(body: &[u8]) -> Result<(String, Value), String> {
         if key == "Version" {
             continue;
         }
+        crate::elbv2::query::check_key_depth(&key)?;
         let mut node = &mut root;
         for segment in key.split('.') {
             node = node.children.entry(segment.to_string()).or_default();

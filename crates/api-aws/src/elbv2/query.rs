@@ -4,6 +4,20 @@
 use berth_model::FieldErrors;
 use std::collections::BTreeMap;
 
+/// Most dot-separated segments a key may have; AWS's deepest keys have fewer than ten.
+pub const MAX_KEY_SEGMENTS: usize = 24;
+
+/// Refuses keys nested deeper than [`MAX_KEY_SEGMENTS`] (the tree is walked recursively).
+pub fn check_key_depth(key: &str) -> Result<(), String> {
+    if key.split('.').nth(MAX_KEY_SEGMENTS).is_some() {
+        let shown: String = key.chars().take(60).collect();
+        return Err(format!(
+            "{shown}...: keys nested deeper than {MAX_KEY_SEGMENTS} levels are not accepted"
+        ));
+    }
+    Ok(())
+}
+
 /// One node of the parameter tree: a value, children, or both.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Params {
@@ -18,6 +32,7 @@ impl Params {
             .map_err(|e| format!("the body is not form-urlencoded: {e}"))?;
         let mut root = Params::default();
         for (key, value) in pairs {
+            check_key_depth(&key)?;
             let mut node = &mut root;
             for segment in key.split('.') {
                 node = node.children.entry(segment.to_string()).or_default();

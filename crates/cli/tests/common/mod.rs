@@ -32,9 +32,25 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
     }
 }
 
+/// A fresh admin token for a test cluster (the server creates the admin user with it).
+pub fn new_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut s = String::from("berth_test");
+    for i in 0..3u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        s.push_str(&format!("{:016x}", h.finish()));
+    }
+    s
+}
+
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub addr: String,
+    /// The admin's bearer token.
+    pub token: String,
+    /// An admin access key pair for the AWS CLI, made on first use.
+    keys: std::sync::OnceLock<(String, String)>,
     pub server: Option<Child>,
     pub agent: Option<Child>,
     pub proxy: Option<Child>,
@@ -48,6 +64,8 @@ impl Cluster {
         let mut c = Cluster {
             dir,
             addr,
+            token: new_token(),
+            keys: std::sync::OnceLock::new(),
             server: None,
             agent: None,
             proxy: None,
@@ -74,6 +92,9 @@ impl Cluster {
             .arg(component)
             .env("BERTH_STATE_DIR", self.dir.path())
             .env("BERTH_API_ADDR", &self.addr)
+            .env("BERTH_BOOTSTRAP_TOKEN", &self.token)
+            .env("BERTH_CONFIG_DIR", self.dir.path().join("client"))
+            .env_remove("BERTH_TOKEN")
             .env("BERTH_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -101,12 +122,83 @@ impl Cluster {
 
     /// Runs the CLI against this cluster.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BERTH)
-            .args(args)
+        self.cli_command(args).output().unwrap()
+    }
+
+    /// The CLI command for this cluster, with the admin's token.
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BERTH);
+        cmd.args(args)
             .env("BERTH_STATE_DIR", self.dir.path())
             .env("BERTH_API_ADDR", &self.addr)
+            .env("BERTH_TOKEN", &self.token)
+            .env("BERTH_CONFIG_DIR", self.dir.path().join("client"));
+        cmd
+    }
+
+    /// A raw awsJson client with the admin's token.
+    pub fn api_client(&self) -> reqwest::Blocking {
+        reqwest::Blocking {
+            token: Some(self.token.clone()),
+        }
+    }
+
+    /// The admin's access key pair (created on first use with `berth auth create-key`).
+    pub fn access_key(&self) -> (String, String) {
+        self.keys
+            .get_or_init(|| {
+                let v = self.cli_json(&["auth", "create-key", "admin"]);
+                (
+                    v["accessKeyId"].as_str().unwrap().to_string(),
+                    v["secretAccessKey"].as_str().unwrap().to_string(),
+                )
+            })
+            .clone()
+    }
+
+    /// Environment for the AWS CLI signing with the admin's access key.
+    pub fn aws_env(&self) -> Vec<(String, String)> {
+        let (id, secret) = self.access_key();
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), id),
+            ("AWS_SECRET_ACCESS_KEY".into(), secret),
+            ("AWS_CONFIG_FILE".into(), "/dev/null".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE".into(), "/dev/null".into()),
+            ("AWS_PAGER".into(), String::new()),
+        ]
+    }
+
+    /// Runs `aws ARGS --endpoint-url ... --region us-east-1 --output json` with the admin's key.
+    pub fn aws(&self, args: &[&str]) -> Result<Value, String> {
+        self.aws_as(&self.aws_env(), args)
+    }
+
+    /// [`Cluster::aws`] that must succeed.
+    pub fn aws_ok(&self, args: &[&str]) -> Value {
+        self.aws(args)
+            .unwrap_or_else(|e| panic!("aws {args:?}: {e}"))
+    }
+
+    /// Like [`Cluster::aws`] with other credentials (`aws_env`-shaped).
+    pub fn aws_as(&self, env: &[(String, String)], args: &[&str]) -> Result<Value, String> {
+        let out = Command::new("aws")
+            .args(args)
+            .args([
+                "--endpoint-url",
+                &format!("http://{}", self.addr),
+                "--region",
+                "us-east-1",
+                "--output",
+                "json",
+            ])
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
-            .unwrap()
+            .expect("the AWS CLI (`aws`) must be installed: scripts/test.sh installs it");
+        if out.status.success() {
+            Ok(serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).to_string())
+        }
     }
 
     /// Runs the CLI and parses its `--output json`.
@@ -129,7 +221,9 @@ impl Cluster {
 
     /// Calls an ECS operation over the wire protocol.
     pub fn ecs(&self, op: &str, body: Value) -> Result<Value, Value> {
-        let client = reqwest::blocking_client();
+        let client = reqwest::Blocking {
+            token: Some(self.token.clone()),
+        };
         client.post(
             &self.addr,
             &format!("AmazonEC2ContainerServiceV20141113.{op}"),
@@ -193,11 +287,7 @@ impl Drop for Cluster {
             let _ = c.wait();
         }
         // Stop every task the agent started (their shims), so no test leaves processes behind.
-        let _ = Command::new(BERTH)
-            .arg("down")
-            .env("BERTH_STATE_DIR", self.dir.path())
-            .env("BERTH_API_ADDR", &self.addr)
-            .output();
+        let _ = self.cli(&["down"]);
     }
 }
 
@@ -246,19 +336,27 @@ pub mod reqwest {
     use serde_json::Value;
     use std::io::{Read, Write};
 
-    pub struct Blocking;
+    /// Sends `Authorization: Bearer <token>` when it has one.
+    pub struct Blocking {
+        pub token: Option<String>,
+    }
 
     pub fn blocking_client() -> Blocking {
-        Blocking
+        Blocking { token: None }
     }
 
     impl Blocking {
         pub fn post(&self, addr: &str, target: &str, body: Value) -> Result<Value, Value> {
             let body = body.to_string();
             let mut s = std::net::TcpStream::connect(addr).unwrap();
+            let auth = self
+                .token
+                .as_ref()
+                .map(|t| format!("Authorization: Bearer {t}\r\n"))
+                .unwrap_or_default();
             write!(
                 s,
-                "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-1.1\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             )
             .unwrap();
@@ -278,12 +376,21 @@ pub mod reqwest {
 
 /// One HTTP/1.1 GET over a fresh connection: (status, body).
 pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    http_get_with(addr, path, "")
+}
+
+/// [`http_get`] with a bearer token (for the server's API).
+pub fn http_get_auth(addr: &str, path: &str, token: &str) -> std::io::Result<(u16, String)> {
+    http_get_with(addr, path, &format!("Authorization: Bearer {token}\r\n"))
+}
+
+fn http_get_with(addr: &str, path: &str, headers: &str) -> std::io::Result<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
     )?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp)?;
@@ -387,4 +494,87 @@ impl Load {
         }
         total
     }
+}
+
+/// A bounded load at a fixed total rate: `threads` threads, each sending GETs to `addr` `path` on
+/// its own schedule (`rate / threads` per second, catching up when behind) until stopped or
+/// `max_time` passes. Unlike [`Load`], the rate does not depend on how fast answers come.
+pub struct PacedLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<LoadResult>>,
+}
+
+impl PacedLoad {
+    pub fn start(addr: &str, path: &str, rate: f64, threads: usize, max_time: Duration) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gap = Duration::from_secs_f64(threads as f64 / rate);
+        let handles = (0..threads)
+            .map(|i| {
+                let (stop, addr, path) = (stop.clone(), addr.to_string(), path.to_string());
+                std::thread::spawn(move || {
+                    // Threads start spread over one gap, so requests arrive evenly.
+                    let start = Instant::now() + gap.mul_f64(i as f64 / threads as f64);
+                    let mut r = LoadResult::default();
+                    let mut n = 0u32;
+                    loop {
+                        let due = start + gap * n;
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        if stop.load(std::sync::atomic::Ordering::Relaxed)
+                            || start.elapsed() > max_time
+                        {
+                            break;
+                        }
+                        n += 1;
+                        match http_get(&addr, &path) {
+                            Ok((200, _)) => r.ok += 1,
+                            Ok((status, body)) => {
+                                r.failures.push((status, body.chars().take(200).collect()))
+                            }
+                            Err(e) => r.failures.push((0, e.to_string())),
+                        }
+                    }
+                    r
+                })
+            })
+            .collect();
+        PacedLoad {
+            stop,
+            threads: handles,
+        }
+    }
+
+    /// Stops the load and adds up what every thread saw.
+    pub fn finish(self) -> LoadResult {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = LoadResult::default();
+        for t in self.threads {
+            let r = t.join().unwrap();
+            total.ok += r.ok;
+            total.failures.extend(r.failures);
+        }
+        total
+    }
+}
+
+/// The messages of a service's newest events.
+pub fn event_messages(c: &Cluster, service: &str) -> Vec<String> {
+    let events = c.cli_json(&["events", service, "--limit", "100"]);
+    events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["message"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Whether `n` GETs in a row to `addr` answer 200 with `"version":"<version>"`.
+pub fn serves_only(addr: &str, version: &str, n: usize) -> bool {
+    let needle = format!("\"version\":\"{version}\"");
+    (0..n).all(|_| {
+        http_get(addr, "/")
+            .map(|(s, b)| s == 200 && b.contains(&needle))
+            .unwrap_or(false)
+    })
 }

@@ -40,6 +40,27 @@ fn names_round_trip_through_file_names() {
 }
 
 #[test]
+fn dot_names_stay_inside_the_store() {
+    for n in [".", ".."] {
+        assert_eq!(decode(&encode(n)), n);
+        assert!(!encode(n).starts_with('.'), "{n} is escaped");
+    }
+    // Deleting a group named `..` once removed the store's parent directory.
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("logs");
+    let store = LogStore::open(root.clone()).unwrap();
+    std::fs::write(parent.path().join("state.redb"), b"keep").unwrap();
+    store.create_group("..").unwrap();
+    store.create_stream("..", "..").unwrap();
+    store.append("..", "..", &[ev(1, "m")]).unwrap();
+    store.delete_stream("..", "..").unwrap();
+    store.delete_group("..").unwrap();
+    store.delete_group(".").unwrap();
+    assert!(parent.path().join("state.redb").exists());
+    assert!(root.is_dir());
+}
+
+#[test]
 fn lines_round_trip_messages_with_newlines_tabs_and_backslashes() {
     for m in [
         "plain",

@@ -24,6 +24,7 @@ const DEPLOYMENT_CONFIGURATION_KEYS: &[&str] = &[
     "linearConfiguration",
     "alarms",
     "canaryAnalysis",
+    "testTrafficTimeInMinutes",
 ];
 /// The `deploymentConfiguration` keys that `deployment` sets too; giving both is an error.
 const STRATEGY_KEYS: &[&str] = &[
@@ -33,6 +34,7 @@ const STRATEGY_KEYS: &[&str] = &[
     "linearConfiguration",
     "alarms",
     "canaryAnalysis",
+    "testTrafficTimeInMinutes",
 ];
 const CIRCUIT_BREAKER_KEYS: &[&str] = &["enable", "rollback"];
 const CANARY_KEYS: &[&str] = &["canaryPercent", "canaryBakeTimeInMinutes"];
@@ -56,6 +58,7 @@ pub(super) const DEPLOYMENT_KEYS: &[&str] = &[
     "alternateTargetGroup",
     "productionListener",
     "testListener",
+    "testTrafficMinutes",
     "canaryAnalysis",
     "alarms",
 ];
@@ -167,6 +170,7 @@ pub(super) fn deployment_configuration(
     };
     only_with("bakeTimeInMinutes", shifting, SHIFTING, errs);
     only_with("canaryAnalysis", shifting, SHIFTING, errs);
+    only_with("testTrafficTimeInMinutes", shifting, SHIFTING, errs);
     only_with(
         "canaryConfiguration",
         strategy_name == "CANARY",
@@ -186,6 +190,16 @@ pub(super) fn deployment_configuration(
             MAX_MINUTES,
             "minutes",
             &format!("{path}.bakeTimeInMinutes"),
+            errs,
+        )
+    });
+    let test_traffic_time_in_minutes = get(obj, "testTrafficTimeInMinutes").and_then(|v| {
+        number(
+            v,
+            0.0,
+            MAX_MINUTES,
+            "minutes",
+            &format!("{path}.testTrafficTimeInMinutes"),
             errs,
         )
     });
@@ -262,6 +276,7 @@ pub(super) fn deployment_configuration(
         linear_configuration,
         alarms,
         canary_analysis,
+        test_traffic_time_in_minutes,
         extra: Map::new(),
     })
 }
@@ -591,6 +606,16 @@ pub(super) fn deployment(
             errs,
         );
     }
+    if let Some(v) = get(obj, "testTrafficMinutes") {
+        config.test_traffic_time_in_minutes = number(
+            v,
+            0.0,
+            MAX_MINUTES,
+            "minutes",
+            &format!("{path}.testTrafficMinutes"),
+            errs,
+        );
+    }
     if let Some(v) = get(obj, "canaryAnalysis") {
         config.canary_analysis = canary_analysis(v, &format!("{path}.canaryAnalysis"), errs);
     }
@@ -608,6 +633,7 @@ pub(super) fn deployment(
             "alternateTargetGroup",
             "productionListener",
             "testListener",
+            "testTrafficMinutes",
         ] {
             if get(obj, key).is_some() {
                 errs.push(
@@ -692,6 +718,15 @@ pub(super) fn deployment(
     };
     let test = get(obj, "testListener")
         .and_then(|v| listener_ref(v, &format!("{path}.testListener"), refs, &pair, errs));
+    if test.is_none()
+        && get(obj, "testListener").is_none()
+        && get(obj, "testTrafficMinutes").is_some()
+    {
+        errs.push(
+            format!("{path}.testTrafficMinutes"),
+            "expected only with a testListener (the listener test traffic comes in on), found no testListener",
+        );
+    }
     if let (Some(p), Some(t)) = (&production, &test) {
         if p == t {
             errs.push(

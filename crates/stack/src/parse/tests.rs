@@ -409,6 +409,7 @@ services:
       alternateTargetGroup: green
       productionListener: web:8080
       testListener: web:8080/10
+      testTrafficMinutes: 0.5
       canaryAnalysis: {minRequests: 5}
       alarms: [high-errors]
     scaling:
@@ -461,6 +462,8 @@ fn deployment_strategies_and_scaling_parse() {
         (50.0, 0.05)
     );
     assert_eq!(dc.bake_time_in_minutes, Some(0.02));
+    assert_eq!(dc.test_traffic_time_in_minutes, Some(0.5));
+    assert_eq!(dc.test_traffic_seconds(), 30.0);
     assert_eq!(dc.minimum_healthy_percent, Some(100));
     let alarms = dc.alarms.as_ref().unwrap();
     assert_eq!(alarms.alarm_names, vec!["high-errors".to_string()]);
@@ -606,10 +609,12 @@ fn deployment_and_scaling_errors_are_listed_with_their_paths() {
       strategy: ROLLING
       bakeTimeInMinutes: 1
       canaryConfiguration: {canaryPercent: 10}
-      canaryAnalysis: {}"#,
+      canaryAnalysis: {}
+      testTrafficTimeInMinutes: 1"#,
             &[
                 ("services.web.deploymentConfiguration.bakeTimeInMinutes", "only with a traffic-shifting strategy (BLUE_GREEN, LINEAR or CANARY), found strategy ROLLING"),
                 ("services.web.deploymentConfiguration.canaryAnalysis", "only with a traffic-shifting strategy"),
+                ("services.web.deploymentConfiguration.testTrafficTimeInMinutes", "only with a traffic-shifting strategy"),
                 ("services.web.deploymentConfiguration.canaryConfiguration", "only with strategy CANARY, found strategy ROLLING"),
             ],
         ),
@@ -639,7 +644,7 @@ fn deployment_and_scaling_errors_are_listed_with_their_paths() {
     deployment: {strategy: blue-green, trafficShift: AllAtOnce, bakeTimeMinute: 1}"#,
             &[
                 ("services.web.deployment.bakeTimeMinute", "did you mean bakeTimeMinutes?"),
-                ("services.web.deployment", "either deployment or deploymentConfiguration's strategy/bakeTimeInMinutes/canaryConfiguration/linearConfiguration/alarms/canaryAnalysis keys, found both (deploymentConfiguration.strategy, deploymentConfiguration.alarms)"),
+                ("services.web.deployment", "either deployment or deploymentConfiguration's strategy/bakeTimeInMinutes/canaryConfiguration/linearConfiguration/alarms/canaryAnalysis/testTrafficTimeInMinutes keys, found both (deploymentConfiguration.strategy, deploymentConfiguration.alarms)"),
                 ("services.web.loadBalancers[0].advancedConfiguration", "no advancedConfiguration"),
                 ("services.web.deployment", "either strategy or trafficShift, found both"),
             ],
@@ -669,7 +674,7 @@ fn deployment_and_scaling_errors_are_listed_with_their_paths() {
             "listeners that do not forward to the pair; same target group twice",
             r#"  a:
     loadBalancers: [{targetGroup: blue, containerName: app, containerPort: 8080}]
-    deployment: {strategy: linear, alternateTargetGroup: blue, productionListener: lb:8080}
+    deployment: {strategy: linear, alternateTargetGroup: blue, productionListener: lb:8080, testTrafficMinutes: 1}
     taskDefinition:
       containerDefinitions:
         - {name: app, image: process://berth, portMappings: [{containerPort: 8080}]}
@@ -694,6 +699,7 @@ fn deployment_and_scaling_errors_are_listed_with_their_paths() {
             &[
                 ("services.a.deployment.alternateTargetGroup", "other than the service's own (blue), found \"blue\""),
                 ("services.a.deployment.productionListener", "a load balancer of the stack (web), found \"lb\""),
+                ("services.a.deployment.testTrafficMinutes", "only with a testListener"),
                 ("services.b.deployment.productionListener", "forwards to target group blue (or other), found one that does"),
                 ("services.b.deployment.testListener", "rule priority of listener web:8080 (10), found 99"),
                 ("services.c.deployment.bakeTimeMinutes", "only with a traffic-shifting strategy"),
@@ -793,4 +799,90 @@ fn the_bluegreen_example_is_valid() {
     assert_eq!((scaling.min_capacity, scaling.max_capacity), (2, 6));
     assert_eq!(web.desired_count, 2);
     assert_eq!(scaling.scheduled.len(), 2);
+}
+
+const INGRESS: &str = r#"
+name: iso
+services:
+  a:
+    taskDefinition: {containerDefinitions: [{name: w, image: process://berth}]}
+  b:
+    ingress:
+      - from: a
+        ports: [8080, "9000-9100", "7070"]
+    taskDefinition: {containerDefinitions: [{name: w, image: process://berth}]}
+"#;
+
+#[test]
+fn ingress_rules_parse_into_service_names_and_port_ranges() {
+    use berth_model::ecs::{IngressRule, PortRange};
+    let stack = parse(INGRESS, Path::new(".")).unwrap();
+    assert!(stack.services["a"].ingress.is_empty());
+    assert_eq!(
+        stack.services["b"].ingress,
+        vec![IngressRule {
+            from_service: "a".into(),
+            ports: vec![
+                PortRange {
+                    from: 8080,
+                    to: 8080
+                },
+                PortRange {
+                    from: 9000,
+                    to: 9100
+                },
+                PortRange {
+                    from: 7070,
+                    to: 7070
+                },
+            ],
+        }]
+    );
+}
+
+#[test]
+fn ingress_errors_name_their_fields() {
+    let bad = INGRESS.replace(
+        "      - from: a\n        ports: [8080, \"9000-9100\", \"7070\"]\n",
+        "      - from: nope\n        ports: [0, \"9100-9000\", 70000, \"x\"]\n      - {from: a, ports: [], proto: tcp}\n      - 5\n",
+    );
+    let errs = errors(&bad, Path::new("."));
+    let expect = [
+        (
+            "services.b.ingress[0].from",
+            "expected the name of one of the stack's services (a, b), found \"nope\"",
+        ),
+        ("services.b.ingress[0].ports[0]", "expected a port 1-65535"),
+        ("services.b.ingress[0].ports[1]", "found \"9100-9000\""),
+        ("services.b.ingress[0].ports[2]", "found number 70000"),
+        ("services.b.ingress[0].ports[3]", "found \"x\""),
+        ("services.b.ingress[1].proto", "unknown key \"proto\""),
+        (
+            "services.b.ingress[1].ports",
+            "expected a non-empty list of ports",
+        ),
+        (
+            "services.b.ingress[2]",
+            "expected a mapping with from and ports, found number 5",
+        ),
+    ];
+    for (path, message) in expect {
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with(&format!("{path}: ")) && e.contains(message)),
+            "no error at {path} saying {message:?} in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+    let not_a_list = errors(
+        &INGRESS.replace(
+            "    ingress:\n      - from: a\n        ports: [8080, \"9000-9100\", \"7070\"]\n",
+            "    ingress: {from: a}\n",
+        ),
+        Path::new("."),
+    );
+    assert!(
+        not_a_list[0].starts_with("services.b.ingress: expected a list"),
+        "{not_a_list:?}"
+    );
 }

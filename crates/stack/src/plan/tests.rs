@@ -98,8 +98,46 @@ fn applied(stack: &Stack) -> Vec<CurrentService> {
                 .collect(),
             stack: Some(stack.name.clone()),
             scaling: None,
+            ingress: spec.ingress.clone(),
         })
         .collect()
+}
+
+#[test]
+fn ingress_changes_update_the_service() {
+    use berth_model::ecs::{IngressRule, PortRange};
+    let mut wanted = stack();
+    let current = applied(&wanted);
+    let name = wanted.services.keys().next().unwrap().clone();
+    wanted.services.get_mut(&name).unwrap().ingress = vec![IngressRule {
+        from_service: "web".into(),
+        ports: vec![
+            PortRange {
+                from: 9000,
+                to: 9100,
+            },
+            PortRange { from: 80, to: 80 },
+        ],
+    }];
+    let p = plan(&wanted, &current, &ElbState::default());
+    let change = p
+        .changes
+        .iter()
+        .find(|c| c.resource == Resource::Service && c.name == name)
+        .expect("the service is updated");
+    assert_eq!(
+        change.details,
+        vec!["ingress: [] -> [web:80,9000-9100]".to_string()]
+    );
+    // Applied: no change.
+    let again = plan(&wanted, &applied(&wanted), &ElbState::default());
+    assert!(
+        !again
+            .changes
+            .iter()
+            .any(|c| c.resource == Resource::Service),
+        "{again:?}"
+    );
 }
 
 fn untagged(name: &str) -> CurrentService {

@@ -1,8 +1,11 @@
 //! The OCI runtime config (`config.json`) of a runc container, made from the image config and the
-//! ECS container definition: argv, environment, user, limits, capabilities, mounts, namespaces.
+//! ECS container definition: argv, environment, user, limits, capabilities, seccomp, mounts,
+//! namespaces.
 //! Hand-written serde structs for the part of the runtime spec berth uses.
 
+use super::seccomp::{self, Seccomp};
 use berth_model::ecs::ContainerDefinition;
+use berth_model::linux::LinuxSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -10,23 +13,6 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// CFS period used for CPU quotas, in microseconds.
 pub const CFS_PERIOD: u64 = 100_000;
-
-/// Docker's default capabilities, without NET_RAW.
-pub const DEFAULT_CAPS: [&str; 13] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 const MASKED: [&str; 10] = [
     "/proc/acpi",
@@ -123,6 +109,8 @@ pub struct Linux {
     pub namespaces: Vec<Namespace>,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<Seccomp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,6 +128,14 @@ pub struct Resources {
     pub memory: Option<Memory>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Cpu>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<Pids>,
+}
+
+/// The pids cgroup limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Pids {
+    pub limit: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,8 +180,10 @@ pub struct SpecInput<'a> {
     /// Task-level `cpu` units and `memory` MiB.
     pub task_cpu: Option<u32>,
     pub task_memory: Option<u32>,
-    /// The network namespace to join; None = the host's network.
-    pub netns: Option<PathBuf>,
+    /// The container's network namespace.
+    pub network: NetworkNamespace,
+    /// The root filesystem (absolute: the bundle holding `config.json` lives elsewhere).
+    pub rootfs: PathBuf,
     /// The runc cgroup path (relative to the runtime's own cgroup).
     pub cgroups_path: String,
     /// Files bind-mounted read-only over the image's (`/etc/hosts`, `/etc/resolv.conf`, …).
@@ -194,6 +192,17 @@ pub struct SpecInput<'a> {
     pub swap_accounting: bool,
     /// The NOFILE limit (soft, hard) when `ulimits` sets none: the agent's own, as Docker does.
     pub default_nofile: (u64, u64),
+}
+
+/// Which network namespace a container gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkNamespace {
+    /// The host's (`networkMode: host` only).
+    Host,
+    /// The task's own namespace at this path (awsvpc, bridge).
+    Join(PathBuf),
+    /// A new namespace with only loopback (`networkMode: none`).
+    Empty,
 }
 
 /// Why a spec cannot be made; each message names the field.
@@ -207,6 +216,8 @@ pub enum SpecError {
     Ulimits(String),
     #[error("user: {0}")]
     User(String),
+    #[error("{0}")]
+    Linux(String),
 }
 
 fn image_strings(config: &serde_json::Value, field: &str) -> Option<Vec<String>> {
@@ -498,6 +509,7 @@ pub fn memory_resources(
     def: &ContainerDefinition,
     task_memory: Option<u32>,
     swap_accounting: bool,
+    max_swap_mib: u64,
 ) -> Option<Memory> {
     const MIB: i64 = 1024 * 1024;
     let limit = def.memory.or(task_memory).map(|m| i64::from(m) * MIB);
@@ -505,19 +517,13 @@ pub fn memory_resources(
     if limit.is_none() && reservation.is_none() {
         return None;
     }
-    let max_swap = def
-        .extra
-        .get("linuxParameters")
-        .and_then(|l| l.get("maxSwap"))
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0)
-        .max(0);
+    let max_swap = i64::try_from(max_swap_mib).unwrap_or(i64::MAX / MIB);
     Some(Memory {
         limit,
         reservation,
         swap: limit
             .filter(|_| swap_accounting)
-            .map(|l| l + max_swap * MIB),
+            .map(|l| l.saturating_add(max_swap.saturating_mul(MIB))),
     })
 }
 
@@ -546,7 +552,20 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
     if !cwd.starts_with('/') {
         return Err(SpecError::RelativeCwd(cwd));
     }
-    let caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
+    let settings: LinuxSettings = berth_model::linux::linux_settings(def).map_err(|e| {
+        SpecError::Linux(
+            e.0.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let caps: Vec<String> = settings
+        .capabilities
+        .iter()
+        .map(|c| format!("CAP_{c}"))
+        .collect();
+    let shm_size = format!("size={}k", settings.shared_memory_mib.unwrap_or(64) * 1024);
     let mut mounts = vec![
         mount("/proc", "proc", "proc", &[]),
         mount(
@@ -572,7 +591,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
         ),
         mount(
             "/dev/mqueue",
@@ -592,8 +611,26 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
             "cgroup",
             &["nosuid", "noexec", "nodev", "relatime", "ro"],
         ),
-        mount("/tmp", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=1777"]),
     ];
+    if !settings.tmpfs.iter().any(|t| t.container_path == "/tmp") {
+        mounts.push(mount(
+            "/tmp",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "nodev", "mode=1777"],
+        ));
+    }
+    for t in &settings.tmpfs {
+        let mut options = vec!["nosuid".to_string(), "nodev".to_string()];
+        options.extend(t.mount_options.iter().cloned());
+        options.push(format!("size={}k", t.size_mib.saturating_mul(1024)));
+        mounts.push(Mount {
+            destination: t.container_path.clone(),
+            kind: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options,
+        });
+    }
     for (dest, src) in &input.etc_files {
         mounts.push(Mount {
             destination: dest.clone(),
@@ -609,11 +646,16 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
             path: None,
         })
         .collect();
-    if let Some(netns) = &input.netns {
-        namespaces.push(Namespace {
+    match &input.network {
+        NetworkNamespace::Host => {}
+        NetworkNamespace::Join(path) => namespaces.push(Namespace {
             kind: "network".into(),
-            path: Some(netns.display().to_string()),
-        });
+            path: Some(path.display().to_string()),
+        }),
+        NetworkNamespace::Empty => namespaces.push(Namespace {
+            kind: "network".into(),
+            path: None,
+        }),
     }
     Ok(Spec {
         oci_version: "1.0.2".into(),
@@ -633,7 +675,7 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
             no_new_privileges: true,
         },
         root: Root {
-            path: "rootfs".into(),
+            path: input.rootfs.display().to_string(),
             readonly: def.readonly_root_filesystem.unwrap_or(false),
         },
         hostname: input.hostname.clone(),
@@ -644,13 +686,22 @@ pub fn build_spec(input: &SpecInput<'_>) -> Result<Spec, SpecError> {
                     allow: false,
                     access: "rwm".into(),
                 }],
-                memory: memory_resources(def, input.task_memory, input.swap_accounting),
+                memory: memory_resources(
+                    def,
+                    input.task_memory,
+                    input.swap_accounting,
+                    settings.max_swap_mib,
+                ),
                 cpu: cpu_resources(def.cpu, input.task_cpu),
+                pids: settings.pids_limit.map(|n| Pids {
+                    limit: i64::try_from(n).unwrap_or(i64::MAX),
+                }),
             },
             cgroups_path: input.cgroups_path.clone(),
             namespaces,
             masked_paths: MASKED.iter().map(|s| s.to_string()).collect(),
             readonly_paths: READONLY.iter().map(|s| s.to_string()).collect(),
+            seccomp: Some(seccomp::default_profile(&settings.capabilities)),
         },
     })
 }

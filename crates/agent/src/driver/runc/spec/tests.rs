@@ -44,7 +44,12 @@ fn spec_json(
         hostname: "abcdef012345".into(),
         task_cpu,
         task_memory,
-        netns: netns.map(PathBuf::from),
+        network: match netns {
+            Some("none") => NetworkNamespace::Empty,
+            Some(path) => NetworkNamespace::Join(PathBuf::from(path)),
+            None => NetworkNamespace::Host,
+        },
+        rootfs: PathBuf::from("/t/c/rootfs"),
         cgroups_path: "berth/x".into(),
         etc_files: vec![("/etc/hosts".into(), PathBuf::from("/t/c/hosts"))],
         swap_accounting: true,
@@ -79,7 +84,9 @@ fn config_json_follows_the_definition() {
                 ),
                 ("/process/noNewPrivileges", json!(true)),
                 ("/process/terminal", json!(false)),
-                ("/root", json!({"path": "rootfs", "readonly": false})),
+                ("/root", json!({"path": "/t/c/rootfs", "readonly": false})),
+                ("/linux/resources/pids", json!({"limit": 1024})),
+                ("/linux/seccomp/defaultAction", json!("SCMP_ACT_ALLOW")),
                 ("/hostname", json!("abcdef012345")),
                 ("/linux/resources/cpu", Value::Null),
                 ("/linux/resources/memory", Value::Null),
@@ -184,6 +191,41 @@ fn config_json_follows_the_definition() {
             ],
         ),
         (
+            "capabilities, tmpfs, shared memory, pids limit",
+            json!({"name": "c", "image": "i", "dockerLabels": {"berth.pids-limit": "64"}, "linuxParameters": {
+                "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
+                "tmpfs": [{"containerPath": "/cache", "size": 16, "mountOptions": ["noexec"]}],
+                "sharedMemorySize": 8
+            }}),
+            None,
+            None,
+            Some("none"),
+            vec![
+                (
+                    "/process/capabilities",
+                    json!({"bounding": ["CAP_NET_ADMIN"], "effective": ["CAP_NET_ADMIN"], "permitted": ["CAP_NET_ADMIN"], "inheritable": []}),
+                ),
+                ("/linux/resources/pids", json!({"limit": 64})),
+                ("/linux/namespaces/4", json!({"type": "network"})),
+                (
+                    "/mounts/3",
+                    json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=8192k"]}),
+                ),
+                (
+                    "/mounts/8",
+                    json!({"destination": "/cache", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "noexec", "size=16384k"]}),
+                ),
+            ],
+        ),
+        (
+            "unlimited processes",
+            json!({"name": "c", "image": "i", "dockerLabels": {"berth.pids-limit": "-1"}}),
+            None,
+            None,
+            None,
+            vec![("/linux/resources/pids", Value::Null)],
+        ),
+        (
             "numeric user without passwd entry",
             json!({"name": "c", "image": "i", "user": "4242"}),
             None,
@@ -268,7 +310,8 @@ fn bad_definitions_are_refused_with_the_field() {
             hostname: "h".into(),
             task_cpu: None,
             task_memory: None,
-            netns: None,
+            network: NetworkNamespace::Host,
+            rootfs: PathBuf::from("/r"),
             cgroups_path: "c".into(),
             etc_files: vec![],
             swap_accounting: false,
@@ -296,6 +339,13 @@ fn bad_definitions_are_refused_with_the_field() {
     assert!(
         text.contains("[2]: expected softLimit and hardLimit integers"),
         "{text}"
+    );
+    let err = mk(
+        json!({"name": "c", "image": "i", "command": ["x"], "linuxParameters": {"capabilities": {"add": ["GODMODE"]}}}),
+    );
+    assert_eq!(
+        err.to_string(),
+        "linuxParameters.capabilities.add[0]: expected a capability like NET_ADMIN or ALL, found \"GODMODE\""
     );
     let err = mk(json!({"name": "c", "image": "i", "command": ["x"], "ulimits": {"nofile": 1}}));
     assert!(

@@ -1,0 +1,861 @@
+//! HTTP/1.1 to targets, driven by the task of the client connection that needs it: the request
+//! head and body are written and the response read on that task, so a proxied request costs no
+//! task, channel or wake-up of its own. An [`Upstream`] is one keep-alive connection; an
+//! [`Exchange`] is one request on it, whose response body ([`UpstreamBody`]) keeps sending the
+//! rest of a streamed request body while the response streams back (full duplex).
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use hyper::body::{Body, Frame, Incoming};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+
+/// Room a read asks the socket to fill, at least.
+const READ_CHUNK: usize = 8 * 1024;
+/// Below this much free room the read buffer grows (or is reclaimed) before a read.
+const MIN_ROOM: usize = 1024;
+/// Response header fields parsed at most.
+const MAX_RESPONSE_HEADERS: usize = 100;
+/// A chunk-size or trailer line longer than this is malformed.
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// Bytes read from a target and not consumed yet; consumed bytes are split off as shared
+/// `Bytes` (no copy).
+#[derive(Debug, Default)]
+struct ReadBuffer {
+    buf: BytesMut,
+}
+
+impl ReadBuffer {
+    fn data(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The first `n` bytes as a shared buffer.
+    fn take(&mut self, n: usize) -> Bytes {
+        self.buf.split_to(n).freeze()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.buf.advance(n);
+    }
+
+    fn poll_fill(&mut self, io: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        use std::future::Future;
+        use tokio::io::AsyncReadExt;
+        if self.buf.capacity() - self.buf.len() < MIN_ROOM {
+            self.buf.reserve(READ_CHUNK);
+        }
+        // Reads into the spare capacity (no zero-filling).
+        std::pin::pin!(io.read_buf(&mut self.buf)).poll(cx)
+    }
+}
+
+/// One HTTP/1.1 connection to a target.
+#[derive(Debug)]
+pub(crate) struct Upstream {
+    io: TcpStream,
+    rbuf: ReadBuffer,
+    /// The request head is encoded here (kept for the next request on the connection).
+    pub wbuf: Vec<u8>,
+}
+
+impl Upstream {
+    /// Wraps a connected socket.
+    pub fn new(io: TcpStream) -> Upstream {
+        Upstream {
+            io,
+            rbuf: ReadBuffer::default(),
+            wbuf: Vec::new(),
+        }
+    }
+
+    /// Whether the connection can carry another request: the target has neither closed it nor
+    /// sent anything unasked. No system call unless the socket became readable.
+    pub fn is_reusable(&self) -> bool {
+        if !self.rbuf.is_empty() {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// The socket and the bytes already read from it (an upgraded connection's start).
+    pub fn into_parts(mut self) -> (TcpStream, Bytes) {
+        let n = self.rbuf.len();
+        let rest = self.rbuf.take(n);
+        (self.io, rest)
+    }
+}
+
+/// What the proxy knows about a request head it encodes for a target.
+pub(crate) struct RequestHead<'a> {
+    pub method: &'a Method,
+    /// Origin form (`/path?query`).
+    pub path_and_query: &'a str,
+    pub headers: &'a HeaderMap,
+    /// `Host` to send when the request has none.
+    pub host: Option<&'a [u8]>,
+    /// The client's address, appended to X-Forwarded-For.
+    pub peer_ip: &'a [u8],
+    pub forwarded_proto: &'a [u8],
+    pub forwarded_port: &'a [u8],
+    /// X-Amzn-Trace-Id to add (the request has none).
+    pub trace_id: Option<&'a [u8]>,
+    /// `Upgrade` value of a protocol upgrade (WebSocket): sent with `Connection: upgrade`.
+    pub upgrade: Option<&'a HeaderValue>,
+    /// The body is sent chunked (its length is unknown).
+    pub chunked: bool,
+}
+
+/// How the proxy treats a request header field.
+enum Field {
+    Keep,
+    /// Hop-by-hop or replaced by the proxy.
+    Drop,
+    ForwardedFor,
+}
+
+fn request_field(name: &HeaderName, chunked: bool) -> Field {
+    match name.as_str() {
+        "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer"
+        | "transfer-encoding" | "upgrade" | "x-forwarded-proto" | "x-forwarded-port" => Field::Drop,
+        "content-length" if chunked => Field::Drop,
+        "x-forwarded-for" => Field::ForwardedFor,
+        _ => Field::Keep,
+    }
+}
+
+/// Header names a `Connection` header lists (besides `keep-alive` / `close`): hop-by-hop too.
+pub(crate) fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .collect()
+}
+
+/// Encodes the head sent to the target into `w`: the request line, the client's end-to-end
+/// headers, then Host (when missing), X-Forwarded-For/-Proto/-Port, the trace id, upgrade and
+/// framing headers.
+pub(crate) fn encode_head(w: &mut Vec<u8>, h: &RequestHead<'_>) {
+    w.clear();
+    w.reserve(256 + h.headers.len() * 48);
+    w.extend_from_slice(h.method.as_str().as_bytes());
+    w.push(b' ');
+    w.extend_from_slice(h.path_and_query.as_bytes());
+    w.extend_from_slice(b" HTTP/1.1\r\n");
+    let listed = if h.headers.contains_key(header::CONNECTION) {
+        connection_listed(h.headers)
+    } else {
+        Vec::new()
+    };
+    let mut forwarded_for = false;
+    for (name, value) in h.headers {
+        match request_field(name, h.chunked) {
+            Field::Keep => {
+                if !listed.is_empty() && listed.contains(name) {
+                    continue;
+                }
+                w.extend_from_slice(name.as_str().as_bytes());
+                w.extend_from_slice(b": ");
+                w.extend_from_slice(value.as_bytes());
+                w.extend_from_slice(b"\r\n");
+            }
+            Field::Drop => {}
+            Field::ForwardedFor => forwarded_for = true,
+        }
+    }
+    if let Some(host) = h.host {
+        w.extend_from_slice(b"host: ");
+        w.extend_from_slice(host);
+        w.extend_from_slice(b"\r\n");
+    }
+    w.extend_from_slice(b"x-forwarded-for: ");
+    if forwarded_for {
+        for v in h.headers.get_all("x-forwarded-for") {
+            w.extend_from_slice(v.as_bytes());
+            w.extend_from_slice(b", ");
+        }
+    }
+    w.extend_from_slice(h.peer_ip);
+    w.extend_from_slice(b"\r\nx-forwarded-proto: ");
+    w.extend_from_slice(h.forwarded_proto);
+    w.extend_from_slice(b"\r\nx-forwarded-port: ");
+    w.extend_from_slice(h.forwarded_port);
+    w.extend_from_slice(b"\r\n");
+    if let Some(trace) = h.trace_id {
+        w.extend_from_slice(b"x-amzn-trace-id: ");
+        w.extend_from_slice(trace);
+        w.extend_from_slice(b"\r\n");
+    }
+    if let Some(up) = h.upgrade {
+        w.extend_from_slice(b"connection: upgrade\r\nupgrade: ");
+        w.extend_from_slice(up.as_bytes());
+        w.extend_from_slice(b"\r\n");
+    }
+    if h.chunked {
+        w.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    w.extend_from_slice(b"\r\n");
+}
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExchangeError {
+    /// Not one byte of the request was written: it may be sent again anywhere.
+    #[error("sending the request: {0}")]
+    Unsent(io::Error),
+    /// The target closed or reset the connection before any byte of a response.
+    #[error("the target closed the connection without answering: {0}")]
+    NotAnswered(io::Error),
+    /// A response that cannot be forwarded, or a connection lost mid-response.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(u64),
+    Chunked(Chunk),
+    /// Until the target closes the connection.
+    Close,
+    Done,
+}
+
+/// Position in a chunked body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    Size,
+    Data(u64),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    Trailers,
+}
+
+/// A parsed response head.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub status: StatusCode,
+    /// End-to-end headers (hop-by-hop ones removed, except on 101).
+    pub headers: HeaderMap,
+    framing: Framing,
+    /// The connection may carry another request after this response.
+    keep_alive: bool,
+}
+
+/// The request side of an exchange: head, then body frames, written as the socket takes them.
+#[derive(Debug)]
+struct Sending {
+    /// Bytes of the head (`Upstream::wbuf`) written so far.
+    head_written: usize,
+    body: Option<Incoming>,
+    chunked: bool,
+    /// Body bytes (with chunk framing) waiting to be written.
+    pieces: VecDeque<Bytes>,
+    /// Every byte of the request is written.
+    finished: bool,
+    /// Writing failed after the target got part of the request: no more is sent.
+    failed: bool,
+    /// Any byte was written.
+    wrote: bool,
+}
+
+impl Sending {
+    fn poll(&mut self, up: &mut Upstream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let head = &up.wbuf[self.head_written..];
+            if !head.is_empty() || !self.pieces.is_empty() {
+                let mut slices = [IoSlice::new(&[]); 5];
+                let mut k = 0;
+                if !head.is_empty() {
+                    slices[0] = IoSlice::new(head);
+                    k = 1;
+                }
+                for p in self.pieces.iter().take(slices.len() - k) {
+                    slices[k] = IoSlice::new(p);
+                    k += 1;
+                }
+                let n = if k == 1 {
+                    ready!(Pin::new(&mut up.io).poll_write(cx, &slices[0]))?
+                } else {
+                    ready!(Pin::new(&mut up.io).poll_write_vectored(cx, &slices[..k]))?
+                };
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                self.wrote = true;
+                let mut n = n;
+                let from_head = n.min(head.len());
+                self.head_written += from_head;
+                n -= from_head;
+                while n > 0 {
+                    let Some(first) = self.pieces.front_mut() else {
+                        break;
+                    };
+                    if n >= first.len() {
+                        n -= first.len();
+                        self.pieces.pop_front();
+                    } else {
+                        first.advance(n);
+                        n = 0;
+                    }
+                }
+                continue;
+            }
+            let Some(body) = self.body.as_mut() else {
+                self.finished = true;
+                return Poll::Ready(Ok(()));
+            };
+            match ready!(Pin::new(body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers are not forwarded
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    if self.chunked {
+                        self.pieces
+                            .push_back(Bytes::from(format!("{:x}\r\n", data.len())));
+                        self.pieces.push_back(data);
+                        self.pieces.push_back(Bytes::from_static(b"\r\n"));
+                    } else {
+                        self.pieces.push_back(data);
+                    }
+                }
+                None => {
+                    self.body = None;
+                    if self.chunked {
+                        self.pieces.push_back(Bytes::from_static(b"0\r\n\r\n"));
+                    }
+                }
+                Some(Err(e)) => {
+                    return Poll::Ready(Err(io::Error::other(format!(
+                        "reading the client's request body: {e}"
+                    ))))
+                }
+            }
+        }
+    }
+}
+
+/// One request on an upstream connection.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    up: Upstream,
+    send: Sending,
+    /// Response bytes were read.
+    answered: bool,
+}
+
+impl Exchange {
+    /// Starts sending `up.wbuf` (the encoded head), then `body`.
+    pub fn new(up: Upstream, body: Option<Incoming>, chunked: bool) -> Exchange {
+        Exchange {
+            up,
+            send: Sending {
+                head_written: 0,
+                body,
+                chunked,
+                pieces: VecDeque::new(),
+                finished: false,
+                failed: false,
+                wrote: false,
+            },
+            answered: false,
+        }
+    }
+
+    /// The request body, when not one byte of the request was written (to send it elsewhere).
+    pub fn take_unsent_body(&mut self) -> Option<Incoming> {
+        if self.send.wrote {
+            None
+        } else {
+            self.send.body.take()
+        }
+    }
+
+    /// The connection, for an upgrade.
+    pub fn into_upstream(self) -> Upstream {
+        self.up
+    }
+
+    /// Sends what the socket takes; a failure stops sending (the response may still come).
+    fn drive_send(&mut self, cx: &mut Context<'_>) -> Result<(), ExchangeError> {
+        if self.send.finished || self.send.failed {
+            return Ok(());
+        }
+        match self.send.poll(&mut self.up, cx) {
+            Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
+            Poll::Ready(Err(e)) if !self.send.wrote => Err(ExchangeError::Unsent(e)),
+            Poll::Ready(Err(e)) => {
+                tracing::debug!(error = %e, "sending the request to the target failed");
+                self.send.failed = true;
+                self.send.body = None;
+                self.send.pieces.clear();
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the request and reads the response head (skipping 1xx interim responses other
+    /// than 101). `max_head` bounds the head's size.
+    pub fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        method: &Method,
+        max_head: usize,
+    ) -> Poll<Result<ResponseHead, ExchangeError>> {
+        loop {
+            self.drive_send(cx)?;
+            if !self.up.rbuf.is_empty() {
+                if let Some(head) = self.parse_head(method, max_head)? {
+                    return Poll::Ready(Ok(head));
+                }
+            }
+            match ready!(self.up.rbuf.poll_fill(&mut self.up.io, cx)) {
+                Ok(0) if !self.answered => {
+                    return Poll::Ready(Err(ExchangeError::NotAnswered(
+                        io::ErrorKind::UnexpectedEof.into(),
+                    )))
+                }
+                Ok(0) => {
+                    return Poll::Ready(Err(ExchangeError::Failed(
+                        "the target closed the connection in the middle of the response head"
+                            .into(),
+                    )))
+                }
+                Ok(_) => self.answered = true,
+                Err(e) if !self.answered => {
+                    return Poll::Ready(Err(ExchangeError::NotAnswered(e)));
+                }
+                Err(e) => {
+                    return Poll::Ready(Err(ExchangeError::Failed(format!(
+                        "reading the response head: {e}"
+                    ))))
+                }
+            }
+        }
+    }
+
+    fn parse_head(
+        &mut self,
+        method: &Method,
+        max_head: usize,
+    ) -> Result<Option<ResponseHead>, ExchangeError> {
+        loop {
+            let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_RESPONSE_HEADERS];
+            let mut resp = httparse::Response::new(&mut []);
+            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut resp,
+                self.up.rbuf.data(),
+                &mut headers,
+            );
+            let len = match parsed {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => {
+                    if self.up.rbuf.len() > max_head {
+                        return Err(ExchangeError::Failed(format!(
+                            "response head larger than {max_head} bytes"
+                        )));
+                    }
+                    return Ok(None);
+                }
+                Err(e) => {
+                    return Err(ExchangeError::Failed(format!(
+                        "malformed response head: {e}"
+                    )))
+                }
+            };
+            let code = resp.code.unwrap_or(0);
+            let status = StatusCode::from_u16(code)
+                .map_err(|_| ExchangeError::Failed(format!("malformed response status {code}")))?;
+            if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+                self.up.rbuf.consume(len);
+                continue;
+            }
+            let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
+            let mut keep_alive = resp.version == Some(1);
+            let mut chunked = false;
+            let mut other_encoding = false;
+            let mut length: Option<u64> = None;
+            let mut listed = false;
+            let n_headers = resp.headers.len();
+            // Header values become slices of the head, shared rather than copied: note where
+            // each field is before the head leaves the read buffer.
+            let head_start = self.up.rbuf.data().as_ptr() as usize;
+            let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_RESPONSE_HEADERS];
+            for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
+                let n = h.name.as_ptr() as usize - head_start;
+                let v = h.value.as_ptr() as usize - head_start;
+                // Within a head of at most `max_head` bytes (far below 4 GiB).
+                *span = (
+                    n as u32,
+                    h.name.len() as u32,
+                    v as u32,
+                    h.value.len() as u32,
+                );
+            }
+            let head = self.up.rbuf.take(len);
+            let mut map = HeaderMap::with_capacity(n_headers + 2);
+            for &(n, n_len, v, v_len) in &spans[..n_headers] {
+                let (n, n_len, v, v_len) = (n as usize, n_len as usize, v as usize, v_len as usize);
+                let name = HeaderName::from_bytes(&head[n..n + n_len])
+                    .map_err(|_| ExchangeError::Failed("malformed response header name".into()))?;
+                let value =
+                    HeaderValue::from_maybe_shared(head.slice(v..v + v_len)).map_err(|_| {
+                        ExchangeError::Failed(format!("malformed value of response header {name}"))
+                    })?;
+                match name.as_str() {
+                    "connection" => {
+                        for t in value.as_bytes().split(|b| *b == b',') {
+                            let t = t.trim_ascii();
+                            if t.eq_ignore_ascii_case(b"close") {
+                                keep_alive = false;
+                            } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                                // HTTP/1.0 keep-alive is not relied on.
+                            } else if !t.eq_ignore_ascii_case(b"upgrade") {
+                                listed = true;
+                            }
+                        }
+                        if !upgrade {
+                            continue;
+                        }
+                    }
+                    "transfer-encoding" => {
+                        let last = value
+                            .as_bytes()
+                            .rsplit(|b| *b == b',')
+                            .next()
+                            .unwrap_or(b"");
+                        if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                            chunked = true;
+                        } else {
+                            other_encoding = true;
+                        }
+                        continue;
+                    }
+                    "content-length" => {
+                        let parsed = std::str::from_utf8(value.as_bytes())
+                            .ok()
+                            .and_then(|s| s.trim().parse::<u64>().ok());
+                        match (parsed, length) {
+                            (Some(l), None) => length = Some(l),
+                            (Some(l), Some(prev)) if l == prev => continue,
+                            _ => {
+                                return Err(ExchangeError::Failed(
+                                    "invalid Content-Length in the response".into(),
+                                ))
+                            }
+                        }
+                    }
+                    "keep-alive" | "proxy-connection" | "te" | "trailer" => continue,
+                    "upgrade" if !upgrade => continue,
+                    _ => {}
+                }
+                map.append(name, value);
+            }
+            if listed && !upgrade {
+                let mut conn_headers = HeaderMap::new();
+                for v in head_values(&head, "connection") {
+                    if let Ok(v) = HeaderValue::from_bytes(v) {
+                        conn_headers.append(header::CONNECTION, v);
+                    }
+                }
+                for name in connection_listed(&conn_headers) {
+                    map.remove(name);
+                }
+            }
+            let framing = if upgrade
+                || *method == Method::HEAD
+                || status == StatusCode::NO_CONTENT
+                || status == StatusCode::NOT_MODIFIED
+            {
+                Framing::Done
+            } else if chunked {
+                map.remove(header::CONTENT_LENGTH);
+                Framing::Chunked(Chunk::Size)
+            } else if other_encoding {
+                map.remove(header::CONTENT_LENGTH);
+                Framing::Close
+            } else {
+                match length {
+                    Some(l) => Framing::Length(l),
+                    None => Framing::Close,
+                }
+            };
+            if framing == Framing::Close {
+                keep_alive = false;
+            }
+            return Ok(Some(ResponseHead {
+                status,
+                headers: map,
+                framing,
+                keep_alive,
+            }));
+        }
+    }
+}
+
+/// Values of header `name` in a raw head (rare path: names listed in `Connection`).
+fn head_values<'a>(head: &'a [u8], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    head.split(|b| *b == b'\n').filter_map(move |line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|b| *b == b':')?;
+        line[..colon]
+            .trim_ascii()
+            .eq_ignore_ascii_case(name.as_bytes())
+            .then(|| line[colon + 1..].trim_ascii())
+    })
+}
+
+/// A target's response body, read from its connection by the client connection's task; it also
+/// finishes sending a request body still streaming. When it ends cleanly the connection is
+/// handed back (see [`UpstreamBody::poll_frame`]).
+#[derive(Debug)]
+pub(crate) struct UpstreamBody {
+    exchange: Option<Exchange>,
+    framing: Framing,
+    keep_alive: bool,
+}
+
+impl UpstreamBody {
+    /// The body following `head` on `exchange`'s connection.
+    pub fn new(exchange: Exchange, head: &ResponseHead) -> UpstreamBody {
+        UpstreamBody {
+            exchange: Some(exchange),
+            framing: head.framing,
+            keep_alive: head.keep_alive,
+        }
+    }
+
+    /// Whether the body has ended.
+    pub fn is_end_stream(&self) -> bool {
+        matches!(self.framing, Framing::Done | Framing::Length(0))
+    }
+
+    /// The exact length, when known.
+    pub fn exact_len(&self) -> Option<u64> {
+        match self.framing {
+            Framing::Done => Some(0),
+            Framing::Length(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The connection, if the exchange ended so that it can carry another request.
+    pub fn reusable(&mut self) -> Option<Upstream> {
+        if !self.is_end_stream() || !self.keep_alive {
+            return None;
+        }
+        let ex = self.exchange.take()?;
+        if ex.send.finished && !ex.send.failed && ex.up.rbuf.is_empty() {
+            Some(ex.up)
+        } else {
+            None
+        }
+    }
+
+    /// Drops the connection (after an error).
+    pub fn abandon(&mut self) {
+        self.exchange = None;
+        self.framing = Framing::Done;
+    }
+
+    /// The next piece of the body.
+    pub fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if ex.drive_send(cx).is_err() {
+            // Unreachable in practice: the head was answered, so bytes were written.
+            self.keep_alive = false;
+        }
+        if ex.send.failed {
+            self.keep_alive = false;
+        }
+        loop {
+            let rbuf = &mut ex.up.rbuf;
+            match self.framing {
+                Framing::Done | Framing::Length(0) => return Poll::Ready(None),
+                Framing::Length(n) => {
+                    if !rbuf.is_empty() {
+                        let k = (rbuf.len() as u64).min(n) as usize;
+                        self.framing = Framing::Length(n - k as u64);
+                        return Poll::Ready(Some(Ok(Frame::data(rbuf.take(k)))));
+                    }
+                }
+                Framing::Close => {
+                    if !rbuf.is_empty() {
+                        let k = rbuf.len();
+                        return Poll::Ready(Some(Ok(Frame::data(rbuf.take(k)))));
+                    }
+                }
+                Framing::Chunked(state) => match step_chunked(rbuf, state) {
+                    Ok((next, data)) => {
+                        self.framing = next;
+                        if let Some(data) = data {
+                            self.framing = settle_chunked(rbuf, next);
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
+                        }
+                        if next != Framing::Chunked(state) {
+                            continue;
+                        }
+                    }
+                    Err(e) => return Poll::Ready(Some(Err(e))),
+                },
+            }
+            // Need more bytes.
+            match ready!(rbuf.poll_fill(&mut ex.up.io, cx)) {
+                Ok(0) if self.framing == Framing::Close => {
+                    self.framing = Framing::Done;
+                    self.keep_alive = false;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the target closed the connection before the end of the response body",
+                    ))))
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}
+
+/// After a chunk's data: consumes what follows it up to the next data (chunk end, sizes, a last
+/// chunk and trailers) as far as it is buffered, so the body's end is seen with its last data.
+fn settle_chunked(rbuf: &mut ReadBuffer, mut framing: Framing) -> Framing {
+    while let Framing::Chunked(state @ (Chunk::DataEnd | Chunk::Size | Chunk::Trailers)) = framing {
+        match step_chunked(rbuf, state) {
+            Ok((next, None)) if next != framing => framing = next,
+            _ => break,
+        }
+    }
+    framing
+}
+
+/// One step of chunked decoding over the buffered bytes: the next framing state and maybe data.
+/// Returns the same state and no data when more bytes are needed.
+fn step_chunked(rbuf: &mut ReadBuffer, state: Chunk) -> io::Result<(Framing, Option<Bytes>)> {
+    let bad =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("chunked body: {what}"));
+    match state {
+        Chunk::Size | Chunk::Trailers => {
+            let data = rbuf.data();
+            let Some(nl) = data.iter().position(|b| *b == b'\n') else {
+                if data.len() > MAX_CHUNK_LINE {
+                    return Err(bad("line too long"));
+                }
+                return Ok((Framing::Chunked(state), None));
+            };
+            let line = data[..nl].strip_suffix(b"\r").unwrap_or(&data[..nl]);
+            if state == Chunk::Trailers {
+                let end = line.is_empty();
+                rbuf.consume(nl + 1);
+                return Ok((
+                    if end {
+                        Framing::Done
+                    } else {
+                        Framing::Chunked(Chunk::Trailers)
+                    },
+                    None,
+                ));
+            }
+            let digits = line
+                .split(|b| *b == b';')
+                .next()
+                .unwrap_or(b"")
+                .trim_ascii();
+            if digits.is_empty() || digits.len() > 15 {
+                return Err(bad("invalid chunk size"));
+            }
+            let mut size: u64 = 0;
+            for d in digits {
+                let v = (*d as char)
+                    .to_digit(16)
+                    .ok_or_else(|| bad("invalid chunk size"))?;
+                size = size * 16 + u64::from(v);
+            }
+            rbuf.consume(nl + 1);
+            Ok((
+                Framing::Chunked(if size == 0 {
+                    Chunk::Trailers
+                } else {
+                    Chunk::Data(size)
+                }),
+                None,
+            ))
+        }
+        Chunk::Data(n) => {
+            if rbuf.is_empty() {
+                return Ok((Framing::Chunked(state), None));
+            }
+            let k = (rbuf.len() as u64).min(n) as usize;
+            let data = rbuf.take(k);
+            let left = n - k as u64;
+            Ok((
+                Framing::Chunked(if left == 0 {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(left)
+                }),
+                Some(data),
+            ))
+        }
+        Chunk::DataEnd => {
+            let data = rbuf.data();
+            if data.starts_with(b"\r\n") {
+                rbuf.consume(2);
+            } else if data.starts_with(b"\n") {
+                rbuf.consume(1);
+            } else if data.len() >= 2 || (data.len() == 1 && data[0] != b'\r') {
+                return Err(bad("missing CRLF after chunk data"));
+            } else {
+                return Ok((Framing::Chunked(state), None));
+            }
+            Ok((Framing::Chunked(Chunk::Size), None))
+        }
+    }
+}
+
+/// Copies bytes both ways between an upgraded client connection and the target's socket, after
+/// handing the client what the target already sent.
+pub(crate) async fn tunnel<C>(mut client: C, upstream: Upstream)
+where
+    C: tokio::io::AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    let (mut io, early) = upstream.into_parts();
+    if !early.is_empty() && client.write_all(&early).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut io).await;
+}
+
+#[cfg(test)]
+mod tests;
