@@ -7,31 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::json;
-use std::path::Path;
 use std::time::Duration;
-
-/// Files under `dir` that contain `needle`.
-fn grep_r(dir: &Path, needle: &str) -> Vec<String> {
-    let mut hits = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return hits;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if meta.is_dir() {
-            hits.extend(grep_r(&p, needle));
-        } else if meta.is_file()
-            && std::fs::read(&p)
-                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        {
-            hits.push(p.display().to_string());
-        }
-    }
-    hits
-}
 
 #[test]
 fn a_rotated_secret_reaches_new_tasks_through_a_deployment() {
@@ -72,7 +48,10 @@ fn a_rotated_secret_reaches_new_tasks_through_a_deployment() {
     eventually(
         "the first task prints the old length",
         Duration::from_secs(20),
-        || (!grep_r(&c.state_dir().join("agent"), "secretlen=9").is_empty()).then_some(()),
+        || {
+            (!files_containing(&c.state_dir().join("agent"), "secretlen=9").is_empty())
+                .then_some(())
+        },
     );
 
     // The rotation command prints the new value at its createSecret step.
@@ -113,7 +92,7 @@ fn a_rotated_secret_reaches_new_tasks_through_a_deployment() {
         "the new task prints the new length",
         Duration::from_secs(20),
         || {
-            grep_r(
+            files_containing(
                 &c.state_dir().join("agent/tasks").join(&second_id),
                 &new_len,
             )
@@ -127,5 +106,5 @@ fn a_rotated_secret_reaches_new_tasks_through_a_deployment() {
         "the deployment names the rotation as its starter: {events}"
     );
     // The new value reached no file under the state directory.
-    assert!(grep_r(&c.state_dir(), &format!("rotated-{token}")).is_empty());
+    assert!(files_containing(&c.state_dir(), &format!("rotated-{token}")).is_empty());
 }

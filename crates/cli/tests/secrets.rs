@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::Duration;
 
 fn aws(c: &Cluster, args: &[&str]) -> Result<Value, String> {
@@ -18,30 +17,6 @@ fn aws(c: &Cluster, args: &[&str]) -> Result<Value, String> {
 
 fn ok(c: &Cluster, args: &[&str]) -> Value {
     aws(c, args).unwrap_or_else(|e| panic!("aws secretsmanager {args:?}: {e}"))
-}
-
-/// Files under `dir` whose bytes contain `needle` (like `grep -rl`).
-fn grep_r(dir: &Path, needle: &str) -> Vec<String> {
-    let mut hits = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return hits;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if meta.is_dir() {
-            hits.extend(grep_r(&p, needle));
-        } else if meta.is_file() {
-            if let Ok(bytes) = std::fs::read(&p) {
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    hits.push(p.display().to_string());
-                }
-            }
-        }
-    }
-    hits
 }
 
 fn task_definition(family: &str, value_from: &str) -> Value {
@@ -166,7 +141,7 @@ fn secrets_manager_api_injection_and_audit() {
     eventually(
         "the container prints the secret's length",
         Duration::from_secs(20),
-        || (!grep_r(&c.state_dir().join("agent"), &want).is_empty()).then_some(()),
+        || (!files_containing(&c.state_dir().join("agent"), &want).is_empty()).then_some(()),
     );
 
     // A task whose secret does not exist is stopped with ECS's reason.
@@ -219,6 +194,6 @@ fn secrets_manager_api_injection_and_audit() {
     assert!(!audit.contains(plain));
 
     // The plaintext is nowhere under the state directory (store, agent state, logs).
-    let hits = grep_r(&c.state_dir(), plain);
+    let hits = files_containing(&c.state_dir(), plain);
     assert!(hits.is_empty(), "the plaintext is on disk in {hits:?}");
 }

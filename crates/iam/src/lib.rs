@@ -745,19 +745,24 @@ impl Iam {
 
     /// Evaluates the user's policies (attached and inline) for `action` on `resource`.
     pub fn authorize(&self, p: &Principal, action: &str, resource: &str) -> Decision {
-        let docs: Vec<PolicyDocument> = {
+        let (builtins, inline): (Vec<&'static PolicyDocument>, Vec<PolicyDocument>) = {
             let st = lock(&self.inner.state);
             let Some(u) = st.users.get(&p.user) else {
                 return Decision::ImplicitDeny;
             };
-            u.attached
-                .iter()
-                .filter_map(|a| policy::builtin(a))
-                .chain(u.inline.values().map(String::as_str))
-                .filter_map(|d| policy::parse(d).ok())
-                .collect()
+            (
+                u.attached
+                    .iter()
+                    .filter_map(|a| policy::builtin_document(a))
+                    .collect(),
+                // Inline policies were validated when put; only they are parsed here.
+                u.inline
+                    .values()
+                    .filter_map(|d| policy::parse(d).ok())
+                    .collect(),
+            )
         };
-        policy::evaluate(docs.iter(), action, resource)
+        policy::evaluate(builtins.into_iter().chain(inline.iter()), action, resource)
     }
 
     /// Appends to the audit log.

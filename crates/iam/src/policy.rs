@@ -284,6 +284,25 @@ pub fn builtin(arn_or_name: &str) -> Option<&'static str> {
         .map(|(_, d, _)| *d)
 }
 
+/// A built-in policy, parsed once (the auth layer evaluates it on every request).
+pub fn builtin_document(arn_or_name: &str) -> Option<&'static PolicyDocument> {
+    static PARSED: std::sync::OnceLock<Vec<(&'static str, PolicyDocument)>> =
+        std::sync::OnceLock::new();
+    let name = arn_or_name
+        .strip_prefix(BUILTIN_PREFIX)
+        .unwrap_or(arn_or_name);
+    PARSED
+        .get_or_init(|| {
+            BUILTINS
+                .iter()
+                .filter_map(|(n, d, _)| parse(d).ok().map(|doc| (*n, doc)))
+                .collect()
+        })
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, d)| d)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

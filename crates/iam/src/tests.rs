@@ -1,3 +1,4 @@
+//! Unit tests of the identity store: bootstrap, access keys, tokens, policies, audit, node token.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use super::*;
 use berth_secrets::MasterKeySource;

@@ -578,3 +578,26 @@ pub fn serves_only(addr: &str, version: &str, n: usize) -> bool {
             .unwrap_or(false)
     })
 }
+
+/// Files under `dir` (recursively, links not followed) whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
+    let mut hits = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return hits;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if meta.is_dir() {
+            hits.extend(files_containing(&p, needle));
+        } else if meta.is_file()
+            && std::fs::read(&p)
+                .is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        {
+            hits.push(p.display().to_string());
+        }
+    }
+    hits
+}
