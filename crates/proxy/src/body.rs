@@ -1,12 +1,54 @@
-//! The response body sent to clients: a complete body the proxy generated, or a target's body
-//! streamed frame by frame from its connection (nothing buffers a whole body).
+//! Bodies: a client's request body (read by the proxy's HTTP/1.1 codec or by hyper's HTTP/2)
+//! and the response body sent to clients: a complete body the proxy generated, or a target's
+//! body streamed frame by frame from its connection (nothing buffers a whole body).
 
+use crate::h1::ClientBody;
 use crate::targets::InFlight;
-use crate::upstream::UpstreamBody;
+use crate::upstream::{Upstream, UpstreamBody};
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
+
+/// A client's request body.
+#[derive(Debug)]
+pub(crate) enum ReqBody {
+    /// An HTTP/1.1 request without a body.
+    Empty,
+    /// An HTTP/1.1 body, read from the client connection as the target takes it.
+    Client(ClientBody),
+    /// An HTTP/2 stream's body (hyper).
+    Hyper(Incoming),
+}
+
+impl ReqBody {
+    /// Whether there is nothing (more) to read.
+    pub fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Empty => true,
+            ReqBody::Client(b) => b.is_end_stream(),
+            ReqBody::Hyper(b) => b.is_end_stream(),
+        }
+    }
+
+    /// The next piece of data (trailers are not forwarded).
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>> {
+        match self {
+            ReqBody::Empty => Poll::Ready(None),
+            ReqBody::Client(b) => b.poll_data(cx),
+            ReqBody::Hyper(b) => loop {
+                match ready!(Pin::new(&mut *b).poll_frame(cx)) {
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => return Poll::Ready(Some(Ok(data))),
+                        Err(_) => continue, // trailers
+                    },
+                    Some(Err(e)) => return Poll::Ready(Some(Err(std::io::Error::other(e)))),
+                    None => return Poll::Ready(None),
+                }
+            },
+        }
+    }
+}
 
 /// A response body sent to a client.
 #[derive(Debug)]
@@ -18,6 +60,8 @@ pub struct RespBody {
 enum Kind {
     Full(Option<Bytes>),
     Upstream(Streamed),
+    /// A 101 answer: the target's connection, to splice with the client's.
+    Upgraded(Option<(Upstream, InFlight)>),
 }
 
 /// A target's body with what ends with it.
@@ -68,6 +112,24 @@ impl RespBody {
     }
 }
 
+impl RespBody {
+    /// The body of a 101 answer to an HTTP/1.1 client: the target connection that switched
+    /// protocols, counting as in flight until the tunnel ends.
+    pub(crate) fn upgraded(up: Upstream, guard: InFlight) -> RespBody {
+        RespBody {
+            kind: Kind::Upgraded(Some((up, guard))),
+        }
+    }
+
+    /// The upgraded target connection of a 101 answer (see [`RespBody::upgraded`]).
+    pub(crate) fn take_upgraded(&mut self) -> Option<(Upstream, InFlight)> {
+        match &mut self.kind {
+            Kind::Upgraded(u) => u.take(),
+            _ => None,
+        }
+    }
+}
+
 impl Drop for RespBody {
     fn drop(&mut self) {
         // The server stops polling once `is_end_stream` says the body is complete.
@@ -89,6 +151,7 @@ impl Body for RespBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match &mut self.get_mut().kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Upgraded(_) => Poll::Ready(None),
             Kind::Upstream(s) => {
                 let out = s.body.poll_frame(cx);
                 match &out {
@@ -109,6 +172,7 @@ impl Body for RespBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(b) => b.is_none(),
+            Kind::Upgraded(_) => true,
             Kind::Upstream(s) => s.body.is_end_stream(),
         }
     }
@@ -116,6 +180,7 @@ impl Body for RespBody {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map(|b| b.len() as u64).unwrap_or(0)),
+            Kind::Upgraded(_) => SizeHint::with_exact(0),
             Kind::Upstream(s) => match s.body.exact_len() {
                 Some(n) => SizeHint::with_exact(n),
                 None => SizeHint::default(),

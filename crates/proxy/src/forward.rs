@@ -3,7 +3,7 @@
 //! first could not be reached), streaming both bodies and counting metrics.
 
 use crate::access_log::Record;
-use crate::body::RespBody;
+use crate::body::{ReqBody, RespBody};
 use crate::health::mark_failed;
 use crate::pool;
 use crate::routing::{Action, Fixed, Forward, Redirect, RedirectInput, RequestView, TARGET_COOKIE};
@@ -15,9 +15,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::{Body, Incoming};
 use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -35,10 +33,7 @@ pub(crate) struct Conn {
 }
 
 /// Serves one request.
-pub(crate) async fn handle(
-    conn: Arc<Conn>,
-    req: Request<Incoming>,
-) -> Result<Response<RespBody>, Infallible> {
+pub(crate) async fn handle(conn: &Arc<Conn>, req: Request<ReqBody>) -> Response<RespBody> {
     let received = Instant::now();
     let listener = conn.listener.load_full();
     listener.lb.metrics.requests.inc();
@@ -62,7 +57,7 @@ pub(crate) async fn handle(
             let f = f.clone();
             // Boxed per request: hyper keeps a request future per client connection for the
             // connection's life, so an idle keep-alive connection holds only this small one.
-            Box::pin(forward(&conn, &listener, &f, req, &mut log)).await
+            Box::pin(forward(conn, &listener, &f, req, &mut log)).await
         }
     };
     if let Some(mut log) = log {
@@ -72,7 +67,7 @@ pub(crate) async fn handle(
             al.send(*log);
         }
     }
-    Ok(resp)
+    resp
 }
 
 fn action_name(a: &Action) -> &'static str {
@@ -132,7 +127,7 @@ async fn forward(
     conn: &Conn,
     listener: &Listener,
     fwd: &Forward,
-    mut req: Request<Incoming>,
+    mut req: Request<ReqBody>,
     log: &mut Option<Box<Record>>,
 ) -> Response<RespBody> {
     let Some((group, group_cookie)) = fwd.choose(req.headers()) else {
@@ -154,7 +149,10 @@ async fn forward(
     let mut target = first.clone();
 
     let upgrade = is_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    // HTTP/2 (hyper) hands upgrades over its own way; HTTP/1.1 gets the target's connection
+    // back in the response body.
+    let client_upgrade =
+        (upgrade && matches!(req.body(), ReqBody::Hyper(_))).then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let mut body = (!body.is_end_stream()).then_some(body);
     let had_body = body.is_some();
@@ -261,17 +259,23 @@ async fn forward(
                     log.target_time = Some(target_time);
                 }
                 if status == StatusCode::SWITCHING_PROTOCOLS {
-                    let Some(client_upgrade) = client_upgrade else {
+                    if !upgrade {
                         return elb_response(listener, StatusCode::BAD_GATEWAY);
-                    };
+                    }
                     let upstream = exchange.into_upstream();
-                    tokio::spawn(async move {
-                        if let Ok(client) = client_upgrade.await {
-                            tunnel(TokioIo::new(client), upstream).await;
+                    let body = match client_upgrade {
+                        Some(client_upgrade) => {
+                            tokio::spawn(async move {
+                                if let Ok(client) = client_upgrade.await {
+                                    tunnel(TokioIo::new(client), upstream).await;
+                                }
+                                drop(guard);
+                            });
+                            RespBody::full(Bytes::new())
                         }
-                        drop(guard);
-                    });
-                    let mut resp = Response::new(RespBody::full(Bytes::new()));
+                        None => RespBody::upgraded(upstream, guard),
+                    };
+                    let mut resp = Response::new(body);
                     *resp.status_mut() = status;
                     *resp.headers_mut() = head.headers;
                     return resp;

@@ -7,6 +7,7 @@ mod body;
 mod checker;
 mod control;
 mod forward;
+mod h1;
 pub mod health;
 pub mod metrics;
 mod pool;

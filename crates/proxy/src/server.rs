@@ -1,15 +1,19 @@
-//! Listeners and client connections: binding, the accept loop, HTTP/1.1 + HTTP/2 (auto) serving
-//! with upgrades, the listener's idle timeout, and graceful close when a listener is removed.
+//! Listeners and client connections: binding, the accept loop, choosing the protocol (HTTP/2
+//! by prior knowledge or TLS ALPN goes to hyper, HTTP/1.1 to the proxy's own codec in
+//! [`crate::h1`]), the listener's idle timeout, and graceful close when a listener is removed.
 
 use crate::access_log::AccessLog;
+use crate::body::ReqBody;
 use crate::forward::{handle, Conn};
+use crate::h1::serve::{ClientWriter, ConnState};
+use crate::h1::{ClientRead, ClientReader, Limits};
 use crate::pool::Connector;
 use crate::snapshot::Listener;
 use arc_swap::ArcSwap;
 use http::HeaderValue;
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -25,9 +29,6 @@ use tokio::sync::watch;
 /// more, so the proxy closes first and never sends on a connection the target is closing).
 pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(55);
 
-/// hyper's own limit on request headers (431 beyond it).
-const DEFAULT_MAX_HEADERS: usize = 100;
-
 /// State shared by every connection.
 pub(crate) struct Shared {
     /// Opens connections to targets (each target pools its idle ones).
@@ -39,7 +40,10 @@ pub(crate) struct Shared {
     /// Largest response head accepted from a target (502 beyond it).
     pub max_response_head: usize,
     pub access_log: Option<AccessLog>,
-    pub server: auto::Builder<TokioExecutor>,
+    /// HTTP/1.1 request head limits.
+    pub limits: Limits,
+    /// HTTP/2 server settings.
+    pub h2: http2::Builder<TokioExecutor>,
     /// Open client connections (for shutdown).
     pub open_connections: AtomicUsize,
 }
@@ -47,18 +51,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// Builds the client pool and the server settings.
     pub fn new(tuning: &crate::Tuning, access_log: Option<AccessLog>) -> Shared {
-        let mut server = auto::Builder::new(TokioExecutor::new());
-        server
-            .http1()
-            .keep_alive(true)
-            .max_buf_size(tuning.max_header_bytes.max(8192));
-        // hyper parses up to 100 headers in a stack array; a configured limit (even the same
-        // 100) makes it allocate and fill a buffer per request.
-        if tuning.max_headers != DEFAULT_MAX_HEADERS {
-            server.http1().max_headers(tuning.max_headers);
-        }
-        server
-            .http2()
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
             .max_header_list_size(tuning.max_header_bytes.min(u32::MAX as usize) as u32)
             .max_concurrent_streams(256);
         Shared {
@@ -67,7 +61,11 @@ impl Shared {
             pool_idle_timeout: POOL_IDLE_TIMEOUT,
             max_response_head: tuning.max_header_bytes.max(8192) * 2,
             access_log,
-            server,
+            limits: Limits {
+                max_head: tuning.max_header_bytes.max(1024),
+                max_headers: tuning.max_headers.max(1),
+            },
+            h2,
             open_connections: AtomicUsize::new(0),
         }
     }
@@ -161,11 +159,6 @@ async fn serve_connection(
     lb.active_connections.fetch_add(1, Relaxed);
     shared.open_connections.fetch_add(1, Relaxed);
 
-    let activity = Arc::new(AtomicU64::new(0));
-    let tracked = Tracked {
-        inner: stream,
-        activity: activity.clone(),
-    };
     let peer_ip = HeaderValue::from_str(&peer.ip().to_canonical().to_string())
         .unwrap_or(HeaderValue::from_static("-"));
     let conn = Arc::new(Conn {
@@ -175,16 +168,28 @@ async fn serve_connection(
         peer_ip,
     });
     let idle = Idle {
-        activity,
+        activity: Arc::new(AtomicU64::new(0)),
         timeout: idle_timeout,
         peer,
     };
     match tls {
-        None => drive(TokioIo::new(tracked), conn, &shared, stop, idle).await,
+        None => serve_plain(stream, conn, &shared, stop, idle).await,
         Some(config) => {
+            let tracked = Tracked {
+                inner: stream,
+                activity: idle.activity.clone(),
+            };
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tracked)).await {
-                Ok(Ok(tls)) => drive(TokioIo::new(tls), conn, &shared, stop, idle).await,
+                Ok(Ok(tls)) => {
+                    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                        drive_h2(TokioIo::new(tls), conn, &shared, stop, idle).await
+                    } else {
+                        let (r, w) = tokio::io::split(tls);
+                        let reader = ClientReader::new(Box::new(r));
+                        drive_h1(reader, Box::new(w), conn, &shared, stop, idle).await
+                    }
+                }
                 Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "tls handshake failed"),
                 Err(_) => tracing::debug!(peer = %peer, "tls handshake timed out"),
             }
@@ -192,6 +197,65 @@ async fn serve_connection(
     }
     lb.active_connections.fetch_sub(1, Relaxed);
     shared.open_connections.fetch_sub(1, Relaxed);
+}
+
+/// The client connection preface of HTTP/2 with prior knowledge.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// A plain connection: HTTP/2 when it starts with the HTTP/2 preface, else HTTP/1.1.
+async fn serve_plain(
+    stream: TcpStream,
+    conn: Arc<Conn>,
+    shared: &Shared,
+    mut stop: watch::Receiver<bool>,
+    idle: Idle,
+) {
+    if *stop.borrow() {
+        return;
+    }
+    let h2 = tokio::select! {
+        h2 = starts_with_h2_preface(&stream) => match h2 {
+            Ok(h2) => h2,
+            Err(_) => return,
+        },
+        _ = tokio::time::sleep(idle.timeout) => return,
+        _ = stop.changed() => return,
+    };
+    if h2 {
+        let tracked = Tracked {
+            inner: stream,
+            activity: idle.activity.clone(),
+        };
+        drive_h2(TokioIo::new(tracked), conn, shared, stop, idle).await
+    } else {
+        let (r, w) = stream.into_split();
+        let reader = ClientReader::new(Box::new(Tracked {
+            inner: r,
+            activity: idle.activity.clone(),
+        }));
+        let writer = Box::new(Tracked {
+            inner: w,
+            activity: idle.activity.clone(),
+        });
+        drive_h1(reader, writer, conn, shared, stop, idle).await
+    }
+}
+
+/// Whether the first bytes the client sends are the HTTP/2 preface (looked at, not read).
+/// `false` when they differ from it, or the client closes.
+async fn starts_with_h2_preface(stream: &TcpStream) -> io::Result<bool> {
+    let mut buf = [0u8; 24];
+    loop {
+        let n = stream.peek(&mut buf).await?;
+        if n == 0 || buf[..n] != H2_PREFACE[..n] {
+            return Ok(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(true);
+        }
+        // Part of the preface: wait for the rest (the socket stays readable, so poll slowly).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// What the idle timeout of a connection watches.
@@ -202,44 +266,31 @@ struct Idle {
     peer: SocketAddr,
 }
 
-/// Serves HTTP on one client connection (plain or TLS) until it ends, idles out or the
-/// listener stops.
-async fn drive<I>(
-    io: TokioIo<I>,
-    conn: Arc<Conn>,
-    shared: &Shared,
+/// Drives a connection future until it ends, idles out or the listener stops. `close` asks the
+/// connection to close after the requests under way (`true`: it may be dropped at once). Idle
+/// timeout: closed when no byte moved for `idle.timeout` (checked in quarters); a request
+/// stuck without traffic for two idle periods is dropped.
+async fn supervise<F: std::future::Future>(
+    mut connection: Pin<&mut F>,
+    close: impl Fn(Pin<&mut F>) -> bool,
     mut stop: watch::Receiver<bool>,
     idle: Idle,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Idle {
-        activity,
-        timeout: idle_timeout,
-        peer,
-    } = idle;
-    let service = service_fn(move |req| handle(conn.clone(), req));
-    let connection = shared.server.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
-
-    // Idle timeout: closed when no byte moved for `idle_timeout` (checked in quarters).
-    let tick = (idle_timeout / 4).max(Duration::from_millis(10));
+) {
+    let tick = (idle.timeout / 4).max(Duration::from_millis(10));
     let mut last_activity = 0;
     let mut quiet_ticks = 0u32;
-    let mut closing = *stop.borrow();
-    if closing {
-        connection.as_mut().graceful_shutdown();
+    let mut closing = false;
+    if *stop.borrow() {
+        closing = true;
+        if close(connection.as_mut()) {
+            return;
+        }
     }
     loop {
         tokio::select! {
-            result = connection.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(peer = %peer, error = %e, "client connection ended with an error");
-                }
-                break;
-            }
+            _ = connection.as_mut() => break,
             _ = tokio::time::sleep(tick) => {
-                let now = activity.load(Relaxed);
+                let now = idle.activity.load(Relaxed);
                 if now != last_activity {
                     last_activity = now;
                     quiet_ticks = 0;
@@ -248,37 +299,95 @@ async fn drive<I>(
                 quiet_ticks += 1;
                 if quiet_ticks >= 4 && !closing {
                     closing = true;
-                    connection.as_mut().graceful_shutdown();
+                    if close(connection.as_mut()) {
+                        break;
+                    }
                 } else if quiet_ticks >= 8 {
+                    tracing::debug!(peer = %idle.peer, "closing a connection without traffic");
                     break; // a request stuck without traffic for two idle periods
                 }
             }
             changed = stop.changed(), if !closing => {
                 if changed.is_err() || *stop.borrow() {
                     closing = true;
-                    connection.as_mut().graceful_shutdown();
+                    if close(connection.as_mut()) {
+                        break;
+                    }
                 }
             }
         }
     }
 }
 
-/// A TCP stream that counts successful reads and writes (for the idle timeout).
-struct Tracked {
-    inner: TcpStream,
+/// Serves HTTP/2 (hyper) on one client connection until it ends, idles out or the listener
+/// stops.
+async fn drive_h2<I>(
+    io: TokioIo<I>,
+    conn: Arc<Conn>,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+    idle: Idle,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let conn = conn.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&conn, req.map(ReqBody::Hyper)).await) }
+    });
+    let connection = shared.h2.serve_connection(io, service);
+    tokio::pin!(connection);
+    let close = |c: Pin<&mut http2::Connection<_, _, _>>| {
+        c.graceful_shutdown();
+        false
+    };
+    supervise(connection.as_mut(), close, stop, idle).await;
+}
+
+/// Serves HTTP/1.1 (the proxy's own codec) on one client connection until it ends, idles out
+/// or the listener stops.
+async fn drive_h1(
+    reader: ClientReader,
+    writer: ClientWriter,
+    conn: Arc<Conn>,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+    idle: Idle,
+) {
+    let state = ConnState::default();
+    let connection = crate::h1::serve::serve(reader, writer, conn, shared.limits, &state);
+    tokio::pin!(connection);
+    let close = |_: Pin<&mut _>| {
+        state.closing.store(true, Relaxed);
+        state.idle.load(Relaxed)
+    };
+    supervise(connection.as_mut(), close, stop, idle).await;
+}
+
+/// A socket (or one half of it) that counts successful reads and writes (for the idle
+/// timeout).
+struct Tracked<T> {
+    inner: T,
     activity: Arc<AtomicU64>,
 }
 
-impl Tracked {
+impl<T> Tracked<T> {
     #[inline]
     fn touch(&self) {
-        // One writer at a time (the connection's task), so load+store is enough.
+        // The connection's task is the only writer, so load+store is enough.
         self.activity
             .store(self.activity.load(Relaxed).wrapping_add(1), Relaxed);
     }
 }
 
-impl AsyncRead for Tracked {
+impl ClientRead for Tracked<tokio::net::tcp::OwnedReadHalf> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.as_ref().poll_read_ready(cx)
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Send> ClientRead for tokio::io::ReadHalf<T> {}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -294,7 +403,7 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
+impl<T: AsyncWrite + Unpin> AsyncWrite for Tracked<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

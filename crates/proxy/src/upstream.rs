@@ -4,10 +4,11 @@
 //! [`Exchange`] is one request on it, whose response body ([`UpstreamBody`]) keeps sending the
 //! rest of a streamed request body while the response streams back (full duplex).
 
+use crate::body::ReqBody;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
-use hyper::body::{Body, Frame, Incoming};
+use hyper::body::Frame;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -27,39 +28,63 @@ const MAX_CHUNK_LINE: usize = 4096;
 /// Bytes read from a target and not consumed yet; consumed bytes are split off as shared
 /// `Bytes` (no copy).
 #[derive(Debug, Default)]
-struct ReadBuffer {
+pub(crate) struct ReadBuffer {
     buf: BytesMut,
 }
 
 impl ReadBuffer {
-    fn data(&self) -> &[u8] {
+    /// A buffer over `buf` (its allocation reused).
+    pub fn from_bytes(buf: BytesMut) -> ReadBuffer {
+        ReadBuffer { buf }
+    }
+
+    /// The buffer, for reuse.
+    pub fn into_bytes(self) -> BytesMut {
+        self.buf
+    }
+
+    pub fn data(&self) -> &[u8] {
         &self.buf
     }
 
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.buf.len()
     }
 
-    fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
+    /// Bytes the buffer holds room for.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The first `n` bytes as a shared buffer.
-    fn take(&mut self, n: usize) -> Bytes {
+    pub fn take(&mut self, n: usize) -> Bytes {
         self.buf.split_to(n).freeze()
     }
 
-    fn consume(&mut self, n: usize) {
+    pub fn consume(&mut self, n: usize) {
         self.buf.advance(n);
     }
 
-    fn poll_fill(&mut self, io: &mut TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        use std::future::Future;
-        use tokio::io::AsyncReadExt;
+    /// Appends bytes (tests, and what a TLS or HTTP/2 detection read ahead).
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Reads what `io` has into the spare room (grown first when short).
+    pub fn poll_fill<R>(&mut self, io: &mut R, cx: &mut Context<'_>) -> Poll<io::Result<usize>>
+    where
+        R: tokio::io::AsyncRead + Unpin + ?Sized,
+    {
         if self.buf.capacity() - self.buf.len() < MIN_ROOM {
             self.buf.reserve(READ_CHUNK);
         }
         // Reads into the spare capacity (no zero-filling).
+        use std::future::Future;
+        use tokio::io::AsyncReadExt;
         std::pin::pin!(io.read_buf(&mut self.buf)).poll(cx)
     }
 }
@@ -233,7 +258,7 @@ pub(crate) enum ExchangeError {
 
 /// How the response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
+pub(crate) enum Framing {
     Length(u64),
     Chunked(Chunk),
     /// Until the target closes the connection.
@@ -243,7 +268,7 @@ enum Framing {
 
 /// Position in a chunked body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
+pub(crate) enum Chunk {
     Size,
     Data(u64),
     /// The CRLF after a chunk's data.
@@ -267,7 +292,7 @@ pub(crate) struct ResponseHead {
 struct Sending {
     /// Bytes of the head (`Upstream::wbuf`) written so far.
     head_written: usize,
-    body: Option<Incoming>,
+    body: Option<ReqBody>,
     chunked: bool,
     /// Body bytes (with chunk framing) waiting to be written.
     pieces: VecDeque<Bytes>,
@@ -325,11 +350,8 @@ impl Sending {
                 self.finished = true;
                 return Poll::Ready(Ok(()));
             };
-            match ready!(Pin::new(body).poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue; // trailers are not forwarded
-                    };
+            match ready!(body.poll_data(cx)) {
+                Some(Ok(data)) => {
                     if data.is_empty() {
                         continue;
                     }
@@ -369,7 +391,7 @@ pub(crate) struct Exchange {
 
 impl Exchange {
     /// Starts sending `up.wbuf` (the encoded head), then `body`.
-    pub fn new(up: Upstream, body: Option<Incoming>, chunked: bool) -> Exchange {
+    pub fn new(up: Upstream, body: Option<ReqBody>, chunked: bool) -> Exchange {
         Exchange {
             up,
             send: Sending {
@@ -386,7 +408,7 @@ impl Exchange {
     }
 
     /// The request body, when not one byte of the request was written (to send it elsewhere).
-    pub fn take_unsent_body(&mut self) -> Option<Incoming> {
+    pub fn take_unsent_body(&mut self) -> Option<ReqBody> {
         if self.send.wrote {
             None
         } else {
@@ -749,7 +771,7 @@ impl UpstreamBody {
 
 /// After a chunk's data: consumes what follows it up to the next data (chunk end, sizes, a last
 /// chunk and trailers) as far as it is buffered, so the body's end is seen with its last data.
-fn settle_chunked(rbuf: &mut ReadBuffer, mut framing: Framing) -> Framing {
+pub(crate) fn settle_chunked(rbuf: &mut ReadBuffer, mut framing: Framing) -> Framing {
     while let Framing::Chunked(state @ (Chunk::DataEnd | Chunk::Size | Chunk::Trailers)) = framing {
         match step_chunked(rbuf, state) {
             Ok((next, None)) if next != framing => framing = next,
@@ -761,7 +783,10 @@ fn settle_chunked(rbuf: &mut ReadBuffer, mut framing: Framing) -> Framing {
 
 /// One step of chunked decoding over the buffered bytes: the next framing state and maybe data.
 /// Returns the same state and no data when more bytes are needed.
-fn step_chunked(rbuf: &mut ReadBuffer, state: Chunk) -> io::Result<(Framing, Option<Bytes>)> {
+pub(crate) fn step_chunked(
+    rbuf: &mut ReadBuffer,
+    state: Chunk,
+) -> io::Result<(Framing, Option<Bytes>)> {
     let bad =
         |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("chunked body: {what}"));
     match state {
