@@ -527,3 +527,123 @@ async fn http2_prior_knowledge_clients_are_served() {
     );
     proxy.shutdown().await;
 }
+
+/// Reads from `s` until the proxy closes the connection.
+async fn read_to_close(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the proxy closes the connection")
+        .unwrap();
+    String::from_utf8_lossy(&out).to_string()
+}
+
+async fn one_backend_proxy() -> (
+    berth_proxy::Proxy,
+    std::net::SocketAddr,
+    Backend,
+    tempfile::TempDir,
+) {
+    let a = backend("a").await;
+    let cfg = config(
+        1,
+        "127.0.0.1:0",
+        vec![],
+        forward(&[("web", 1)]),
+        vec![group("web", &[&a])],
+    );
+    let (proxy, addr, dir) = start(&cfg, Tuning::default()).await;
+    (proxy, addr, a, dir)
+}
+
+#[tokio::test]
+async fn pipelined_requests_with_bodies_are_answered_in_order_on_one_connection() {
+    let (proxy, addr, _a, _dir) = one_backend_proxy().await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"GET /headers HTTP/1.1\r\nHost: x\r\n\r\n\
+          POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nfirst-body!\
+          POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nsecond\r\n5\r\n-body\r\n0\r\n\r\n\
+          GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let text = read_to_close(&mut s).await;
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 4, "{text}");
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing in {text}"))
+    };
+    let (headers, first, second) = (
+        at("x-forwarded-for: 127.0.0.1"),
+        at("first-body!"),
+        at("second"),
+    );
+    assert!(headers < first && first < second, "{text}");
+    assert!(text.contains("-body"), "{text}");
+    // The last response says the connection closes.
+    let last = &text[text.rfind("HTTP/1.1 200 OK").unwrap()..];
+    assert!(last.contains("connection: close\r\n"), "{last}");
+    assert!(last.ends_with("\r\n\r\na"), "{last}");
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn http10_clients_get_the_connection_closed_unless_they_ask_for_keep_alive() {
+    let (proxy, addr, _a, _dir) = one_backend_proxy().await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let text = read_to_close(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("connection: close\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\na"), "{text}");
+
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    for _ in 0..2 {
+        s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+            .await
+            .unwrap();
+        let (status, body) = read_response(&mut s).await;
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", "a"));
+    }
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let (proxy, addr, _a, _dir) = one_backend_proxy().await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut interim = [0u8; 25];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut interim))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"ping").await.unwrap();
+    let (status, body) = read_response(&mut s).await;
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 200 OK", "ping")
+    );
+    proxy.shutdown().await;
+}
+
+#[tokio::test]
+async fn conflicting_framing_is_refused_before_anything_reaches_a_target() {
+    let (proxy, addr, a, _dir) = one_backend_proxy().await;
+    let answer = raw(
+        addr,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(a.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    proxy.shutdown().await;
+}
