@@ -9,6 +9,8 @@
 #   cargo build --release -p berth-cli && bench/proxy-cost.sh
 #   REQUESTS=20000 CONNS=64 KEEP=1 bench/proxy-cost.sh    # KEEP=1 keeps the callgrind file
 #   callgrind_annotate --inclusive=yes /tmp/berth-proxy-cost.*/callgrind.out
+#   PROXY=nginx bench/proxy-cost.sh                        # the same count for nginx (one worker,
+#                                                          # proxy-compare.sh's proxy config)
 set -euo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "$0")" && pwd)
@@ -25,7 +27,8 @@ PROXY_PORT=${PROXY_PORT:-18290}
 for tool in valgrind callgrind_control nginx python3; do
     command -v "$tool" >/dev/null || { echo "proxy-cost.sh: $tool not found" >&2; exit 1; }
 done
-[[ -x $BERTH_BIN ]] || { echo "proxy-cost.sh: $BERTH_BIN not found; cargo build --release -p berth-cli" >&2; exit 1; }
+PROXY=${PROXY:-berth}
+[[ $PROXY == nginx || -x $BERTH_BIN ]] || { echo "proxy-cost.sh: $BERTH_BIN not found; cargo build --release -p berth-cli" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/berth-proxy-cost.XXXXXX)
 backend_pid="" proxy_pid=""
@@ -89,8 +92,48 @@ cat >"$tmp/proxy.json" <<JSON
   }]
 }
 JSON
-BERTH_PROXY_WORKERS=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" \
-    "$BERTH_BIN" proxy --config "$tmp/proxy.json" >"$tmp/proxy.log" 2>&1 &
+if [[ $PROXY == nginx ]]; then
+    mkdir -p "$tmp/nginx"
+    cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes 1;
+master_process off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+daemon off;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    server_tokens off;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_body_temp_path $tmp/nginx/client_body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    upstream backends {
+        server 127.0.0.1:$BACKEND_PORT1;
+        server 127.0.0.1:$BACKEND_PORT2;
+        keepalive 1024;
+        keepalive_requests 100000000;
+        keepalive_timeout 120s;
+    }
+    server {
+        listen 127.0.0.1:$PROXY_PORT backlog=4096;
+        location / {
+            proxy_pass http://backends;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" \
+        nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" >"$tmp/proxy.log" 2>&1 &
+else
+    BERTH_PROXY_WORKERS=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" \
+        "$BERTH_BIN" proxy --config "$tmp/proxy.json" >"$tmp/proxy.log" 2>&1 &
+fi
 proxy_pid=$!
 
 python3 - "$PROXY_PORT" "$CONNS" "$WARMUP_REQUESTS" "$REQUESTS" "$proxy_pid" "$tmp" <<'PY'

@@ -2,6 +2,7 @@
 //! records are dropped and counted when the writer falls behind) and a writer thread formats and
 //! appends buffered lines to the file.
 
+use crate::body::RespBody;
 use crate::forward::Conn;
 use crate::routing::strip_port;
 use crate::snapshot::{Listener, LoadBalancer};
@@ -102,9 +103,11 @@ impl Record {
     }
 
     /// Completes the record with the response.
-    pub(crate) fn finish<B>(&mut self, resp: &Response<B>, received: Instant) {
+    pub(crate) fn finish(&mut self, resp: &Response<RespBody>, received: Instant) {
+        use hyper::body::Body as _;
         self.elb_status = resp.status().as_u16();
-        self.sent_bytes = content_length(resp.headers());
+        // The body's length when known (a streamed body of unknown length counts 0).
+        self.sent_bytes = resp.body().size_hint().exact().unwrap_or(0);
         let total = received.elapsed();
         self.request_time = total.saturating_sub(self.target_time.unwrap_or_default());
     }

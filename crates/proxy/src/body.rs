@@ -4,7 +4,7 @@
 
 use crate::h1::ClientBody;
 use crate::targets::InFlight;
-use crate::upstream::{Upstream, UpstreamBody};
+use crate::upstream::{TargetHead, Upstream, UpstreamBody};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::pin::Pin;
@@ -54,6 +54,8 @@ impl ReqBody {
 #[derive(Debug)]
 pub struct RespBody {
     kind: Kind,
+    /// The target's response fields (sent before those of the response's own map).
+    target_head: Option<TargetHead>,
 }
 
 #[derive(Debug)]
@@ -92,12 +94,18 @@ impl RespBody {
         let b = b.into();
         RespBody {
             kind: Kind::Full((!b.is_empty()).then_some(b)),
+            target_head: None,
         }
     }
 
     /// A target's body, streamed, counting as in flight until done; its connection goes back to
     /// the target's pool when the body ends.
-    pub(crate) fn upstream(body: UpstreamBody, guard: InFlight, max_idle: usize) -> RespBody {
+    pub(crate) fn upstream(
+        body: UpstreamBody,
+        guard: InFlight,
+        max_idle: usize,
+        head: TargetHead,
+    ) -> RespBody {
         let mut s = Streamed {
             body,
             guard: Some(guard),
@@ -108,16 +116,28 @@ impl RespBody {
         }
         RespBody {
             kind: Kind::Upstream(s),
+            target_head: Some(head),
         }
+    }
+
+    /// The target's response fields, when the response came from a target.
+    pub(crate) fn target_head(&self) -> Option<&TargetHead> {
+        self.target_head.as_ref()
+    }
+
+    /// Takes the target's response fields out (to put them in the response's map).
+    pub(crate) fn take_target_head(&mut self) -> Option<TargetHead> {
+        self.target_head.take()
     }
 }
 
 impl RespBody {
     /// The body of a 101 answer to an HTTP/1.1 client: the target connection that switched
     /// protocols, counting as in flight until the tunnel ends.
-    pub(crate) fn upgraded(up: Upstream, guard: InFlight) -> RespBody {
+    pub(crate) fn upgraded(up: Upstream, guard: InFlight, head: TargetHead) -> RespBody {
         RespBody {
             kind: Kind::Upgraded(Some((up, guard))),
+            target_head: Some(head),
         }
     }
 

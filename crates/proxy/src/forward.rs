@@ -10,12 +10,11 @@ use crate::routing::{Action, Fixed, Forward, Redirect, RedirectInput, RequestVie
 use crate::server::Shared;
 use crate::snapshot::Listener;
 use crate::targets::{cookie, parse_key, InFlight};
-use crate::upstream::{encode_head, tunnel, Exchange, ExchangeError, RequestHead, UpstreamBody};
+use crate::upstream::{encode_head, Exchange, ExchangeError, RequestHead, UpstreamBody};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -127,7 +126,7 @@ async fn forward(
     conn: &Conn,
     listener: &Listener,
     fwd: &Forward,
-    mut req: Request<ReqBody>,
+    req: Request<ReqBody>,
     log: &mut Option<Box<Record>>,
 ) -> Response<RespBody> {
     let Some((group, group_cookie)) = fwd.choose(req.headers()) else {
@@ -149,10 +148,8 @@ async fn forward(
     let mut target = first.clone();
 
     let upgrade = is_upgrade(req.headers());
-    // HTTP/2 (hyper) hands upgrades over its own way; HTTP/1.1 gets the target's connection
-    // back in the response body.
-    let client_upgrade =
-        (upgrade && matches!(req.body(), ReqBody::Hyper(_))).then(|| hyper::upgrade::on(&mut req));
+    // Only HTTP/1.1 connections switch protocols (HTTP/2 has no Upgrade).
+    let h1_upgrade = upgrade && !matches!(req.body(), ReqBody::Hyper(_));
     let (parts, body) = req.into_parts();
     let mut body = (!body.is_end_stream()).then_some(body);
     let had_body = body.is_some();
@@ -259,33 +256,24 @@ async fn forward(
                     log.target_time = Some(target_time);
                 }
                 if status == StatusCode::SWITCHING_PROTOCOLS {
-                    if !upgrade {
+                    if !h1_upgrade {
                         return elb_response(listener, StatusCode::BAD_GATEWAY);
                     }
+                    // The HTTP/1.1 connection loop splices the two connections.
                     let upstream = exchange.into_upstream();
-                    let body = match client_upgrade {
-                        Some(client_upgrade) => {
-                            tokio::spawn(async move {
-                                if let Ok(client) = client_upgrade.await {
-                                    tunnel(TokioIo::new(client), upstream).await;
-                                }
-                                drop(guard);
-                            });
-                            RespBody::full(Bytes::new())
-                        }
-                        None => RespBody::upgraded(upstream, guard),
-                    };
-                    let mut resp = Response::new(body);
+                    let mut resp = Response::new(RespBody::upgraded(upstream, guard, head.headers));
                     *resp.status_mut() = status;
-                    *resp.headers_mut() = head.headers;
                     return resp;
                 }
                 let body = UpstreamBody::new(exchange, &head);
-                let mut resp =
-                    Response::new(RespBody::upstream(body, guard, shared.max_idle_per_target));
+                let mut resp = Response::new(RespBody::upstream(
+                    body,
+                    guard,
+                    shared.max_idle_per_target,
+                    head.headers,
+                ));
                 *resp.status_mut() = status;
                 let headers = resp.headers_mut();
-                *headers = head.headers;
                 if let Some(c) = group_cookie {
                     headers.append(header::SET_COOKIE, c);
                 }

@@ -9,7 +9,7 @@ pub(crate) mod serve;
 #[cfg(test)]
 mod tests;
 
-use crate::upstream::{settle_chunked, step_chunked, Chunk, Framing, ReadBuffer};
+use crate::upstream::{settle_chunked, step_chunked, Chunk, Framing, ReadBuffer, TargetHead};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
@@ -403,12 +403,14 @@ pub(crate) struct ResponseFacts {
     pub exact_len: Option<u64>,
 }
 
-/// Encodes a response head into `w`: the status line, the response's fields, then the framing
-/// (`content-length` or `transfer-encoding: chunked`), `connection` and `date` fields it needs.
-/// Returns how the body goes and whether the connection stays open.
+/// Encodes a response head into `w`: the status line, the target's fields (copied as received,
+/// hop-by-hop ones left out), the response's own fields, then the framing (`content-length` or
+/// `transfer-encoding: chunked`), `connection` and `date` fields it needs. Returns how the body
+/// goes and whether the connection stays open.
 pub(crate) fn encode_response_head(
     w: &mut Vec<u8>,
     status: StatusCode,
+    target: Option<&TargetHead>,
     headers: &HeaderMap,
     facts: ResponseFacts,
 ) -> (BodyMode, bool) {
@@ -420,6 +422,11 @@ pub(crate) fn encode_response_head(
     w.extend_from_slice(b"\r\n");
     let mut has_length = false;
     let mut has_date = false;
+    if let Some(t) = target {
+        t.write_fields(w);
+        has_length = t.has_length;
+        has_date = t.has_date;
+    }
     for (name, value) in headers {
         if *name == header::CONTENT_LENGTH {
             has_length = true;
@@ -491,6 +498,7 @@ pub(crate) fn encode_error(w: &mut Vec<u8>, status: StatusCode) {
     encode_response_head(
         w,
         status,
+        None,
         &headers,
         ResponseFacts {
             head_request: false,

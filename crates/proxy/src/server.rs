@@ -332,7 +332,18 @@ async fn drive_h2<I>(
 {
     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let conn = conn.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&conn, req.map(ReqBody::Hyper)).await) }
+        async move {
+            let mut resp = handle(&conn, req.map(ReqBody::Hyper)).await;
+            // hyper sends one map: the target's fields, then the proxy's own.
+            if let Some(target) = resp.body_mut().take_target_head() {
+                let mut map = target.to_map();
+                for (name, value) in resp.headers() {
+                    map.append(name, value.clone());
+                }
+                *resp.headers_mut() = map;
+            }
+            Ok::<_, std::convert::Infallible>(resp)
+        }
     });
     let connection = shared.h2.serve_connection(io, service);
     tokio::pin!(connection);

@@ -69,7 +69,8 @@ impl ReadBuffer {
         self.buf.advance(n);
     }
 
-    /// Appends bytes (tests, and what a TLS or HTTP/2 detection read ahead).
+    /// Appends bytes (tests).
+    #[cfg(test)]
     pub fn extend(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
@@ -280,11 +281,68 @@ pub(crate) enum Chunk {
 #[derive(Debug)]
 pub(crate) struct ResponseHead {
     pub status: StatusCode,
-    /// End-to-end headers (hop-by-hop ones removed, except on 101).
-    pub headers: HeaderMap,
+    /// End-to-end headers (hop-by-hop ones left out, except on 101).
+    pub headers: TargetHead,
     framing: Framing,
     /// The connection may carry another request after this response.
     keep_alive: bool,
+}
+
+/// A target's response head as received, with the fields the proxy does not forward marked:
+/// the fields are copied to the client from it, never parsed into a map (HTTP/1.1 clients).
+#[derive(Debug, Clone)]
+pub(crate) struct TargetHead {
+    /// The whole head: status line, fields, empty line.
+    head: Bytes,
+    n_fields: usize,
+    /// Fields left out, by index.
+    skip: u128,
+    /// A forwarded `Content-Length` field is among them.
+    pub has_length: bool,
+    /// A `Date` field is among them.
+    pub has_date: bool,
+}
+
+impl TargetHead {
+    /// The forwarded fields as (name, value).
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        let mut lines = self.head.split(|b| *b == b'\n');
+        lines.next(); // the status line
+        lines
+            .take(self.n_fields)
+            .enumerate()
+            .filter(|(i, _)| self.skip & (1u128 << i) == 0)
+            .filter_map(|(_, line)| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let colon = line.iter().position(|b| *b == b':')?;
+                Some((&line[..colon], line[colon + 1..].trim_ascii()))
+            })
+    }
+
+    /// Appends the forwarded fields as `name: value` lines.
+    pub fn write_fields(&self, w: &mut Vec<u8>) {
+        for (name, value) in self.fields() {
+            w.extend_from_slice(name);
+            w.extend_from_slice(b": ");
+            w.extend_from_slice(value);
+            w.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// The forwarded fields as a map (HTTP/2 clients and tests).
+    pub fn to_map(&self) -> HeaderMap {
+        let mut map = HeaderMap::with_capacity(self.n_fields);
+        for (name, value) in self.fields() {
+            let start = value.as_ptr() as usize - self.head.as_ptr() as usize;
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name),
+                HeaderValue::from_maybe_shared(self.head.slice(start..start + value.len())),
+            ) {
+                map.append(name, value);
+            }
+        }
+        map
+    }
 }
 
 /// The request side of an exchange: head, then body frames, written as the socket takes them.
@@ -520,91 +578,73 @@ impl Exchange {
             let mut chunked = false;
             let mut other_encoding = false;
             let mut length: Option<u64> = None;
-            let mut listed = false;
-            let n_headers = resp.headers.len();
-            // Header values become slices of the head, shared rather than copied: note where
-            // each field is before the head leaves the read buffer.
-            let head_start = self.up.rbuf.data().as_ptr() as usize;
-            let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_RESPONSE_HEADERS];
-            for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
-                let n = h.name.as_ptr() as usize - head_start;
-                let v = h.value.as_ptr() as usize - head_start;
-                // Within a head of at most `max_head` bytes (far below 4 GiB).
-                *span = (
-                    n as u32,
-                    h.name.len() as u32,
-                    v as u32,
-                    h.value.len() as u32,
-                );
-            }
-            let head = self.up.rbuf.take(len);
-            let mut map = HeaderMap::with_capacity(n_headers + 2);
-            for &(n, n_len, v, v_len) in &spans[..n_headers] {
-                let (n, n_len, v, v_len) = (n as usize, n_len as usize, v as usize, v_len as usize);
-                let name = HeaderName::from_bytes(&head[n..n + n_len])
-                    .map_err(|_| ExchangeError::Failed("malformed response header name".into()))?;
-                let value =
-                    HeaderValue::from_maybe_shared(head.slice(v..v + v_len)).map_err(|_| {
-                        ExchangeError::Failed(format!("malformed value of response header {name}"))
-                    })?;
-                match name.as_str() {
-                    "connection" => {
-                        for t in value.as_bytes().split(|b| *b == b',') {
-                            let t = t.trim_ascii();
-                            if t.eq_ignore_ascii_case(b"close") {
-                                keep_alive = false;
-                            } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                                // HTTP/1.0 keep-alive is not relied on.
-                            } else if !t.eq_ignore_ascii_case(b"upgrade") {
-                                listed = true;
-                            }
-                        }
-                        if !upgrade {
-                            continue;
+            let mut has_date = false;
+            // Fields not forwarded, by index (at most MAX_RESPONSE_HEADERS < 128 of them).
+            let mut skip: u128 = 0;
+            let mut listed: Vec<&[u8]> = Vec::new();
+            let mut length_fields: u128 = 0;
+            for (i, h) in resp.headers.iter().enumerate() {
+                let bit = 1u128 << i;
+                let name = h.name.as_bytes();
+                let value = h.value;
+                if name.eq_ignore_ascii_case(b"connection") {
+                    for t in value.split(|b| *b == b',') {
+                        let t = t.trim_ascii();
+                        if t.eq_ignore_ascii_case(b"close") {
+                            keep_alive = false;
+                        } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                            // HTTP/1.0 keep-alive is not relied on.
+                        } else if !t.eq_ignore_ascii_case(b"upgrade") && !t.is_empty() {
+                            listed.push(t);
                         }
                     }
-                    "transfer-encoding" => {
-                        let last = value
-                            .as_bytes()
-                            .rsplit(|b| *b == b',')
-                            .next()
-                            .unwrap_or(b"");
-                        if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                            chunked = true;
-                        } else {
-                            other_encoding = true;
-                        }
-                        continue;
+                    if !upgrade {
+                        skip |= bit;
                     }
-                    "content-length" => {
-                        let parsed = std::str::from_utf8(value.as_bytes())
-                            .ok()
-                            .and_then(|s| s.trim().parse::<u64>().ok());
-                        match (parsed, length) {
-                            (Some(l), None) => length = Some(l),
-                            (Some(l), Some(prev)) if l == prev => continue,
-                            _ => {
-                                return Err(ExchangeError::Failed(
-                                    "invalid Content-Length in the response".into(),
-                                ))
-                            }
+                } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                    let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+                    if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                        chunked = true;
+                    } else {
+                        other_encoding = true;
+                    }
+                    skip |= bit;
+                } else if name.eq_ignore_ascii_case(b"content-length") {
+                    let parsed = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u64>().ok());
+                    match (parsed, length) {
+                        (Some(l), None) => length = Some(l),
+                        (Some(l), Some(prev)) if l == prev => skip |= bit,
+                        _ => {
+                            return Err(ExchangeError::Failed(
+                                "invalid Content-Length in the response".into(),
+                            ))
                         }
                     }
-                    "keep-alive" | "proxy-connection" | "te" | "trailer" => continue,
-                    "upgrade" if !upgrade => continue,
-                    _ => {}
+                    length_fields |= bit;
+                } else if name.eq_ignore_ascii_case(b"keep-alive")
+                    || name.eq_ignore_ascii_case(b"proxy-connection")
+                    || name.eq_ignore_ascii_case(b"te")
+                    || name.eq_ignore_ascii_case(b"trailer")
+                    || (!upgrade && name.eq_ignore_ascii_case(b"upgrade"))
+                {
+                    skip |= bit;
+                } else if name.eq_ignore_ascii_case(b"date") {
+                    has_date = true;
                 }
-                map.append(name, value);
             }
-            if listed && !upgrade {
-                let mut conn_headers = HeaderMap::new();
-                for v in head_values(&head, "connection") {
-                    if let Ok(v) = HeaderValue::from_bytes(v) {
-                        conn_headers.append(header::CONNECTION, v);
+            if !listed.is_empty() && !upgrade {
+                for (i, h) in resp.headers.iter().enumerate() {
+                    if listed
+                        .iter()
+                        .any(|l| l.eq_ignore_ascii_case(h.name.as_bytes()))
+                    {
+                        skip |= 1u128 << i;
+                        if h.name.eq_ignore_ascii_case("date") {
+                            has_date = false;
+                        }
                     }
-                }
-                for name in connection_listed(&conn_headers) {
-                    map.remove(name);
                 }
             }
             let framing = if upgrade
@@ -614,10 +654,10 @@ impl Exchange {
             {
                 Framing::Done
             } else if chunked {
-                map.remove(header::CONTENT_LENGTH);
+                skip |= length_fields;
                 Framing::Chunked(Chunk::Size)
             } else if other_encoding {
-                map.remove(header::CONTENT_LENGTH);
+                skip |= length_fields;
                 Framing::Close
             } else {
                 match length {
@@ -625,29 +665,27 @@ impl Exchange {
                     None => Framing::Close,
                 }
             };
+            let has_length = length_fields & !skip != 0;
             if framing == Framing::Close {
                 keep_alive = false;
             }
+            // The head leaves the read buffer as a shared slice (no copy).
+            let n_fields = resp.headers.len();
+            let head = self.up.rbuf.take(len);
             return Ok(Some(ResponseHead {
                 status,
-                headers: map,
+                headers: TargetHead {
+                    head,
+                    n_fields,
+                    skip,
+                    has_length,
+                    has_date,
+                },
                 framing,
                 keep_alive,
             }));
         }
     }
-}
-
-/// Values of header `name` in a raw head (rare path: names listed in `Connection`).
-fn head_values<'a>(head: &'a [u8], name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-    head.split(|b| *b == b'\n').filter_map(move |line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let colon = line.iter().position(|b| *b == b':')?;
-        line[..colon]
-            .trim_ascii()
-            .eq_ignore_ascii_case(name.as_bytes())
-            .then(|| line[colon + 1..].trim_ascii())
-    })
 }
 
 /// A target's response body, read from its connection by the client connection's task; it also
@@ -866,20 +904,6 @@ pub(crate) fn step_chunked(
             Ok((Framing::Chunked(Chunk::Size), None))
         }
     }
-}
-
-/// Copies bytes both ways between an upgraded client connection and the target's socket, after
-/// handing the client what the target already sent.
-pub(crate) async fn tunnel<C>(mut client: C, upstream: Upstream)
-where
-    C: tokio::io::AsyncRead + AsyncWrite + Unpin,
-{
-    use tokio::io::AsyncWriteExt;
-    let (mut io, early) = upstream.into_parts();
-    if !early.is_empty() && client.write_all(&early).await.is_err() {
-        return;
-    }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut io).await;
 }
 
 #[cfg(test)]

@@ -122,13 +122,13 @@ pub(crate) async fn serve(
 
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
             if let Some((up, guard)) = body.take_upgraded() {
-                drop(body);
                 let Some(back) = reclaim(home, kept) else {
                     return;
                 };
                 let (_, _) = encode_response_head(
                     &mut wbuf,
                     parts.status,
+                    body.target_head(),
                     &parts.headers,
                     ResponseFacts {
                         head_request: false,
@@ -137,6 +137,7 @@ pub(crate) async fn serve(
                         exact_len: None,
                     },
                 );
+                drop(body);
                 if writer.write_all(&wbuf).await.is_ok() {
                     splice(back.reader, writer, up).await;
                 }
@@ -148,6 +149,7 @@ pub(crate) async fn serve(
         let (mode, mut keep_alive) = encode_response_head(
             &mut wbuf,
             parts.status,
+            body.target_head(),
             &parts.headers,
             ResponseFacts {
                 head_request: facts_head,

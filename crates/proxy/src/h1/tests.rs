@@ -303,8 +303,13 @@ fn response(
         );
     }
     let mut w = Vec::new();
-    let (mode, keep) =
-        encode_response_head(&mut w, StatusCode::from_u16(status).unwrap(), &map, facts);
+    let (mode, keep) = encode_response_head(
+        &mut w,
+        StatusCode::from_u16(status).unwrap(),
+        None,
+        &map,
+        facts,
+    );
     (String::from_utf8(w).unwrap(), mode, keep)
 }
 
