@@ -22,6 +22,8 @@ const READ_CHUNK: usize = 8 * 1024;
 const MIN_ROOM: usize = 1024;
 /// Response header fields parsed at most.
 const MAX_RESPONSE_HEADERS: usize = 100;
+/// Runs of forwarded lines a response head is copied in, at most.
+const MAX_RUNS: usize = 8;
 /// A chunk-size or trailer line longer than this is malformed.
 const MAX_CHUNK_LINE: usize = 4096;
 
@@ -297,6 +299,10 @@ pub(crate) struct TargetHead {
     n_fields: usize,
     /// Fields left out, by index.
     skip: u128,
+    /// The forwarded fields as byte ranges of whole lines of `head` (`None`: lines are
+    /// rebuilt one by one, for heads with bare-LF line ends or many gaps).
+    runs: [(u32, u32); MAX_RUNS],
+    n_runs: Option<u8>,
     /// A forwarded `Content-Length` field is among them.
     pub has_length: bool,
     /// A `Date` field is among them.
@@ -321,6 +327,12 @@ impl TargetHead {
 
     /// Appends the forwarded fields as `name: value` lines.
     pub fn write_fields(&self, w: &mut Vec<u8>) {
+        if let Some(n) = self.n_runs {
+            for &(a, b) in &self.runs[..n as usize] {
+                w.extend_from_slice(&self.head[a as usize..b as usize]);
+            }
+            return;
+        }
         for (name, value) in self.fields() {
             w.extend_from_slice(name);
             w.extend_from_slice(b": ");
@@ -669,8 +681,46 @@ impl Exchange {
             if framing == Framing::Close {
                 keep_alive = false;
             }
-            // The head leaves the read buffer as a shared slice (no copy).
+            // Forwarded fields as runs of whole lines of the head, copied as they are.
+            let base = self.up.rbuf.data().as_ptr() as usize;
+            let data = self.up.rbuf.data();
             let n_fields = resp.headers.len();
+            let line_start = |i: usize| -> usize {
+                if i < n_fields {
+                    resp.headers[i].name.as_ptr() as usize - base
+                } else {
+                    len - 2 // the empty line that ends the head
+                }
+            };
+            let mut runs = [(0u32, 0u32); MAX_RUNS];
+            let mut n_runs = 0;
+            let mut by_line = !data[..len].ends_with(b"\r\n\r\n");
+            let mut i = 0;
+            while i < n_fields && !by_line {
+                if skip & (1u128 << i) != 0 {
+                    i += 1;
+                    continue;
+                }
+                let start = line_start(i);
+                while i < n_fields && skip & (1u128 << i) == 0 {
+                    i += 1;
+                    // Every line of a run must end in CRLF to be copied as it is.
+                    let end = line_start(i);
+                    if end < 2 || &data[end - 2..end] != b"\r\n" {
+                        by_line = true;
+                    }
+                }
+                if n_runs == MAX_RUNS {
+                    by_line = true;
+                    break;
+                }
+                runs[n_runs] = (start as u32, line_start(i) as u32);
+                n_runs += 1;
+            }
+            if by_line {
+                n_runs = 0;
+            }
+            // The head leaves the read buffer as a shared slice (no copy).
             let head = self.up.rbuf.take(len);
             return Ok(Some(ResponseHead {
                 status,
@@ -678,6 +728,8 @@ impl Exchange {
                     head,
                     n_fields,
                     skip,
+                    runs,
+                    n_runs: if by_line { None } else { Some(n_runs as u8) },
                     has_length,
                     has_date,
                 },

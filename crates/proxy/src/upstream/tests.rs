@@ -174,3 +174,35 @@ async fn broken_responses_are_errors() {
     let err = exchange(up, Method::GET).await.unwrap_err();
     assert!(err.contains("without answering"), "{err}");
 }
+
+/// The forwarded fields of a response head, as an HTTP/1.1 client gets them.
+async fn forwarded_fields(response: &'static [u8]) -> String {
+    let (up, _t) = scripted(response).await;
+    let (h, _, _) = exchange(up, Method::GET).await.unwrap();
+    let mut w = Vec::new();
+    h.headers.write_fields(&mut w);
+    String::from_utf8(w).unwrap()
+}
+
+#[tokio::test]
+async fn response_fields_are_copied_in_order_without_hop_by_hop_ones() {
+    let expected = "Server: t\r\nDate: Sun, 22 Nov 2026 06:00:00 GMT\r\nContent-Length: 2\r\nX-Backend: 1\r\nX-Last: z\r\n";
+    // CRLF lines: copied as runs of whole lines around the left-out ones.
+    let crlf = forwarded_fields(
+        b"HTTP/1.1 200 OK\r\nConnection: keep-alive, x-gone\r\nServer: t\r\nDate: Sun, 22 Nov 2026 06:00:00 GMT\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\nX-Backend: 1\r\nX-Gone: 1\r\nX-Last: z\r\n\r\nok",
+    )
+    .await;
+    assert_eq!(crlf, expected);
+    // Bare LF lines: rebuilt one by one, with CRLF.
+    let lf = forwarded_fields(
+        b"HTTP/1.1 200 OK\nConnection: keep-alive, x-gone\nServer: t\nDate: Sun, 22 Nov 2026 06:00:00 GMT\nContent-Length: 2\nKeep-Alive: timeout=5\nX-Backend: 1\nX-Gone: 1\nX-Last: z\n\nok",
+    )
+    .await;
+    assert_eq!(lf, expected);
+    // A chunked response loses its Transfer-Encoding and any Content-Length.
+    let chunked = forwarded_fields(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(chunked, "X-A: 1\r\n");
+}
