@@ -9,8 +9,9 @@ pub(crate) mod serve;
 #[cfg(test)]
 mod tests;
 
+use crate::buffers::{put_read_buffer, take_read_buffer};
 use crate::upstream::{settle_chunked, step_chunked, Chunk, Framing, ReadBuffer, TargetHead};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 use std::cell::RefCell;
@@ -23,14 +24,6 @@ use tokio::io::AsyncRead;
 
 /// Request header fields parsed on the stack; a larger configured limit parses into the heap.
 const STACK_HEADERS: usize = 100;
-/// Room of a pooled read buffer.
-const READ_BUFFER: usize = 8 * 1024;
-/// Room of a pooled write buffer.
-const WRITE_BUFFER: usize = 4 * 1024;
-/// Buffers kept per thread for connections that become busy again.
-const POOL_SIZE: usize = 256;
-/// Buffers that grew past this go back to the allocator rather than the pool.
-const POOL_MAX_BUFFER: usize = 64 * 1024;
 
 /// Limits on request heads (431 beyond them).
 #[derive(Debug, Clone, Copy)]
@@ -544,9 +537,6 @@ fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
 thread_local! {
     /// The `Date` value of the current second.
     static DATE: RefCell<(u64, [u8; 29])> = const { RefCell::new((u64::MAX, [0; 29])) };
-    /// Idle read and write buffers.
-    static READ_POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
-    static WRITE_POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Appends the current time as an HTTP date (formatted once a second).
@@ -568,43 +558,5 @@ fn write_date(w: &mut Vec<u8>) {
             }
         }
         w.extend_from_slice(&text[..]);
-    });
-}
-
-fn take_read_buffer() -> BytesMut {
-    READ_POOL
-        .with_borrow_mut(|p| p.pop())
-        .unwrap_or_else(|| BytesMut::with_capacity(READ_BUFFER))
-}
-
-fn put_read_buffer(mut b: BytesMut) {
-    if b.capacity() == 0 || b.capacity() > POOL_MAX_BUFFER {
-        return;
-    }
-    b.clear();
-    READ_POOL.with_borrow_mut(|p| {
-        if p.len() < POOL_SIZE {
-            p.push(b);
-        }
-    });
-}
-
-/// A write buffer from the pool.
-pub(crate) fn take_write_buffer() -> Vec<u8> {
-    WRITE_POOL
-        .with_borrow_mut(|p| p.pop())
-        .unwrap_or_else(|| Vec::with_capacity(WRITE_BUFFER))
-}
-
-/// Gives a write buffer back to the pool.
-pub(crate) fn put_write_buffer(mut b: Vec<u8>) {
-    if b.capacity() == 0 || b.capacity() > POOL_MAX_BUFFER {
-        return;
-    }
-    b.clear();
-    WRITE_POOL.with_borrow_mut(|p| {
-        if p.len() < POOL_SIZE {
-            p.push(b);
-        }
     });
 }

@@ -4,6 +4,7 @@
 
 mod access_log;
 mod body;
+mod buffers;
 mod checker;
 mod control;
 mod forward;

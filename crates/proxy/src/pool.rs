@@ -46,7 +46,8 @@ impl Pool {
     }
 
     /// Returns a connection whose last exchange ended; closed when the stack is full.
-    pub(crate) fn checkin(&self, conn: Upstream, max_idle: usize) {
+    pub(crate) fn checkin(&self, mut conn: Upstream, max_idle: usize) {
+        conn.release_buffers();
         let since = Instant::now();
         let mut idle = self.lock();
         if idle.len() < max_idle {

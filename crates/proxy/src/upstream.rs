@@ -5,6 +5,7 @@
 //! rest of a streamed request body while the response streams back (full duplex).
 
 use crate::body::ReqBody;
+use crate::buffers::{put_read_buffer, put_write_buffer, take_read_buffer, take_write_buffer};
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
@@ -82,6 +83,9 @@ impl ReadBuffer {
     where
         R: tokio::io::AsyncRead + Unpin + ?Sized,
     {
+        if self.buf.capacity() == 0 {
+            self.buf = take_read_buffer();
+        }
         if self.buf.capacity() - self.buf.len() < MIN_ROOM {
             self.buf.reserve(READ_CHUNK);
         }
@@ -119,6 +123,15 @@ impl Upstream {
         }
         let mut probe = [0u8; 1];
         matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Gives the buffers back to the per-thread pool while the connection is idle (it holds
+    /// none until its next request).
+    pub fn release_buffers(&mut self) {
+        if self.rbuf.is_empty() {
+            put_read_buffer(std::mem::take(&mut self.rbuf).into_bytes());
+        }
+        put_write_buffer(std::mem::take(&mut self.wbuf));
     }
 
     /// The socket and the bytes already read from it (an upgraded connection's start).
@@ -184,6 +197,9 @@ pub(crate) fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
 /// headers, then Host (when missing), X-Forwarded-For/-Proto/-Port, the trace id, upgrade and
 /// framing headers.
 pub(crate) fn encode_head(w: &mut Vec<u8>, h: &RequestHead<'_>) {
+    if w.capacity() == 0 {
+        *w = take_write_buffer();
+    }
     w.clear();
     w.reserve(256 + h.headers.len() * 48);
     w.extend_from_slice(h.method.as_str().as_bytes());

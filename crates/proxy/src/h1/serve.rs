@@ -6,10 +6,11 @@
 //! connection closes.
 
 use super::{
-    encode_error, encode_response_head, parse_head, put_write_buffer, take_write_buffer, BodyHome,
-    BodyMode, ClientBody, ClientReader, Limits, ResponseFacts, Returned,
+    encode_error, encode_response_head, parse_head, BodyHome, BodyMode, ClientBody, ClientReader,
+    Limits, ResponseFacts, Returned,
 };
 use crate::body::{ReqBody, RespBody};
+use crate::buffers::{put_write_buffer, take_write_buffer};
 use crate::forward::{handle, Conn};
 use crate::upstream::{Framing, Upstream};
 use bytes::Bytes;
