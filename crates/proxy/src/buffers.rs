@@ -5,8 +5,11 @@
 use bytes::BytesMut;
 use std::cell::RefCell;
 
-/// Room of a pooled read buffer.
+/// Room of a pooled read buffer (target connections).
 const READ_BUFFER: usize = 8 * 1024;
+/// Room of a pooled head buffer (client connections: most request heads are far smaller; one
+/// that is not grows its buffer).
+pub(crate) const HEAD_BUFFER: usize = 2 * 1024;
 /// Room of a pooled write buffer.
 const WRITE_BUFFER: usize = 4 * 1024;
 /// Buffers of each kind kept per thread.
@@ -16,6 +19,7 @@ const POOL_MAX_BUFFER: usize = 64 * 1024;
 
 thread_local! {
     static READ_POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    static HEAD_POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
     static WRITE_POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -53,6 +57,26 @@ pub(crate) fn put_write_buffer(mut b: Vec<u8>) {
     }
     b.clear();
     WRITE_POOL.with_borrow_mut(|p| {
+        if p.len() < POOL_SIZE {
+            p.push(b);
+        }
+    });
+}
+
+/// A head buffer from the pool (empty, with room).
+pub(crate) fn take_head_buffer() -> BytesMut {
+    HEAD_POOL
+        .with_borrow_mut(|p| p.pop())
+        .unwrap_or_else(|| BytesMut::with_capacity(HEAD_BUFFER))
+}
+
+/// Gives a head buffer back to the pool (its bytes are dropped).
+pub(crate) fn put_head_buffer(mut b: BytesMut) {
+    if b.capacity() == 0 || b.capacity() > POOL_MAX_BUFFER {
+        return;
+    }
+    b.clear();
+    HEAD_POOL.with_borrow_mut(|p| {
         if p.len() < POOL_SIZE {
             p.push(b);
         }

@@ -9,7 +9,7 @@ pub(crate) mod serve;
 #[cfg(test)]
 mod tests;
 
-use crate::buffers::{put_read_buffer, take_read_buffer};
+use crate::buffers::{put_head_buffer, take_head_buffer, HEAD_BUFFER};
 use crate::upstream::{settle_chunked, step_chunked, Chunk, Framing, ReadBuffer, TargetHead};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -254,13 +254,27 @@ impl ClientReader {
     /// Reads more bytes. An empty buffer goes back to the pool while the connection waits, and
     /// one is taken when bytes arrive. `Ok(0)`: the client closed its side.
     pub fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.poll_fill_with(cx, HEAD_BUFFER / 4, HEAD_BUFFER)
+    }
+
+    /// [`ClientReader::poll_fill`] for a body: it reads in larger steps.
+    fn poll_fill_body(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.poll_fill_with(cx, 1024, 8 * 1024)
+    }
+
+    fn poll_fill_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        min_room: usize,
+        chunk: usize,
+    ) -> Poll<io::Result<usize>> {
         if self.buf.capacity() == 0 {
             ready!(self.io.poll_read_ready(cx))?;
-            self.buf = ReadBuffer::from_bytes(take_read_buffer());
+            self.buf = ReadBuffer::from_bytes(take_head_buffer());
         }
-        let r = self.buf.poll_fill(&mut *self.io, cx);
+        let r = self.buf.poll_fill_with(&mut *self.io, cx, min_room, chunk);
         if r.is_pending() && self.buf.is_empty() {
-            put_read_buffer(std::mem::take(&mut self.buf).into_bytes());
+            put_head_buffer(std::mem::take(&mut self.buf).into_bytes());
         }
         r
     }
@@ -342,7 +356,7 @@ impl ClientBody {
                     }
                 },
             }
-            match ready!(r.poll_fill(cx)) {
+            match ready!(r.poll_fill_body(cx)) {
                 Ok(0) => {
                     self.failed = true;
                     return Poll::Ready(Some(Err(io::Error::new(

@@ -86,8 +86,23 @@ impl ReadBuffer {
         if self.buf.capacity() == 0 {
             self.buf = take_read_buffer();
         }
-        if self.buf.capacity() - self.buf.len() < MIN_ROOM {
-            self.buf.reserve(READ_CHUNK);
+        self.poll_fill_with(io, cx, MIN_ROOM, READ_CHUNK)
+    }
+
+    /// Reads what `io` has into the spare room, after making room for `chunk` more bytes when
+    /// less than `min_room` is left.
+    pub fn poll_fill_with<R>(
+        &mut self,
+        io: &mut R,
+        cx: &mut Context<'_>,
+        min_room: usize,
+        chunk: usize,
+    ) -> Poll<io::Result<usize>>
+    where
+        R: tokio::io::AsyncRead + Unpin + ?Sized,
+    {
+        if self.buf.capacity() - self.buf.len() < min_room {
+            self.buf.reserve(chunk);
         }
         // Reads into the spare capacity (no zero-filling).
         use std::future::Future;
@@ -417,6 +432,11 @@ impl Sending {
                 let mut n = n;
                 let from_head = n.min(head.len());
                 self.head_written += from_head;
+                if from_head > 0 && self.head_written == up.wbuf.len() {
+                    // The head is sent: its buffer goes back to the pool.
+                    put_write_buffer(std::mem::take(&mut up.wbuf));
+                    self.head_written = 0;
+                }
                 n -= from_head;
                 while n > 0 {
                     let Some(first) = self.pieces.front_mut() else {
@@ -538,6 +558,16 @@ impl Exchange {
             if !self.up.rbuf.is_empty() {
                 if let Some(head) = self.parse_head(method, max_head)? {
                     return Poll::Ready(Ok(head));
+                }
+            }
+            if self.up.rbuf.capacity() == 0 {
+                // No buffer while the target thinks: one is taken when the answer arrives.
+                if let Err(e) = ready!(self.up.io.poll_read_ready(cx)) {
+                    return Poll::Ready(Err(if self.answered {
+                        ExchangeError::Failed(format!("reading the response head: {e}"))
+                    } else {
+                        ExchangeError::NotAnswered(e)
+                    }));
                 }
             }
             match ready!(self.up.rbuf.poll_fill(&mut self.up.io, cx)) {

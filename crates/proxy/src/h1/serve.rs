@@ -88,10 +88,6 @@ pub(crate) async fn serve(
                 Ok(_) => state.idle.store(false, Relaxed),
             }
         };
-        if wbuf.capacity() == 0 {
-            wbuf = take_write_buffer();
-        }
-
         let super::Head {
             request,
             body: framing,
@@ -120,6 +116,10 @@ pub(crate) async fn serve(
         };
         let resp = handle(&conn, Request::from_parts(parts, body)).await;
         let (parts, mut body) = resp.into_parts();
+        // The write buffer is taken only now (none is held while the target thinks).
+        if wbuf.capacity() == 0 {
+            wbuf = take_write_buffer();
+        }
 
         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
             if let Some((up, guard)) = body.take_upgraded() {
