@@ -54,9 +54,7 @@ pub(crate) async fn handle(conn: &Arc<Conn>, req: Request<ReqBody>) -> Response<
         }
         Action::Forward(f) => {
             let f = f.clone();
-            // Boxed per request: hyper keeps a request future per client connection for the
-            // connection's life, so an idle keep-alive connection holds only this small one.
-            Box::pin(forward(conn, &listener, &f, req, &mut log)).await
+            forward(conn, &listener, &f, req, &mut log).await
         }
     };
     if let Some(mut log) = log {

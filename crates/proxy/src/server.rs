@@ -172,31 +172,44 @@ async fn serve_connection(
         timeout: idle_timeout,
         peer,
     };
+    // The TLS and HTTP/2 paths are boxed: a connection's task is as large as its largest path,
+    // and these hold far more state than a plain HTTP/1.1 connection needs.
     match tls {
         None => serve_plain(stream, conn, &shared, stop, idle).await,
-        Some(config) => {
-            let tracked = Tracked {
-                inner: stream,
-                activity: idle.activity.clone(),
-            };
-            let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tracked)).await {
-                Ok(Ok(tls)) => {
-                    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
-                        drive_h2(TokioIo::new(tls), conn, &shared, stop, idle).await
-                    } else {
-                        let (r, w) = tokio::io::split(tls);
-                        let reader = ClientReader::new(Box::new(r));
-                        drive_h1(reader, Box::new(w), conn, &shared, stop, idle).await
-                    }
-                }
-                Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "tls handshake failed"),
-                Err(_) => tracing::debug!(peer = %peer, "tls handshake timed out"),
-            }
-        }
+        Some(config) => Box::pin(serve_tls(stream, config, conn, &shared, stop, idle)).await,
     }
     lb.active_connections.fetch_sub(1, Relaxed);
     shared.open_connections.fetch_sub(1, Relaxed);
+}
+
+/// A TLS connection: HTTP/2 when ALPN chose h2, else HTTP/1.1.
+async fn serve_tls(
+    stream: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    conn: Arc<Conn>,
+    shared: &Shared,
+    stop: watch::Receiver<bool>,
+    idle: Idle,
+) {
+    let peer = idle.peer;
+    let tracked = Tracked {
+        inner: stream,
+        activity: idle.activity.clone(),
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tracked)).await {
+        Ok(Ok(tls)) => {
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                drive_h2(TokioIo::new(tls), conn, shared, stop, idle).await
+            } else {
+                let (r, w) = tokio::io::split(tls);
+                let reader = ClientReader::new(Box::new(r));
+                drive_h1(reader, Box::new(w), conn, shared, stop, idle).await
+            }
+        }
+        Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "tls handshake failed"),
+        Err(_) => tracing::debug!(peer = %peer, "tls handshake timed out"),
+    }
 }
 
 /// The client connection preface of HTTP/2 with prior knowledge.
@@ -226,7 +239,7 @@ async fn serve_plain(
             inner: stream,
             activity: idle.activity.clone(),
         };
-        drive_h2(TokioIo::new(tracked), conn, shared, stop, idle).await
+        Box::pin(drive_h2(TokioIo::new(tracked), conn, shared, stop, idle)).await
     } else {
         let (r, w) = stream.into_split();
         let reader = ClientReader::new(Box::new(Tracked {

@@ -114,7 +114,9 @@ pub(crate) async fn serve(
         } else {
             (ReqBody::Empty, None, Some(reader))
         };
-        let resp = handle(&conn, Request::from_parts(parts, body)).await;
+        // Boxed per request: the connection's task is as large as its largest state, so an
+        // idle connection would otherwise hold room for a whole request's.
+        let resp = Box::pin(handle(&conn, Request::from_parts(parts, body))).await;
         let (parts, mut body) = resp.into_parts();
         // The write buffer is taken only now (none is held while the target thinks).
         if wbuf.capacity() == 0 {
