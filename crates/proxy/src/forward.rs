@@ -145,26 +145,25 @@ async fn forward(
     };
     let mut target = first.clone();
 
-    let upgrade = is_upgrade(req.headers());
+    let facts = HeaderFacts::of(req.headers());
+    let upgrade = facts.upgrade && is_upgrade(req.headers());
     // Only HTTP/1.1 connections switch protocols (HTTP/2 has no Upgrade).
     let h1_upgrade = upgrade && !matches!(req.body(), ReqBody::Hyper(_));
     let (parts, body) = req.into_parts();
     let mut body = (!body.is_end_stream()).then_some(body);
     let had_body = body.is_some();
     // A body of unknown length (or one the client sent chunked) goes chunked.
-    let chunked = body.is_some()
-        && (parts.headers.contains_key(header::TRANSFER_ENCODING)
-            || !parts.headers.contains_key(header::CONTENT_LENGTH));
+    let chunked = body.is_some() && (facts.transfer_encoding || !facts.content_length);
     let upgrade_value = if upgrade {
         parts.headers.get(header::UPGRADE)
     } else {
         None
     };
-    let has_host = parts.headers.contains_key(header::HOST);
+    let has_host = facts.host;
     let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     // The same trace id on every attempt.
-    let trace = (!parts.headers.contains_key(X_AMZN_TRACE_ID)).then(trace_id_bytes);
+    let trace = (!facts.trace_id).then(trace_id_bytes);
     if let Some(log) = log {
         log.trace_id = match &trace {
             Some(t) => HeaderValue::from_bytes(t).ok(),
@@ -341,6 +340,37 @@ fn is_idempotent(m: &Method) -> bool {
         *m,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     )
+}
+
+/// Which of the fields the request path looks at a request has, found in one pass over its
+/// fields (no lookup by name).
+#[derive(Debug, Default, Clone, Copy)]
+struct HeaderFacts {
+    host: bool,
+    upgrade: bool,
+    transfer_encoding: bool,
+    content_length: bool,
+    trace_id: bool,
+}
+
+impl HeaderFacts {
+    fn of(h: &HeaderMap) -> HeaderFacts {
+        let mut f = HeaderFacts::default();
+        for name in h.keys() {
+            if *name == header::HOST {
+                f.host = true;
+            } else if *name == header::UPGRADE {
+                f.upgrade = true;
+            } else if *name == header::TRANSFER_ENCODING {
+                f.transfer_encoding = true;
+            } else if *name == header::CONTENT_LENGTH {
+                f.content_length = true;
+            } else if *name == X_AMZN_TRACE_ID {
+                f.trace_id = true;
+            }
+        }
+        f
+    }
 }
 
 fn is_upgrade(h: &HeaderMap) -> bool {

@@ -327,7 +327,10 @@ impl ClientBody {
             return Poll::Ready(None);
         };
         if self.failed {
-            return Poll::Ready(None);
+            // Never an end: what was read is not the whole body.
+            return Poll::Ready(Some(Err(io::Error::other(
+                "the request body broke off earlier",
+            ))));
         }
         loop {
             match self.framing {

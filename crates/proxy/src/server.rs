@@ -14,6 +14,7 @@ use http::HeaderValue;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -283,7 +284,7 @@ struct Idle {
 /// connection to close after the requests under way (`true`: it may be dropped at once). Idle
 /// timeout: closed when no byte moved for `idle.timeout` (checked in quarters); a request
 /// stuck without traffic for two idle periods is dropped.
-async fn supervise<F: std::future::Future>(
+async fn supervise<F: Future>(
     mut connection: Pin<&mut F>,
     close: impl Fn(Pin<&mut F>) -> bool,
     mut stop: watch::Receiver<bool>,
@@ -299,37 +300,56 @@ async fn supervise<F: std::future::Future>(
             return;
         }
     }
-    loop {
-        tokio::select! {
-            _ = connection.as_mut() => break,
-            _ = tokio::time::sleep(tick) => {
-                let now = idle.activity.load(Relaxed);
-                if now != last_activity {
-                    last_activity = now;
-                    quiet_ticks = 0;
-                    continue;
+    // The timer and the stop signal register their wake-ups once and are looked at only when
+    // they fired, so a wake-up of the connection (several per request) costs one poll of it.
+    let mut stop_watch = stop.clone();
+    let changed = stop_watch.changed();
+    tokio::pin!(changed);
+    let sleep = tokio::time::sleep(tick);
+    tokio::pin!(sleep);
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        if connection.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        if !registered {
+            registered = true;
+            let _ = sleep.as_mut().poll(cx);
+            let _ = changed.as_mut().poll(cx);
+        }
+        if !closing && !matches!(stop.has_changed(), Ok(false)) {
+            let stopping = stop.has_changed().is_err() || *stop.borrow_and_update();
+            if stopping {
+                closing = true;
+                if close(connection.as_mut()) {
+                    return Poll::Ready(());
                 }
+            }
+        }
+        while sleep.is_elapsed() {
+            let now = idle.activity.load(Relaxed);
+            if now != last_activity {
+                last_activity = now;
+                quiet_ticks = 0;
+            } else {
                 quiet_ticks += 1;
                 if quiet_ticks >= 4 && !closing {
                     closing = true;
                     if close(connection.as_mut()) {
-                        break;
+                        return Poll::Ready(());
                     }
                 } else if quiet_ticks >= 8 {
+                    // A request stuck without traffic for two idle periods.
                     tracing::debug!(peer = %idle.peer, "closing a connection without traffic");
-                    break; // a request stuck without traffic for two idle periods
+                    return Poll::Ready(());
                 }
             }
-            changed = stop.changed(), if !closing => {
-                if changed.is_err() || *stop.borrow() {
-                    closing = true;
-                    if close(connection.as_mut()) {
-                        break;
-                    }
-                }
-            }
+            sleep.as_mut().reset(tokio::time::Instant::now() + tick);
+            let _ = sleep.as_mut().poll(cx);
         }
-    }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Serves HTTP/2 (hyper) on one client connection until it ends, idles out or the listener

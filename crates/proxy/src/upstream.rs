@@ -403,6 +403,8 @@ struct Sending {
     failed: bool,
     /// Any byte was written.
     wrote: bool,
+    /// The client's body broke off (the request cannot be completed).
+    client_failed: bool,
 }
 
 impl Sending {
@@ -477,9 +479,10 @@ impl Sending {
                     }
                 }
                 Some(Err(e)) => {
+                    self.client_failed = true;
                     return Poll::Ready(Err(io::Error::other(format!(
                         "reading the client's request body: {e}"
-                    ))))
+                    ))));
                 }
             }
         }
@@ -508,6 +511,7 @@ impl Exchange {
                 finished: false,
                 failed: false,
                 wrote: false,
+                client_failed: false,
             },
             answered: false,
         }
@@ -534,6 +538,12 @@ impl Exchange {
         }
         match self.send.poll(&mut self.up, cx) {
             Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
+            Poll::Ready(Err(e)) if self.send.client_failed => {
+                // Not the target's doing, and no answer can be complete: give up the request.
+                self.send.failed = true;
+                self.send.body = None;
+                Err(ExchangeError::Failed(e.to_string()))
+            }
             Poll::Ready(Err(e)) if !self.send.wrote => Err(ExchangeError::Unsent(e)),
             Poll::Ready(Err(e)) => {
                 tracing::debug!(error = %e, "sending the request to the target failed");

@@ -647,3 +647,21 @@ async fn conflicting_framing_is_refused_before_anything_reaches_a_target() {
     assert_eq!(a.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
     proxy.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_body_the_client_breaks_off_ends_the_request_instead_of_waiting_for_the_target() {
+    let (proxy, addr, _a, _dir) = one_backend_proxy().await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    // The target reads the whole body before answering; the client stops in the middle.
+    s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.shutdown().await.unwrap();
+    let text = read_to_close(&mut s).await;
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 502"),
+        "{text}"
+    );
+    proxy.shutdown().await;
+}
