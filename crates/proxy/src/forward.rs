@@ -42,7 +42,7 @@ pub(crate) async fn handle(conn: &Arc<Conn>, req: Request<ReqBody>) -> Response<
         .shared
         .access_log
         .as_ref()
-        .map(|_| Box::new(Record::start(&req, &conn, &listener, priority)));
+        .map(|_| Box::new(Record::start(&req, conn, &listener, priority)));
     let resp = match action {
         Action::Fixed(f) => fixed(f),
         Action::Redirect(r) => {

@@ -141,8 +141,7 @@ pub(crate) async fn connection(
     if let Some(conn) = target.pool.checkout(max_age) {
         return Ok((conn, true));
     }
-    // Boxed: the rare path's state stays out of every request's future (hyper keeps one such
-    // future per client connection).
+    // Boxed: the rare path's state stays out of every request's future.
     Box::pin(connector.connect(target))
         .await
         .map(|c| (c, false))

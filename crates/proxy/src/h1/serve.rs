@@ -99,14 +99,14 @@ pub(crate) async fn serve(
         let http10 = parts.version == Version::HTTP_10;
         let has_body = framing != Framing::Done;
         let (body, home, kept) = if has_body {
-            if expect_continue && !http10 {
-                if writer
+            if expect_continue
+                && !http10
+                && writer
                     .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                     .await
                     .is_err()
-                {
-                    return;
-                }
+            {
+                return;
             }
             let h: BodyHome = Arc::new(Mutex::new(None));
             let body = ReqBody::Client(ClientBody::new(reader, framing, h.clone()));
