@@ -255,6 +255,11 @@ pub async fn run(
     for j in background {
         let _ = j.await;
     }
+    // With no task left the table goes with the agent; running tasks keep theirs.
+    if shared.runc_driver.is_ok() {
+        let firewall = shared.firewall.clone();
+        let _ = tokio::task::spawn_blocking(move || firewall.delete()).await;
+    }
     Ok(())
 }
 
