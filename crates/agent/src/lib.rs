@@ -94,6 +94,9 @@ pub struct AgentConfig {
     /// A file holding the node credential (a bearer token) for the control plane and the
     /// image registry; read at each request, so a token written later is picked up.
     pub node_token_file: Option<PathBuf>,
+    /// A CA certificate (PEM) trusted besides the system's roots, for an `https://` control plane
+    /// (and its image registry) whose certificate a local CA signed.
+    pub ca_cert_pem: Option<Vec<u8>>,
 }
 
 impl AgentConfig {
@@ -110,6 +113,7 @@ impl AgentConfig {
             host_ip: "127.0.0.1".into(),
             shim_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth")),
             node_token_file: None,
+            ca_cert_pem: None,
         }
     }
 }
@@ -124,6 +128,8 @@ pub enum AgentError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Client(reqwest::Error),
+    #[error("the CA certificate: {0}")]
+    Tls(String),
     #[error("request to {url} failed: {source}")]
     Http { url: String, source: reqwest::Error },
     #[error("the control plane answered HTTP {status} to {url}")]
@@ -150,8 +156,17 @@ pub async fn run(
         path: tasks_dir.clone(),
         source,
     })?;
-    let client = ControlPlane::new(&config.server_url, &config.node_id)?
-        .with_token_file(config.node_token_file.clone());
+    let client = ControlPlane::new(
+        &config.server_url,
+        &config.node_id,
+        config.ca_cert_pem.as_deref(),
+    )?
+    .with_token_file(config.node_token_file.clone());
+    // The registry is served by the API: over HTTPS when the API is.
+    if let Some(host) = config.server_url.strip_prefix("https://") {
+        berth_registry::use_https(host.trim_end_matches('/'), config.ca_cert_pem.clone())
+            .map_err(|e| AgentError::Tls(e.to_string()))?;
+    }
     if let Some(file) = &config.node_token_file {
         berth_registry::set_credential(berth_registry::Credential::TokenFile(file.clone()));
     }
