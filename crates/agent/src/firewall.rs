@@ -19,14 +19,17 @@
 //! ports (one per service, one of standalone tasks, one of all tasks): a task that joins or
 //! leaves a service already present, and any standalone task, only adds or deletes set elements
 //! (a small `nft` transaction of a few milliseconds); a new service or new rules rewrite the
-//! table atomically. The table stays, with empty sets, while the agent runs; tables of agents
+//! table atomically. A gone task stops being a member at once, but its port's name leaves the sets
+//! only once tasks stop coming and going for a second (deleting elements costs the kernel an RCU
+//! grace period, which a task start should not wait for). The table stays, with empty sets, while the agent runs; tables of agents
 //! whose state directory is gone are removed when an agent starts.
 
 use crate::network::{GATEWAY, PREFIX_LEN};
 use berth_model::ecs::{IngressRule, PortRange};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// One awsvpc task as the firewall sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,8 +229,51 @@ struct State {
     members: BTreeMap<String, Member>,
     /// The plan the table holds; `None`: nothing applied yet (or the last change failed).
     applied: Option<Plan>,
+    /// Elements of tasks that are gone, still in the table (their deletion is deferred).
+    stale: usize,
+    /// When a task last came or went.
+    last_change: Option<Instant>,
+    /// Whether a thread waits to delete the stale elements.
+    flusher: bool,
     /// Whether the lack of `nft` was already logged.
     warned: bool,
+}
+
+/// Stale elements are deleted once no task came or went for this long...
+const QUIET: Duration = Duration::from_secs(1);
+/// ...or once there are this many.
+const MAX_STALE: usize = 64;
+
+/// `plan`, keeping the elements of `applied` that belong to no task any more: deleting set
+/// elements makes the kernel wait for an RCU grace period (~15–20 ms here, against ~4 ms for an
+/// addition), so a task start does not pay for the deletion of the task that went before it.
+/// A stale element is a bridge port name no interface has; should a new task get that name, it
+/// is live again and put where its task belongs.
+pub fn keep_stale(plan: &Plan, applied: &Plan) -> Plan {
+    if plan.chains != applied.chains || !plan.sets.keys().eq(applied.sets.keys()) {
+        return plan.clone();
+    }
+    let live = &plan.sets[ALL];
+    let mut kept = plan.clone();
+    for (name, elements) in &applied.sets {
+        let set = kept.sets.entry(name.clone()).or_default();
+        set.extend(elements.iter().filter(|e| !live.contains(*e)).cloned());
+    }
+    kept
+}
+
+fn stale_count(target: &Plan, plan: &Plan) -> usize {
+    target
+        .sets
+        .iter()
+        .map(|(name, set)| {
+            set.len()
+                - plan
+                    .sets
+                    .get(name)
+                    .map_or(0, |p| set.intersection(p).count())
+        })
+        .sum()
 }
 
 impl Firewall {
@@ -244,16 +290,20 @@ impl Firewall {
         &self.table
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Adds (or replaces) a task and applies the result.
-    pub fn admit(&self, task_id: &str, member: Member) {
-        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn admit(self: &Arc<Self>, task_id: &str, member: Member) {
+        let mut st = self.lock();
         st.members.insert(task_id.to_string(), member);
-        self.apply(&mut st);
+        self.changed(&mut st);
     }
 
     /// New service or rules of a task already admitted (an UpdateService changed them).
-    pub fn update(&self, task_id: &str, service: Option<&str>, ingress: &[IngressRule]) {
-        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+    pub fn update(self: &Arc<Self>, task_id: &str, service: Option<&str>, ingress: &[IngressRule]) {
+        let mut st = self.lock();
         let Some(m) = st.members.get_mut(task_id) else {
             return;
         };
@@ -262,14 +312,42 @@ impl Firewall {
         }
         m.service = service.map(str::to_string);
         m.ingress = ingress.to_vec();
-        self.apply(&mut st);
+        self.changed(&mut st);
     }
 
-    /// Removes a task (its network goes away) and applies the result.
-    pub fn remove(&self, task_id: &str) {
-        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+    /// Removes a task (its network goes away): it is filtered no more at once; its bridge port's
+    /// name leaves the sets a little later (see [`keep_stale`]).
+    pub fn remove(self: &Arc<Self>, task_id: &str) {
+        let mut st = self.lock();
         if st.members.remove(task_id).is_some() || st.applied.is_none() {
-            self.apply(&mut st);
+            self.changed(&mut st);
+        }
+    }
+
+    /// Applies a change of tasks, deferring deletions, and schedules them.
+    fn changed(self: &Arc<Self>, st: &mut State) {
+        st.last_change = Some(Instant::now());
+        self.apply(st, true);
+        if st.stale == 0 || st.flusher {
+            return;
+        }
+        st.flusher = true;
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("berth-firewall".into())
+            .spawn(move || loop {
+                std::thread::sleep(QUIET);
+                let mut st = me.lock();
+                let quiet = st.last_change.is_none_or(|t| t.elapsed() >= QUIET);
+                if quiet || st.stale >= MAX_STALE || st.stale == 0 {
+                    me.apply(&mut st, false);
+                    st.flusher = false;
+                    return;
+                }
+            });
+        if spawned.is_err() {
+            st.flusher = false;
+            self.apply(st, false);
         }
     }
 
@@ -277,30 +355,47 @@ impl Firewall {
     /// replace what an earlier agent left), and removes the tables of agents that are gone.
     pub fn sync(&self) {
         remove_stale_tables(&self.table);
-        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.lock();
         st.applied = None;
-        self.apply(&mut st);
+        self.apply(&mut st, false);
     }
 
-    fn apply(&self, st: &mut State) {
+    /// Makes the table hold the tasks' plan (with `defer_deletes`, keeping stale elements).
+    fn apply(&self, st: &mut State, defer_deletes: bool) {
+        let started = Instant::now();
         let plan = plan(&st.members);
+        let target = match (&st.applied, defer_deletes) {
+            (Some(old), true) => keep_stale(&plan, old),
+            _ => plan.clone(),
+        };
         let delta = st
             .applied
             .as_ref()
-            .and_then(|old| delta_script(&self.table, old, &plan));
-        let result = match delta {
-            Some(script) if script.is_empty() => return,
+            .and_then(|old| delta_script(&self.table, old, &target));
+        let (target, result) = match delta {
+            Some(script) if script.is_empty() => {
+                st.stale = stale_count(&target, &plan);
+                return;
+            }
             // Only elements change; should that fail (the table was removed by hand, say), the
             // table is replaced as a whole.
-            Some(script) => {
-                run_nft(&script).or_else(|_| run_nft(&full_script(&self.table, &self.owner, &plan)))
-            }
-            None => run_nft(&full_script(&self.table, &self.owner, &plan)),
+            Some(script) => match run_nft(&script) {
+                Ok(()) => (target, Ok(())),
+                Err(_) => (
+                    plan.clone(),
+                    run_nft(&full_script(&self.table, &self.owner, &plan)),
+                ),
+            },
+            None => (
+                plan.clone(),
+                run_nft(&full_script(&self.table, &self.owner, &plan)),
+            ),
         };
         match result {
             Ok(()) => {
-                tracing::debug!(table = %self.table, tasks = st.members.len(), "task firewall applied");
-                st.applied = Some(plan);
+                tracing::debug!(table = %self.table, tasks = st.members.len(), nft_ms = started.elapsed().as_secs_f64() * 1e3, "task firewall applied");
+                st.stale = stale_count(&target, &plan);
+                st.applied = Some(target);
             }
             Err(error) => {
                 if !st.warned || !st.members.is_empty() {
@@ -308,19 +403,21 @@ impl Firewall {
                 }
                 st.warned = true;
                 st.applied = None;
+                st.stale = 0;
             }
         }
     }
 
     /// Deletes the table (the agent stops with no task left).
     pub fn delete(&self) {
-        let mut st = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut st = self.lock();
         if st.members.is_empty() && st.applied.is_some() {
             let _ = run_nft(&format!(
                 "table bridge {t}\ndelete table bridge {t}\n",
                 t = self.table
             ));
             st.applied = None;
+            st.stale = 0;
         }
     }
 }
@@ -577,6 +674,38 @@ table bridge berth_t {
         assert_eq!(delta_script("berth_t", &with_c, &plan(&members)), None);
     }
 
+    #[test]
+    fn gone_tasks_stay_in_the_sets_until_flushed_unless_their_name_is_live_again() {
+        let mut members = BTreeMap::new();
+        members.insert("a1".to_string(), member("vb-1", Some("a"), &[]));
+        members.insert("s1".to_string(), member("vb-2", None, &[]));
+        let applied = plan(&members);
+        members.remove("s1");
+        members.insert("s3".to_string(), member("vb-3", None, &[]));
+        let now = plan(&members);
+        let kept = keep_stale(&now, &applied);
+        assert!(kept.sets[SOLO].contains("vb-2") && kept.sets[ALL].contains("vb-2"));
+        assert_eq!(stale_count(&kept, &now), 2);
+        // Only the addition goes to the kernel.
+        let delta = delta_script("t", &applied, &kept).unwrap();
+        assert!(!delta.contains("delete"), "{delta}");
+        assert!(
+            delta.contains("add element bridge t standalone { \"vb-3\" }"),
+            "{delta}"
+        );
+        // A new task of another group whose port has the stale name takes it over at once.
+        members.insert("a2".to_string(), member("vb-2", Some("a"), &[]));
+        let now = plan(&members);
+        let kept2 = keep_stale(&now, &kept);
+        assert!(!kept2.sets[SOLO].contains("vb-2"), "{kept2:?}");
+        assert!(kept2.sets["m_0"].contains("vb-2"));
+        assert_eq!(stale_count(&kept2, &now), 0);
+        // New chains: no stale element survives the rewrite.
+        members.insert("b1".to_string(), member("vb-4", Some("b"), &[]));
+        let now = plan(&members);
+        assert_eq!(keep_stale(&now, &kept), now);
+    }
+
     fn kernel_table(table: &str) -> String {
         let out = std::process::Command::new("nft")
             .args(["list", "table", "bridge", table])
@@ -598,7 +727,7 @@ table bridge berth_t {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let fw = Firewall::new(dir.path());
+        let fw = Arc::new(Firewall::new(dir.path()));
         fw.sync();
         let t = fw.table().to_string();
         assert!(
@@ -615,7 +744,15 @@ table bridge berth_t {
         assert!(listed.contains("tcp dport 80-81 accept"), "{listed}");
         fw.remove("a1");
         fw.remove("s1");
-        let listed = kernel_table(&t);
+        // The deletions come once no task came or went for a second.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listed = loop {
+            let listed = kernel_table(&t);
+            if !listed.contains("vb-t-s1") || Instant::now() > deadline {
+                break listed;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert!(
             !listed.contains("vb-t-s1") && !listed.contains("vb-t-a1"),
             "{listed}"
