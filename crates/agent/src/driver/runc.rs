@@ -96,6 +96,11 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The cgroups path of container `id` (relative: runc nests it under the shim's own cgroup).
+pub fn cgroups_path(id: &str) -> String {
+    format!("berth/{id}")
+}
+
 impl RuncDriver {
     /// The driver, when this agent can run containers: `runc` on PATH (or `$BERTH_RUNC`) and
     /// root. Otherwise the reason, naming what is missing. Probes overlay support under
@@ -244,7 +249,7 @@ impl Driver for RuncDriver {
                 task_memory: request.task_memory,
                 network,
                 rootfs: rootfs.clone(),
-                cgroups_path: format!("berth/{id}"),
+                cgroups_path: cgroups_path(&id),
                 etc_files,
                 swap_accounting: self.swap_accounting,
                 default_nofile: nix::sys::resource::getrlimit(
