@@ -33,7 +33,7 @@
 //!   sets none. Docker's default capabilities without NET_RAW, no new privileges.
 //! - **Network**: awsvpc-like unless `networkMode` is `host`: a namespace per task on the `berth0`
 //!   bridge with an address from 10.88.0.0/16; bindings report `<task ip>:<containerPort>`.
-//! - **Lifecycle**: the shim runs `runc create/start` and reaps init; OOM kills are reported as
+//! - **Lifecycle**: the shim runs `runc run --detach` and reaps init; OOM kills are reported as
 //!   `OutOfMemoryError: Container killed due to memory usage`.
 //!
 //! # Files

@@ -5,7 +5,7 @@
 //!
 //! The runtime config (`config.json`) holds the container's environment, secrets included, so it
 //! never touches the disk: it is written to a bundle directory on a private tmpfs
-//! ([`RUN_DIR`]`/bundles/<container id>`, mode 0700) and removed as soon as `runc create` has
+//! ([`RUN_DIR`]`/bundles/<container id>`, mode 0700) and removed as soon as `runc run --detach` has
 //! read it.
 
 pub mod seccomp;
