@@ -14,12 +14,20 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// A client for `server_url` (e.g. `http://127.0.0.1:7878`).
-    pub fn new(server_url: &str, node_id: &str) -> Result<ControlPlane, AgentError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .build()
-            .map_err(AgentError::Client)?;
+    /// A client for `server_url` (e.g. `http://127.0.0.1:7878`, or `https://…` with `ca_pem`, a
+    /// PEM CA certificate trusted besides the system's roots).
+    pub fn new(
+        server_url: &str,
+        node_id: &str,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<ControlPlane, AgentError> {
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(2));
+        if let Some(pem) = ca_pem {
+            let cert =
+                reqwest::Certificate::from_pem(pem).map_err(|e| AgentError::Tls(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(AgentError::Client)?;
         Ok(ControlPlane {
             http,
             base: format!("{}{PREFIX}", server_url.trim_end_matches('/')),
@@ -151,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn unreachable_server_is_an_error_not_a_panic() {
         // Port 1 on localhost is not listening.
-        let cp = ControlPlane::new("http://127.0.0.1:1/", "n1").unwrap();
+        let cp = ControlPlane::new("http://127.0.0.1:1/", "n1", None).unwrap();
         let err = cp
             .assignments(0, Duration::from_millis(10))
             .await

@@ -33,7 +33,7 @@
 //!   sets none. Docker's default capabilities without NET_RAW, no new privileges.
 //! - **Network**: awsvpc-like unless `networkMode` is `host`: a namespace per task on the `berth0`
 //!   bridge with an address from 10.88.0.0/16; bindings report `<task ip>:<containerPort>`.
-//! - **Lifecycle**: the shim runs `runc create/start` and reaps init; OOM kills are reported as
+//! - **Lifecycle**: the shim runs `runc run --detach` and reaps init; OOM kills are reported as
 //!   `OutOfMemoryError: Container killed due to memory usage`.
 //!
 //! # Files
@@ -94,6 +94,9 @@ pub struct AgentConfig {
     /// A file holding the node credential (a bearer token) for the control plane and the
     /// image registry; read at each request, so a token written later is picked up.
     pub node_token_file: Option<PathBuf>,
+    /// A CA certificate (PEM) trusted besides the system's roots, for an `https://` control plane
+    /// (and its image registry) whose certificate a local CA signed.
+    pub ca_cert_pem: Option<Vec<u8>>,
 }
 
 impl AgentConfig {
@@ -110,6 +113,7 @@ impl AgentConfig {
             host_ip: "127.0.0.1".into(),
             shim_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("berth")),
             node_token_file: None,
+            ca_cert_pem: None,
         }
     }
 }
@@ -124,6 +128,8 @@ pub enum AgentError {
     },
     #[error("cannot build the HTTP client: {0}")]
     Client(reqwest::Error),
+    #[error("the CA certificate: {0}")]
+    Tls(String),
     #[error("request to {url} failed: {source}")]
     Http { url: String, source: reqwest::Error },
     #[error("the control plane answered HTTP {status} to {url}")]
@@ -150,8 +156,17 @@ pub async fn run(
         path: tasks_dir.clone(),
         source,
     })?;
-    let client = ControlPlane::new(&config.server_url, &config.node_id)?
-        .with_token_file(config.node_token_file.clone());
+    let client = ControlPlane::new(
+        &config.server_url,
+        &config.node_id,
+        config.ca_cert_pem.as_deref(),
+    )?
+    .with_token_file(config.node_token_file.clone());
+    // The registry is served by the API: over HTTPS when the API is.
+    if let Some(host) = config.server_url.strip_prefix("https://") {
+        berth_registry::use_https(host.trim_end_matches('/'), config.ca_cert_pem.clone())
+            .map_err(|e| AgentError::Tls(e.to_string()))?;
+    }
     if let Some(file) = &config.node_token_file {
         berth_registry::set_credential(berth_registry::Credential::TokenFile(file.clone()));
     }
@@ -254,6 +269,11 @@ pub async fn run(
     }
     for j in background {
         let _ = j.await;
+    }
+    // With no task left the table goes with the agent; running tasks keep theirs.
+    if shared.runc_driver.is_ok() {
+        let firewall = shared.firewall.clone();
+        let _ = tokio::task::spawn_blocking(move || firewall.delete()).await;
     }
     Ok(())
 }

@@ -34,7 +34,7 @@ pub struct ShimArgs {
     pub runc: Option<RuncTarget>,
 }
 
-/// The runc container a shim runs: `runc create` of the bundle, `runc start`, wait, `runc delete`.
+/// The runc container a shim runs: `runc run --detach` of the bundle, wait, `runc delete`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuncTarget {
     pub bundle: PathBuf,

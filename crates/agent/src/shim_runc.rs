@@ -1,16 +1,19 @@
 //! The shim's runc mode (`berth shim --runc-bundle B --runc-id ID ...`): the shim becomes a child
-//! subreaper, runs `runc create` with its own stdout/stderr pipes (runc passes them through to the
-//! container, so the shim captures the lines as for a process), `runc start`, and then waits for
-//! the container's init, which is re-parented to the shim. The bundle (`config.json` on a tmpfs)
-//! is removed once `runc create` has read it. SIGTERM becomes `runc kill ID TERM`,
-//! then `runc kill ID KILL` after the stop timeout. When init exits, the container's memory cgroup
-//! (kept until `runc delete`) tells whether the OOM killer struck; then `runc delete`, the rootfs
-//! is unmounted and `exit.json` written.
+//! subreaper, runs `runc run --detach` with its own stdout/stderr pipes (runc passes them through
+//! to the container, so the shim captures the lines as for a process), and then waits for the
+//! container's init, which is re-parented to the shim. The bundle (`config.json` on a tmpfs) is
+//! removed once runc has read it. SIGTERM becomes `runc kill ID TERM`, then `runc kill ID KILL`
+//! after the stop timeout. When init exits, the container's memory cgroup (kept until `runc
+//! delete`) tells whether the OOM killer struck; then `runc delete`, the rootfs is unmounted and
+//! `exit.json` written.
 //!
-//! Why create/start and not a foreground `runc run`: `runc run` deletes the container (and its
-//! cgroup, with the OOM counter) before it returns; with create/start the shim itself reaps init
-//! and reads the counter first. Stdio passes through without a console, so log capture is the same
-//! as for processes, and the container survives an agent restart because the shim does.
+//! Why a detached run and not a foreground `runc run`: the foreground one deletes the container
+//! (and its cgroup, with the OOM counter) before it returns; detached, the shim itself reaps init
+//! and reads the counter first. One `runc run --detach` rather than `runc create` + `runc start`
+//! saves a runc start-up per container; the memory cgroup's directory is known beforehand (runc
+//! nests the relative cgroups path under the shim's cgroup). Stdio passes through without a
+//! console, so log capture is the same as for processes, and the container survives an agent
+//! restart because the shim does.
 
 use crate::shim::{futures_select_any, spawn_reader, RuncTarget, ShimArgs};
 use crate::state::{self, ExitRecord};
@@ -99,8 +102,15 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
     }
     let pid_file = args.dir.join("init.pid");
     let _ = std::fs::remove_file(&pid_file);
-    let mut create = match runc(args)
-        .arg("create")
+    // The memory cgroup outlives init until `runc delete`; where runc makes it is known before
+    // the container runs (a container that is OOM-killed at once has it too).
+    let memcg: Option<(PathBuf, bool)> =
+        crate::stats::nested_cgroup_dir(&crate::driver::runc::cgroups_path(&target.id), "memory");
+    // One runc process creates and starts the container (`run --detach`, not `create` then
+    // `start`: a runc start-up fewer on every container start).
+    let mut run = match runc(args)
+        .arg("run")
+        .arg("--detach")
         .arg("--bundle")
         .arg(&target.bundle)
         .arg("--pid-file")
@@ -116,24 +126,21 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
     };
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let mut readers = 0;
-    if let Some(out) = create.stdout.take() {
+    if let Some(out) = run.stdout.take() {
         readers += 1;
         spawn_reader(out, "stdout", log.clone(), done_tx.clone());
     }
-    if let Some(err) = create.stderr.take() {
+    if let Some(err) = run.stderr.take() {
         readers += 1;
         spawn_reader(err, "stderr", log.clone(), done_tx.clone());
     }
     drop(done_tx);
-    let created = create.wait();
+    let ran = run.wait();
     // runc has read config.json (with the environment and its secrets): it goes now.
     let _ = std::fs::remove_dir_all(&target.bundle);
-    let created = created?;
-    if !created.success() {
-        let message = runc_error(
-            &args.dir.join("runc.log"),
-            &format!("runc create: {created}"),
-        );
+    let ran = ran?;
+    if !ran.success() {
+        let message = runc_error(&args.dir.join("runc.log"), &format!("runc run: {ran}"));
         return fail(args, target, message);
     }
     let init = match std::fs::read_to_string(&pid_file)
@@ -141,24 +148,8 @@ pub fn run(args: &ShimArgs, target: &RuncTarget) -> std::io::Result<()> {
         .and_then(|s| s.trim().parse::<i32>().ok())
     {
         Some(pid) => pid,
-        None => return fail(args, target, "runc create wrote no pid file".into()),
+        None => return fail(args, target, "runc run wrote no pid file".into()),
     };
-    // The memory cgroup outlives init until `runc delete`; remember where it is.
-    let memcg: Option<(PathBuf, bool)> = crate::stats::cgroup_dir(init, "memory");
-    let started = runc(args)
-        .arg("start")
-        .arg(&target.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()?;
-    if !started.success() {
-        let message = runc_error(
-            &args.dir.join("runc.log"),
-            &format!("runc start: {started}"),
-        );
-        return fail(args, target, message);
-    }
     state::write_atomic_unsynced(&args.dir.join("child.pid"), init.to_string().as_bytes())?;
 
     let mut deadline: Option<tokio::time::Instant> = None;

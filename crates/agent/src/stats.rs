@@ -88,6 +88,24 @@ fn cgroup_dir_from(
     Some((join(h, path), true))
 }
 
+/// `proc_cgroup` (a `/proc/<pid>/cgroup` text) with `relative` appended to every hierarchy's path.
+fn nest(proc_cgroup: &str, relative: &str) -> String {
+    let relative = relative.trim_matches('/');
+    proc_cgroup
+        .lines()
+        .map(|l| format!("{}/{relative}\n", l.trim_end_matches('/')))
+        .collect()
+}
+
+/// The cgroup directory runc makes for the relative cgroups path `relative` when this process
+/// starts it (runc nests a relative path under the cgroup of its caller), for a v1 controller (or
+/// the v2 cgroup); known before the container runs, so even a container gone at once has it.
+pub fn nested_cgroup_dir(relative: &str, controller: &str) -> Option<(PathBuf, bool)> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    cgroup_dir_from(&nest(&own, relative), &mountinfo, Some(controller))
+}
+
 /// The cgroup directory of a process for a v1 controller (or its v2 cgroup); `bool` is v2.
 pub fn cgroup_dir(pid: i32, controller: &str) -> Option<(PathBuf, bool)> {
     let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
@@ -190,6 +208,15 @@ pub fn process_group_sample(pgid: i32) -> Option<Sample> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_relative_cgroups_path_nests_under_every_hierarchy_of_the_caller() {
+        let own = "4:memory:/process_api/ab\n3:cpu,cpuacct:/\n0::/user.slice/x.scope\n";
+        assert_eq!(
+            nest(own, "berth/c1"),
+            "4:memory:/process_api/ab/berth/c1\n3:cpu,cpuacct:/berth/c1\n0::/user.slice/x.scope/berth/c1\n"
+        );
+    }
 
     const MOUNTINFO: &str = "\
 30 25 0:26 / /sys/fs/cgroup/cpu rw,relatime shared:5 - cgroup cgroup rw,cpu

@@ -576,9 +576,12 @@ impl TaskRun {
                 // The network is made while the images are pulled.
                 let network = need_network.then(|| {
                     tokio::task::spawn_blocking(move || {
+                        let t0 = Instant::now();
                         let ip = addresses.allocate(&task_id)?;
                         let net = crate::network::task_names(&task_id, ip);
+                        let t1 = Instant::now();
                         crate::network::setup_task(&net)?;
+                        let t2 = Instant::now();
                         // Filtered before any container of the task runs.
                         firewall.admit(
                             &task_id,
@@ -587,6 +590,12 @@ impl TaskRun {
                                 service,
                                 ingress,
                             },
+                        );
+                        tracing::debug!(
+                            address_ms = (t1 - t0).as_secs_f64() * 1e3,
+                            netns_ms = (t2 - t1).as_secs_f64() * 1e3,
+                            firewall_ms = t2.elapsed().as_secs_f64() * 1e3,
+                            "task network made"
                         );
                         Ok::<_, crate::network::NetworkError>(net)
                     })

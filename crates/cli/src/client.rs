@@ -36,6 +36,21 @@ pub fn trust_ca(path: std::path::PathBuf) {
     let _ = CA_CERT.set(path);
 }
 
+/// The PEM bytes of the `--ca-cert` file, checked to be a certificate (`None` without one).
+pub fn ca_pem(path: Option<&std::path::Path>) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let pem =
+        std::fs::read(path).with_context(|| format!("--ca-cert: reading {}", path.display()))?;
+    reqwest::Certificate::from_pem(&pem)
+        .with_context(|| format!("--ca-cert: {}: expected a PEM certificate", path.display()))?;
+    if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+        anyhow::bail!("--ca-cert: {}: expected a PEM certificate", path.display());
+    }
+    Ok(Some(pem))
+}
+
 /// The bearer token every client of this process sends (set once, at start).
 static TOKEN: std::sync::RwLock<Option<String>> = std::sync::RwLock::new(None);
 
@@ -69,13 +84,8 @@ impl Client {
             headers.insert(reqwest::header::AUTHORIZATION, value);
             http = http.default_headers(headers);
         }
-        if let Some(path) = CA_CERT.get() {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("--ca-cert: reading {}", path.display()))?;
-            let ca = reqwest::Certificate::from_pem(&pem).with_context(|| {
-                format!("--ca-cert: {}: expected a PEM certificate", path.display())
-            })?;
-            http = http.add_root_certificate(ca);
+        if let Some(pem) = ca_pem(CA_CERT.get().map(|p| p.as_path()))? {
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
         }
         Ok(Client {
             base,

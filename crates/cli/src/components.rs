@@ -212,6 +212,7 @@ pub fn agent(g: &Global, node_id: Option<String>) -> anyhow::Result<i32> {
         host_ip: std::env::var("BERTH_HOST_IP").unwrap_or_else(|_| "127.0.0.1".into()),
         shim_exe: std::env::current_exe().context("finding the berth executable")?,
         node_token_file: Some(node_token_file(&state_dir)),
+        ca_cert_pem: crate::client::ca_pem(g.ca_cert.as_deref())?,
     };
     runtime()?.block_on(async move {
         berth_agent::run(config, termination())
@@ -240,6 +241,7 @@ pub fn proxy(g: &Global, config: Option<PathBuf>) -> anyhow::Result<i32> {
         access_log: (!standalone).then(|| state_dir.join("proxy/access.log")),
         state_dir: (!standalone).then(|| state_dir.join("proxy")),
         node_token_file: (!standalone).then(|| node_token_file(&state_dir)),
+        ca_cert_pem: crate::client::ca_pem(g.ca_cert.as_deref())?,
     };
     let rt = berth_proxy::runtime()?;
     rt.block_on(async move {

@@ -240,7 +240,7 @@ pub struct ImageBuildArgs {
     /// Exposed port, e.g. 8080/tcp (repeatable).
     #[arg(long)]
     pub expose: Vec<String>,
-    /// Push to host:port/repo:tag (plain HTTP).
+    /// Push to host:port/repo:tag (HTTPS when it is the https:// API's address, else plain HTTP).
     #[arg(long)]
     pub tag: Option<String>,
     /// Also write the OCI image layout to this directory.
@@ -273,6 +273,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let g = cli.global;
     if let Some(ca) = &g.ca_cert {
         client::trust_ca(ca.clone());
+    }
+    // berth's registry is served by the API: image pushes and pulls to it use the API's scheme.
+    if matches!(cli.command, Command::Agent { .. } | Command::Image(_)) {
+        if let Some(host) = g.api_url().strip_prefix("https://") {
+            berth_registry::use_https(
+                host.trim_end_matches('/'),
+                client::ca_pem(g.ca_cert.as_deref())?,
+            )?;
+        }
     }
     let is_component = matches!(
         cli.command,

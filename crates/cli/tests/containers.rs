@@ -24,7 +24,42 @@ fn an_image_built_and_pushed_runs_as_a_service_behind_the_proxy() {
     if !runc_available() {
         return;
     }
-    let c = Cluster::start(true);
+    pushed_image_serves_behind_the_proxy(&Cluster::start(true));
+}
+
+/// With the API on HTTPS (a local CA's certificate), the CLI pushes over HTTPS, the agent takes
+/// its assignments and pulls the image over HTTPS, and the proxy its configuration: nothing
+/// falls back to plain HTTP, which the server does not answer.
+#[test]
+fn over_https_the_agent_the_proxy_and_the_registry_trust_the_local_ca() {
+    if !runc_available() {
+        return;
+    }
+    let c = Cluster::start_tls(true);
+    pushed_image_serves_behind_the_proxy(&c);
+    let plain = std::process::Command::new(BERTH)
+        .args([
+            "probe",
+            &format!("http://{}/healthz", c.addr),
+            "--timeout",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !plain.status.success(),
+        "the API must not answer plain http"
+    );
+    // The proxy reports to the control plane over HTTPS: it is listed, healthy.
+    let status = c.cli_json(&["status"]);
+    let proxies = status["components"]["proxies"].as_array().unwrap();
+    assert!(
+        proxies.iter().any(|p| p["healthy"] == true),
+        "a healthy proxy: {status}"
+    );
+}
+
+fn pushed_image_serves_behind_the_proxy(c: &Cluster) {
     // A root filesystem: busybox and a page to serve.
     let rootfs = c.state_dir().join("rootfs");
     for d in ["bin", "www", "tmp"] {

@@ -4,35 +4,36 @@
 
 use crate::Proxy;
 use berth_model::protocol::proxy::{ProxyConfig, PREFIX};
-use bytes::Bytes;
-use http::{header, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
 
-type CpClient = Client<HttpConnector, Full<Bytes>>;
-
 const LONG_POLL_MS: u64 = 20_000;
 const MAX_CONFIG_BYTES: usize = 64 << 20;
 
-fn cp_client() -> CpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(3)));
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(2)
-        .build(connector)
+/// The client for the control plane (`http://`, or `https://` trusting `ca_pem` besides the
+/// system's roots).
+pub(crate) fn cp_client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(2);
+    if let Some(pem) = ca_pem {
+        let cert =
+            reqwest::Certificate::from_pem(pem).map_err(|e| format!("the CA certificate: {e}"))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| e.to_string())
 }
 
 /// `Authorization: Bearer <node token>` when the proxy has a token file (read at each request,
 /// so a token written after the proxy started is picked up).
-fn authorize(builder: http::request::Builder, token_file: Option<&Path>) -> http::request::Builder {
+fn authorize(
+    builder: reqwest::RequestBuilder,
+    token_file: Option<&Path>,
+) -> reqwest::RequestBuilder {
     match token_file.and_then(|p| std::fs::read_to_string(p).ok()) {
-        Some(token) => builder.header(header::AUTHORIZATION, format!("Bearer {}", token.trim())),
+        Some(token) => builder.bearer_auth(token.trim()),
         None => builder,
     }
 }
@@ -68,7 +69,7 @@ enum Poll {
 }
 
 async fn poll_once(
-    client: &CpClient,
+    client: &reqwest::Client,
     base: &str,
     proxy_id: &str,
     after: u64,
@@ -76,28 +77,35 @@ async fn poll_once(
 ) -> Result<Poll, String> {
     let uri =
         format!("{base}{PREFIX}/config?after={after}&wait_ms={LONG_POLL_MS}&proxy_id={proxy_id}");
-    let req = authorize(Request::get(uri), token_file)
-        .body(Full::new(Bytes::new()))
+    let mut resp = authorize(client.get(uri), token_file)
+        .send()
+        .await
         .map_err(|e| e.to_string())?;
-    let resp = client.request(req).await.map_err(|e| e.to_string())?;
     match resp.status() {
-        StatusCode::OK => {
-            let body = Limited::new(resp.into_body(), MAX_CONFIG_BYTES)
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?;
-            let cfg: ProxyConfig = serde_json::from_slice(&body.to_bytes())
-                .map_err(|e| format!("bad snapshot: {e}"))?;
+        reqwest::StatusCode::OK => {
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+                if body.len() + chunk.len() > MAX_CONFIG_BYTES {
+                    return Err(format!("snapshot larger than {MAX_CONFIG_BYTES} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let cfg: ProxyConfig =
+                serde_json::from_slice(&body).map_err(|e| format!("bad snapshot: {e}"))?;
             Ok(Poll::New(cfg))
         }
-        StatusCode::NO_CONTENT | StatusCode::NOT_MODIFIED => Ok(Poll::Unchanged),
+        reqwest::StatusCode::NO_CONTENT | reqwest::StatusCode::NOT_MODIFIED => Ok(Poll::Unchanged),
         other => Err(format!("control plane answered {other}")),
     }
 }
 
 /// Long-polls for snapshots until `stop` turns true.
-pub(crate) async fn config_loop(proxy: Proxy, base: String, mut stop: watch::Receiver<bool>) {
-    let client = cp_client();
+pub(crate) async fn config_loop(
+    proxy: Proxy,
+    client: reqwest::Client,
+    base: String,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(200);
     let max_backoff = Duration::from_secs(5);
     let opts = proxy.options().clone();
@@ -154,11 +162,11 @@ pub(crate) async fn config_loop(proxy: Proxy, base: String, mut stop: watch::Rec
 /// Posts a report every `interval` until `stop` turns true.
 pub(crate) async fn report_loop(
     proxy: Proxy,
+    client: reqwest::Client,
     base: String,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let client = cp_client();
     let token_file = proxy.options().node_token_file.clone();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -171,20 +179,18 @@ pub(crate) async fn report_loop(
         let Ok(body) = serde_json::to_vec(&report) else {
             continue;
         };
-        let Ok(req) = authorize(Request::builder(), token_file.as_deref())
-            .method(Method::POST)
-            .uri(format!("{base}{PREFIX}/report"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body)))
-        else {
-            continue;
-        };
-        match tokio::time::timeout(Duration::from_secs(2), client.request(req)).await {
-            Ok(Ok(resp)) => {
-                let _ = resp.into_body().collect().await;
+        let request = authorize(
+            client.post(format!("{base}{PREFIX}/report")),
+            token_file.as_deref(),
+        )
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .timeout(Duration::from_secs(2));
+        match request.send().await {
+            Ok(resp) => {
+                let _ = resp.bytes().await;
             }
-            Ok(Err(e)) => tracing::debug!(error = %e, "report not delivered"),
-            Err(_) => tracing::debug!("report timed out"),
+            Err(e) => tracing::debug!(error = %e, "report not delivered"),
         }
     }
 }

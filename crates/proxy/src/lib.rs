@@ -46,6 +46,9 @@ pub struct ProxyOptions {
     pub state_dir: Option<PathBuf>,
     /// A file holding the node credential (a bearer token) sent to the control plane.
     pub node_token_file: Option<PathBuf>,
+    /// A CA certificate (PEM) trusted besides the system's roots, for an `https://` control
+    /// plane whose certificate a local CA signed.
+    pub ca_cert_pem: Option<Vec<u8>>,
 }
 
 /// Data-path settings that ALB fixes or keeps as attributes (tests shorten them).
@@ -83,8 +86,10 @@ impl Default for Tuning {
 pub enum ProxyError {
     #[error("no configuration source: give a control plane URL or a config file")]
     NoConfigSource,
-    #[error("control plane {0:?}: expected an http:// URL")]
+    #[error("control plane {0:?}: expected an http:// or https:// URL")]
     ControlPlaneUrl(String),
+    #[error("the control plane's client: {0}")]
+    ControlPlaneClient(String),
     #[error("reading config file {path}: {source}")]
     ReadConfig {
         path: PathBuf,
@@ -196,7 +201,7 @@ impl Proxy {
             return Err(ProxyError::NoConfigSource);
         }
         if let Some(cp) = &opts.control_plane {
-            if !cp.starts_with("http://") {
+            if !cp.starts_with("http://") && !cp.starts_with("https://") {
                 return Err(ProxyError::ControlPlaneUrl(cp.clone()));
             }
         }
@@ -250,13 +255,17 @@ impl Proxy {
         tokio::spawn(pool_sweep_loop(proxy.clone(), proxy.inner.stop.subscribe()));
         if let Some(cp) = &opts.control_plane {
             let base = cp.trim_end_matches('/').to_string();
+            let client = control::cp_client(opts.ca_cert_pem.as_deref())
+                .map_err(ProxyError::ControlPlaneClient)?;
             tokio::spawn(control::config_loop(
                 proxy.clone(),
+                client.clone(),
                 base.clone(),
                 proxy.inner.stop.subscribe(),
             ));
             tokio::spawn(control::report_loop(
                 proxy.clone(),
+                client,
                 base,
                 proxy.inner.tuning.report_interval,
                 proxy.inner.stop.subscribe(),

@@ -1,4 +1,4 @@
-//! An OCI distribution client over plain HTTP: pushing an image from an OCI layout (monolithic
+//! An OCI distribution client (HTTP, or HTTPS for the registries [`use_https`] names): pushing an image from an OCI layout (monolithic
 //! uploads, skipping blobs the registry has) and pulling one into a content-addressed directory
 //! with digest verification, for the container driver.
 
@@ -68,6 +68,48 @@ fn bearer() -> Option<String> {
     }
 }
 
+/// Registries reached over HTTPS, and a CA certificate (PEM) trusted besides the system's.
+#[derive(Debug, Default, Clone)]
+struct Transport {
+    https_hosts: Vec<String>,
+    ca_pem: Option<Vec<u8>>,
+}
+
+static TRANSPORT: std::sync::RwLock<Transport> = std::sync::RwLock::new(Transport {
+    https_hosts: Vec::new(),
+    ca_pem: None,
+});
+
+/// Reaches the registry at `host` (`host:port`, as image references name it) over HTTPS, trusting
+/// `ca_pem` (a PEM certificate) besides the system's roots: berth's registry is served by the API,
+/// so when the API is `https://` its images are pulled and pushed over HTTPS too. Other
+/// registries are reached over plain HTTP (berth's registries on other machines serving HTTP).
+pub fn use_https(host: &str, ca_pem: Option<Vec<u8>>) -> Result<(), RegistryError> {
+    if let Some(pem) = &ca_pem {
+        reqwest::Certificate::from_pem(pem)
+            .map_err(|e| http_error("-", "-", format!("the CA certificate: {e}")))?;
+    }
+    if let Ok(mut t) = TRANSPORT.write() {
+        if !t.https_hosts.iter().any(|h| h == host) {
+            t.https_hosts.push(host.to_string());
+        }
+        if ca_pem.is_some() {
+            t.ca_pem = ca_pem;
+        }
+    }
+    Ok(())
+}
+
+/// The `/v2/<repository>` URL of an image's repository.
+fn base_url(target: &ImageReference) -> String {
+    let https = TRANSPORT
+        .read()
+        .map(|t| t.https_hosts.iter().any(|h| *h == target.host))
+        .unwrap_or(false);
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{}/v2/{}", target.host, target.repository)
+}
+
 fn client() -> Result<reqwest::Client, RegistryError> {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = bearer() {
@@ -75,8 +117,14 @@ fn client() -> Result<reqwest::Client, RegistryError> {
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }
     }
-    reqwest::Client::builder()
-        .default_headers(headers)
+    let mut builder = reqwest::Client::builder().default_headers(headers);
+    let ca = TRANSPORT.read().ok().and_then(|t| t.ca_pem.clone());
+    if let Some(pem) = ca {
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| http_error("-", "-", format!("the CA certificate: {e}")))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
         .build()
         .map_err(|e| http_error("-", "-", format!("building an HTTP client: {e}")))
 }
@@ -113,7 +161,7 @@ pub async fn push_layout(
         RegistryError::ManifestInvalid("the manifest to push has no config".into())
     })?;
     let client = client()?;
-    let base = format!("http://{}/v2/{}", target.host, target.repository);
+    let base = base_url(&target);
     let mut blobs = vec![config];
     blobs.extend(body.layers.unwrap_or_default());
     for blob in blobs {
@@ -275,7 +323,7 @@ pub async fn pull_with(
     tokio::fs::create_dir_all(&blobs)
         .await
         .map_err(io_error(format!("creating {}", blobs.display())))?;
-    let base = format!("http://{}/v2/{}", target.host, target.repository);
+    let base = base_url(&target);
     let (mut media_type, mut digest, mut bytes) =
         fetch_manifest(client, &base, &target.reference).await?;
     if media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST {

@@ -31,7 +31,7 @@ mod registry;
 
 pub use build::{build_image, AddFile, Base, BuildOptions, BuiltImage, ImageConfig};
 pub use client::{
-    pull, pull_with, push_layout, set_credential, Credential, PulledImage, PulledLayer,
+    pull, pull_with, push_layout, set_credential, use_https, Credential, PulledImage, PulledLayer,
 };
 pub use digest::Digest;
 pub use http::router;

@@ -5,7 +5,7 @@
 //!
 //! The runtime config (`config.json`) holds the container's environment, secrets included, so it
 //! never touches the disk: it is written to a bundle directory on a private tmpfs
-//! ([`RUN_DIR`]`/bundles/<container id>`, mode 0700) and removed as soon as `runc create` has
+//! ([`RUN_DIR`]`/bundles/<container id>`, mode 0700) and removed as soon as `runc run --detach` has
 //! read it.
 
 pub mod seccomp;
@@ -94,6 +94,11 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .filter(|d| !d.is_empty())
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
+}
+
+/// The cgroups path of container `id` (relative: runc nests it under the shim's own cgroup).
+pub fn cgroups_path(id: &str) -> String {
+    format!("berth/{id}")
 }
 
 impl RuncDriver {
@@ -244,7 +249,7 @@ impl Driver for RuncDriver {
                 task_memory: request.task_memory,
                 network,
                 rootfs: rootfs.clone(),
-                cgroups_path: format!("berth/{id}"),
+                cgroups_path: cgroups_path(&id),
                 etc_files,
                 swap_accounting: self.swap_accounting,
                 default_nofile: nix::sys::resource::getrlimit(

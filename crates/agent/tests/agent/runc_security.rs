@@ -90,7 +90,7 @@ pub(crate) async fn secrets_reach_the_container_but_no_file() {
         Path::new(berth_agent::driver::runc::RUN_DIR).join("bundles/berth-t-runc-secret-app");
     assert!(
         !bundle.exists(),
-        "{} is removed after runc create",
+        "{} is removed once runc has read it",
         bundle.display()
     );
     assert!(

@@ -54,13 +54,53 @@ pub struct Cluster {
     pub server: Option<Child>,
     pub agent: Option<Child>,
     pub proxy: Option<Child>,
+    /// With HTTPS on the API: the directory holding `ca.pem`, `localhost.pem` and
+    /// `localhost-key.pem` (made by `berth cert`).
+    pub tls: Option<PathBuf>,
 }
 
 impl Cluster {
     /// Starts server and agent (and the proxy when `proxy`).
     pub fn start(proxy: bool) -> Cluster {
+        Cluster::start_with(proxy, false)
+    }
+
+    /// As `start`, with the API (and so the registry) on HTTPS from a certificate of a local CA
+    /// (`berth cert`), which the agent, the proxy and the CLI trust through BERTH_CA_CERT.
+    pub fn start_tls(proxy: bool) -> Cluster {
+        Cluster::start_with(proxy, true)
+    }
+
+    fn start_with(proxy: bool, tls: bool) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", free_port());
+        let tls = tls.then(|| {
+            let certs = dir.path().join("certs");
+            let p = certs.to_str().unwrap();
+            for args in [
+                vec!["cert", "ca", "--out", p],
+                vec![
+                    "cert",
+                    "issue",
+                    "--ca",
+                    p,
+                    "--name",
+                    "localhost",
+                    "--name",
+                    "127.0.0.1",
+                    "--out",
+                    p,
+                ],
+            ] {
+                let out = Command::new(BERTH).args(&args).output().unwrap();
+                assert!(
+                    out.status.success(),
+                    "berth {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            certs
+        });
         let mut c = Cluster {
             dir,
             addr,
@@ -69,6 +109,7 @@ impl Cluster {
             server: None,
             agent: None,
             proxy: None,
+            tls,
         };
         c.start_server();
         c.agent = Some(c.spawn("agent"));
@@ -88,23 +129,46 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join(format!("{component}.test.log")))
             .unwrap();
-        Command::new(BERTH)
-            .arg(component)
+        let mut cmd = Command::new(BERTH);
+        cmd.arg(component)
             .env("BERTH_STATE_DIR", self.dir.path())
-            .env("BERTH_API_ADDR", &self.addr)
+            .env("BERTH_API_ADDR", self.api_url())
             .env("BERTH_BOOTSTRAP_TOKEN", &self.token)
             .env("BERTH_CONFIG_DIR", self.dir.path().join("client"))
             .env_remove("BERTH_TOKEN")
             .env("BERTH_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap()
+            .stderr(log);
+        self.tls_env(&mut cmd);
+        if let Some(certs) = &self.tls {
+            cmd.env("BERTH_TLS_CERT", certs.join("localhost.pem"))
+                .env("BERTH_TLS_KEY", certs.join("localhost-key.pem"));
+        }
+        cmd.spawn().unwrap()
+    }
+
+    /// The API's base URL (`https://` with `start_tls`).
+    pub fn api_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    fn tls_env(&self, cmd: &mut Command) {
+        match &self.tls {
+            Some(certs) => cmd.env("BERTH_CA_CERT", certs.join("ca.pem")),
+            None => cmd.env_remove("BERTH_CA_CERT"),
+        };
     }
 
     pub fn start_server(&mut self) {
         self.server = Some(self.spawn("server"));
+        if self.tls.is_some() {
+            eventually("server answers over https", Duration::from_secs(20), || {
+                self.cli(&["services"]).status.success().then_some(())
+            });
+            return;
+        }
         let url = format!("http://{}/healthz", self.addr);
         eventually("server healthy", Duration::from_secs(20), || {
             let out = Command::new(BERTH).args(["probe", &url]).output().ok()?;
@@ -130,9 +194,10 @@ impl Cluster {
         let mut cmd = Command::new(BERTH);
         cmd.args(args)
             .env("BERTH_STATE_DIR", self.dir.path())
-            .env("BERTH_API_ADDR", &self.addr)
+            .env("BERTH_API_ADDR", self.api_url())
             .env("BERTH_TOKEN", &self.token)
             .env("BERTH_CONFIG_DIR", self.dir.path().join("client"));
+        self.tls_env(&mut cmd);
         cmd
     }
 
