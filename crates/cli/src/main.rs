@@ -1,5 +1,10 @@
 //! The `berth` binary: every component (server, agent, proxy) and the CLI, dispatched by subcommand.
 
+/// mimalloc: the proxy allocates and frees small blocks on every request (header map, request
+/// future); with it the proxy spends less CPU per request than with the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod client;
 mod client_elb;
 mod cmd_apply;
