@@ -100,6 +100,24 @@ struct HealthRun {
     in_flight: Option<JoinHandle<()>>,
 }
 
+impl HealthRun {
+    /// The first check runs one interval after `now`.
+    fn new(
+        check: &berth_model::ecs::HealthCheck,
+        command: CheckCommand,
+        now: Instant,
+    ) -> HealthRun {
+        HealthRun {
+            tracker: HealthTracker::new(check),
+            command,
+            interval: check.interval().duration().max(Duration::from_millis(10)),
+            started: now,
+            next_at: now + check.interval().duration(),
+            in_flight: None,
+        }
+    }
+}
+
 struct ContainerRun {
     def: ContainerDefinition,
     dir: PathBuf,
@@ -1105,14 +1123,7 @@ fn new_health(
             cwd: None,
             timeout: inner.timeout,
         };
-        return Some(HealthRun {
-            tracker: HealthTracker::new(check),
-            command,
-            interval: check.interval().duration().max(Duration::from_millis(10)),
-            started: now,
-            next_at: now + check.interval().duration(),
-            in_flight: None,
-        });
+        return Some(HealthRun::new(check, command, now));
     }
     let mut env = env;
     if !env.iter().any(|(k, _)| k == "PATH") {
@@ -1133,14 +1144,7 @@ fn new_health(
         env,
         def.working_directory.as_ref().map(PathBuf::from),
     )?;
-    Some(HealthRun {
-        tracker: HealthTracker::new(check),
-        command,
-        interval: check.interval().duration().max(Duration::from_millis(10)),
-        started: now,
-        next_at: now + check.interval().duration(),
-        in_flight: None,
-    })
+    Some(HealthRun::new(check, command, now))
 }
 
 /// What `task.json` keeps of an assignment: everything but the secret values, which live only in

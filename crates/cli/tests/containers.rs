@@ -60,44 +60,12 @@ fn over_https_the_agent_the_proxy_and_the_registry_trust_the_local_ca() {
 }
 
 fn pushed_image_serves_behind_the_proxy(c: &Cluster) {
-    // A root filesystem: busybox and a page to serve.
-    let rootfs = c.state_dir().join("rootfs");
-    for d in ["bin", "www", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
-    std::fs::write(rootfs.join("www/index.html"), "hello from a container\n").unwrap();
-    std::fs::write(rootfs.join("www/health"), "ok\n").unwrap();
-    let image = format!("{}/www:v1", c.addr);
-    let out = c.cli(&[
-        "image",
-        "build",
-        "--from",
-        rootfs.to_str().unwrap(),
-        "--entrypoint",
-        "/bin/busybox",
-        "--cmd",
-        "httpd",
-        "--cmd",
-        "-f",
-        "--cmd",
-        "-p",
-        "--cmd",
-        "8080",
-        "--cmd",
-        "-h",
-        "--cmd",
-        "/www",
-        "--expose",
-        "8080/tcp",
-        "--tag",
-        &image,
-    ]);
-    assert!(
-        out.status.success(),
-        "image build: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let image = build_httpd_image(
+        c,
+        &[
+            ("index.html", "hello from a container\n"),
+            ("health", "ok\n"),
+        ],
     );
     let port = free_port();
     let stack = c.write_stack(

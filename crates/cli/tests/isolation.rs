@@ -29,45 +29,6 @@ fn available() -> bool {
 }
 
 /// Builds a busybox image serving /www and pushes it to the cluster's registry.
-fn build_image(c: &Cluster) -> String {
-    let rootfs = c.state_dir().join("rootfs");
-    for d in ["bin", "www", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
-    std::fs::write(rootfs.join("www/index.html"), "reached\n").unwrap();
-    let image = format!("{}/www:v1", c.addr);
-    let out = c.cli(&[
-        "image",
-        "build",
-        "--from",
-        rootfs.to_str().unwrap(),
-        "--entrypoint",
-        "/bin/busybox",
-        "--cmd",
-        "httpd",
-        "--cmd",
-        "-f",
-        "--cmd",
-        "-p",
-        "--cmd",
-        "8080",
-        "--cmd",
-        "-h",
-        "--cmd",
-        "/www",
-        "--tag",
-        &image,
-    ]);
-    assert!(
-        out.status.success(),
-        "image build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    image
-}
-
 fn stack(image: &str, [a_count, b_count, c_count]: [u32; 3]) -> String {
     let service = |name: &str, count: u32, extra: &str| {
         format!(
@@ -162,7 +123,7 @@ fn a_task_cannot_reach_a_port_its_rules_do_not_open() {
         return;
     }
     let c = Cluster::start(false);
-    let image = build_image(&c);
+    let image = build_httpd_image(&c, &[("index.html", "reached\n")]);
     apply(&c, &stack(&image, [1, 1, 1]));
     let (_, a_ip, a_pid, a_veth) = task_of(&c, "a");
     let (_, b_ip, _, b_veth) = task_of(&c, "b");

@@ -666,3 +666,37 @@ pub fn files_containing(dir: &Path, needle: &str) -> Vec<String> {
     }
     hits
 }
+
+/// Builds and pushes `<cluster>/www:v1`: busybox (`/bin/sh` too) serving `/www` with
+/// `httpd -f -p 8080`, `files` (name, text) in `/www`. Needs /bin/busybox (busybox-static).
+pub fn build_httpd_image(c: &Cluster, files: &[(&str, &str)]) -> String {
+    let rootfs = c.state_dir().join("rootfs");
+    for d in ["bin", "www", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).unwrap();
+    for (name, text) in files {
+        std::fs::write(rootfs.join("www").join(name), text).unwrap();
+    }
+    let image = format!("{}/www:v1", c.addr);
+    let mut args = vec!["image", "build", "--from", rootfs.to_str().unwrap()];
+    args.extend([
+        "--entrypoint",
+        "/bin/busybox",
+        "--expose",
+        "8080/tcp",
+        "--tag",
+        &image,
+    ]);
+    for a in ["httpd", "-f", "-p", "8080", "-h", "/www"] {
+        args.extend(["--cmd", a]);
+    }
+    let out = c.cli(&args);
+    assert!(
+        out.status.success(),
+        "image build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    image
+}
