@@ -128,10 +128,10 @@ http {
     }
 }
 EOF
-    valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" \
+    valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$tmp/callgrind.out" \
         nginx -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" >"$tmp/proxy.log" 2>&1 &
 else
-    BERTH_PROXY_WORKERS=1 valgrind --tool=callgrind --callgrind-out-file="$tmp/callgrind.out" \
+    BERTH_PROXY_WORKERS=1 valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$tmp/callgrind.out" \
         "$BERTH_BIN" proxy --config "$tmp/proxy.json" >"$tmp/proxy.log" 2>&1 &
 fi
 proxy_pid=$!

@@ -3,12 +3,13 @@
 //! appends buffered lines to the file.
 
 use crate::body::RespBody;
-use crate::forward::Conn;
+use crate::fields::Fields;
+use crate::forward::{ClientRequest, Conn};
 use crate::routing::strip_port;
 use crate::snapshot::{Listener, LoadBalancer};
 use crate::targets::{Group, Target};
 use http::uri::PathAndQuery;
-use http::{header, HeaderValue, Method, Request, Response, Version};
+use http::{HeaderValue, Method, Response, Version};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -49,11 +50,14 @@ pub struct Record {
     pub error_reason: Option<&'static str>,
 }
 
-fn content_length(h: &http::HeaderMap) -> u64 {
-    h.get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse().ok())
+fn content_length(h: &Fields) -> u64 {
+    h.get("content-length")
+        .and_then(crate::h1::parse_length)
         .unwrap_or(0)
+}
+
+fn value(h: &Fields, name: &str) -> Option<HeaderValue> {
+    h.get(name).and_then(|v| HeaderValue::from_bytes(v).ok())
 }
 
 /// A header value as text for the log (`-` when absent or not visible ASCII).
@@ -63,15 +67,15 @@ fn text(v: &Option<HeaderValue>) -> &str {
 
 impl Record {
     /// Starts a record when a request arrives.
-    pub(crate) fn start<B>(
-        req: &Request<B>,
+    pub(crate) fn start(
+        req: &ClientRequest,
         conn: &Conn,
         l: &Listener,
         priority: Option<u32>,
     ) -> Record {
-        let headers = req.headers();
-        let host = headers.get(header::HOST).cloned().or_else(|| {
-            req.uri()
+        let headers = &req.fields;
+        let host = value(headers, "host").or_else(|| {
+            req.uri
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
@@ -86,15 +90,15 @@ impl Record {
             target_status: None,
             received_bytes: content_length(headers),
             sent_bytes: 0,
-            method: req.method().clone(),
+            method: req.method.clone(),
             protocol: l.protocol,
             port: l.port,
             host,
-            path_and_query: req.uri().path_and_query().cloned(),
-            version: req.version(),
-            user_agent: headers.get(header::USER_AGENT).cloned(),
+            path_and_query: req.uri.path_and_query().cloned(),
+            version: req.version,
+            user_agent: value(headers, "user-agent"),
             target_group: None,
-            trace_id: headers.get("x-amzn-trace-id").cloned(),
+            trace_id: value(headers, "x-amzn-trace-id"),
             rule_priority: priority,
             action: "forward",
             redirect_url: None,

@@ -4,6 +4,7 @@
 
 use crate::access_log::Record;
 use crate::body::{ReqBody, RespBody};
+use crate::fields::Fields;
 use crate::health::mark_failed;
 use crate::pool;
 use crate::routing::{Action, Fixed, Forward, Redirect, RedirectInput, RequestView, TARGET_COOKIE};
@@ -13,13 +14,14 @@ use crate::targets::{cookie, parse_key, InFlight};
 use crate::upstream::{encode_head, Exchange, ExchangeError, RequestHead, UpstreamBody};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Instant, SystemTime};
-
-const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 
 /// One client connection's context, shared by its requests.
 pub(crate) struct Conn {
@@ -31,12 +33,44 @@ pub(crate) struct Conn {
     pub peer_ip: HeaderValue,
 }
 
+/// A connection's timer for the target response timeout, reused by its requests one after
+/// another (HTTP/1.1): moving its deadline later does not touch the runtime's timer wheel, so a
+/// request costs no timer registration. `None` (HTTP/2, concurrent streams): a timer per request.
+pub(crate) type ResponseTimer<'a> = Option<Pin<&'a mut tokio::time::Sleep>>;
+
+/// A client's request as the request path takes it.
+pub(crate) struct ClientRequest {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub fields: Fields,
+    pub body: ReqBody,
+}
+
+impl ClientRequest {
+    /// An HTTP/2 request (hyper's types).
+    pub fn from_http(req: Request<ReqBody>) -> ClientRequest {
+        let (parts, body) = req.into_parts();
+        ClientRequest {
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            fields: Fields::from_map(&parts.headers),
+            body,
+        }
+    }
+}
+
 /// Serves one request.
-pub(crate) async fn handle(conn: &Arc<Conn>, req: Request<ReqBody>) -> Response<RespBody> {
+pub(crate) async fn handle(
+    conn: &Arc<Conn>,
+    req: ClientRequest,
+    timer: ResponseTimer<'_>,
+) -> Response<RespBody> {
     let received = Instant::now();
     let listener = conn.listener.load_full();
     listener.lb.metrics.requests.inc();
-    let view = RequestView::new(&req, conn.peer.ip());
+    let view = RequestView::new(&req.method, &req.uri, &req.fields, conn.peer.ip());
     let (action, priority) = listener.routes.select(&view);
     let mut log = conn
         .shared
@@ -54,7 +88,7 @@ pub(crate) async fn handle(conn: &Arc<Conn>, req: Request<ReqBody>) -> Response<
         }
         Action::Forward(f) => {
             let f = f.clone();
-            forward(conn, &listener, &f, req, &mut log).await
+            forward(conn, &listener, &f, req, &mut log, timer).await
         }
     };
     if let Some(mut log) = log {
@@ -124,10 +158,11 @@ async fn forward(
     conn: &Conn,
     listener: &Listener,
     fwd: &Forward,
-    req: Request<ReqBody>,
+    req: ClientRequest,
     log: &mut Option<Box<Record>>,
+    mut timer: ResponseTimer<'_>,
 ) -> Response<RespBody> {
-    let Some((group, group_cookie)) = fwd.choose(req.headers()) else {
+    let Some((group, group_cookie)) = fwd.choose(&req.fields) else {
         return elb_response(listener, StatusCode::SERVICE_UNAVAILABLE);
     };
     if let Some(log) = log {
@@ -135,7 +170,7 @@ async fn forward(
     }
     let sticky = group
         .stickiness
-        .and_then(|_| cookie(req.headers(), TARGET_COOKIE))
+        .and_then(|_| cookie(&req.fields, TARGET_COOKIE))
         .and_then(parse_key);
     let Some((mut index, first)) = group.pick(sticky, None) else {
         if let Some(log) = log {
@@ -145,33 +180,37 @@ async fn forward(
     };
     let mut target = first.clone();
 
-    let facts = HeaderFacts::of(req.headers());
-    let upgrade = facts.upgrade && is_upgrade(req.headers());
+    let facts = HeaderFacts::of(&req.fields);
+    let upgrade = facts.upgrade && is_upgrade(&req.fields);
     // Only HTTP/1.1 connections switch protocols (HTTP/2 has no Upgrade).
-    let h1_upgrade = upgrade && !matches!(req.body(), ReqBody::Hyper(_));
-    let (parts, body) = req.into_parts();
+    let h1_upgrade = upgrade && !matches!(req.body, ReqBody::Hyper(_));
+    let ClientRequest {
+        method,
+        uri,
+        fields,
+        body,
+        ..
+    } = req;
     let mut body = (!body.is_end_stream()).then_some(body);
     let had_body = body.is_some();
     // A body of unknown length (or one the client sent chunked) goes chunked.
     let chunked = body.is_some() && (facts.transfer_encoding || !facts.content_length);
-    let upgrade_value = if upgrade {
-        parts.headers.get(header::UPGRADE)
-    } else {
-        None
-    };
+    let upgrade_value = if upgrade { fields.get("upgrade") } else { None };
     let has_host = facts.host;
-    let authority = parts.uri.authority().map(|a| a.as_str().as_bytes());
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let authority = uri.authority().map(|a| a.as_str().as_bytes());
+    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     // The same trace id on every attempt.
     let trace = (!facts.trace_id).then(trace_id_bytes);
     if let Some(log) = log {
         log.trace_id = match &trace {
             Some(t) => HeaderValue::from_bytes(t).ok(),
-            None => parts.headers.get(X_AMZN_TRACE_ID).cloned(),
+            None => fields
+                .get("x-amzn-trace-id")
+                .and_then(|v| HeaderValue::from_bytes(v).ok()),
         };
     }
     // Only a request without a body, sent again on another connection, can be replayed.
-    let replayable = body.is_none() && !upgrade && is_idempotent(&parts.method);
+    let replayable = body.is_none() && !upgrade && is_idempotent(&method);
     // Whether the request already moved to a second target (it does so at most once).
     let mut moved_on = false;
     let mut unsent_retries = 0;
@@ -216,9 +255,9 @@ async fn forward(
         encode_head(
             &mut upstream.wbuf,
             &RequestHead {
-                method: &parts.method,
+                method: &method,
                 path_and_query,
-                headers: &parts.headers,
+                headers: &fields,
                 host,
                 peer_ip: conn.peer_ip.as_bytes(),
                 forwarded_proto: listener.forwarded_proto.as_bytes(),
@@ -230,13 +269,18 @@ async fn forward(
         );
         let mut exchange = Exchange::new(upstream, body.take(), chunked);
         let sent = Instant::now();
-        let result = tokio::time::timeout(
-            group.response_timeout,
-            std::future::poll_fn(|cx| {
-                exchange.poll_head(cx, &parts.method, shared.max_response_head)
-            }),
-        )
-        .await;
+        let deadline = tokio::time::Instant::from_std(sent + group.response_timeout);
+        let answer =
+            std::future::poll_fn(|cx| exchange.poll_head(cx, &method, shared.max_response_head));
+        let result = match timer.as_mut() {
+            Some(t) => {
+                t.as_mut().reset(deadline);
+                within(answer, t.as_mut()).await
+            }
+            None => tokio::time::timeout_at(deadline, answer)
+                .await
+                .map_err(|_| ()),
+        };
         let err = match result {
             Ok(Ok(head)) => {
                 let target_time = sent.elapsed();
@@ -335,6 +379,21 @@ async fn forward(
     }
 }
 
+/// `fut`'s output, or `Err` when `timer` fires first.
+async fn within<F: std::future::Future>(
+    fut: F,
+    mut timer: Pin<&mut tokio::time::Sleep>,
+) -> Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        timer.as_mut().poll(cx).map(|()| Err(()))
+    })
+    .await
+}
+
 fn is_idempotent(m: &Method) -> bool {
     matches!(
         *m,
@@ -354,56 +413,54 @@ struct HeaderFacts {
 }
 
 impl HeaderFacts {
-    fn of(h: &HeaderMap) -> HeaderFacts {
+    fn of(fields: &Fields) -> HeaderFacts {
         let mut f = HeaderFacts::default();
-        for name in h.keys() {
-            if *name == header::HOST {
-                f.host = true;
-            } else if *name == header::UPGRADE {
-                f.upgrade = true;
-            } else if *name == header::TRANSFER_ENCODING {
-                f.transfer_encoding = true;
-            } else if *name == header::CONTENT_LENGTH {
-                f.content_length = true;
-            } else if *name == X_AMZN_TRACE_ID {
-                f.trace_id = true;
+        for (name, _) in fields.iter() {
+            let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+            match name.len() {
+                4 if is(b"host") => f.host = true,
+                7 if is(b"upgrade") => f.upgrade = true,
+                17 if is(b"transfer-encoding") => f.transfer_encoding = true,
+                14 if is(b"content-length") => f.content_length = true,
+                15 if is(b"x-amzn-trace-id") => f.trace_id = true,
+                _ => {}
             }
         }
         f
     }
 }
 
-fn is_upgrade(h: &HeaderMap) -> bool {
-    h.get(header::UPGRADE).is_some()
-        && h.get_all(header::CONNECTION).iter().any(|v| {
-            v.to_str().is_ok_and(|s| {
-                s.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-            })
+fn is_upgrade(fields: &Fields) -> bool {
+    fields.contains("upgrade")
+        && fields.get_all("connection").any(|v| {
+            v.split(|b| *b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"upgrade"))
         })
 }
 
 /// `Root=1-<8 hex epoch seconds>-<24 hex random>`.
 pub(crate) fn trace_id_bytes() -> [u8; 40] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let secs = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0) as u32;
     let mut buf = [0u8; 40];
     buf[..7].copy_from_slice(b"Root=1-");
-    for i in 0..8 {
-        buf[7 + i] = HEX[((secs >> (28 - 4 * i)) & 0xf) as usize];
-    }
+    put_hex(&mut buf[7..15], &secs.to_be_bytes());
     buf[15] = b'-';
     let (a, b) = (crate::rand::next(), crate::rand::next());
-    for i in 0..16 {
-        buf[16 + i] = HEX[((a >> (60 - 4 * i)) & 0xf) as usize];
-    }
-    for i in 0..8 {
-        buf[32 + i] = HEX[((b >> (60 - 4 * i)) & 0xf) as usize];
-    }
+    put_hex(&mut buf[16..32], &a.to_be_bytes());
+    put_hex(&mut buf[32..40], &b.to_be_bytes()[..4]);
     buf
+}
+
+/// Lowercase hex digits of `bytes` into `out` (twice as long).
+fn put_hex(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@ pub(crate) mod serve;
 mod tests;
 
 use crate::buffers::{put_head_buffer, take_head_buffer, HEAD_BUFFER};
+use crate::fields::{Fields, FieldsBuilder};
 use crate::upstream::{settle_chunked, step_chunked, Chunk, Framing, ReadBuffer, TargetHead};
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, StatusCode, Uri, Version};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode, Uri, Version};
 use std::cell::RefCell;
 use std::io;
 use std::mem::MaybeUninit;
@@ -60,9 +61,11 @@ impl HeadError {
 /// A parsed request head.
 #[derive(Debug)]
 pub(crate) struct Head {
-    /// Method, target, version and header fields (all of them; the request path drops the
-    /// hop-by-hop ones when it forwards).
-    pub request: Request<()>,
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    /// All header fields (the request path drops the hop-by-hop ones when it forwards).
+    pub fields: Fields,
     /// How the body is delimited: `Done` (none), `Length`, or `Chunked`.
     pub body: Framing,
     /// The client wants the connection kept open after the response.
@@ -114,69 +117,53 @@ pub(crate) fn parse_head(buf: &mut ReadBuffer, limits: &Limits) -> Result<Option
         Some(1) => Version::HTTP_11,
         _ => Version::HTTP_10,
     };
-    // Fields become slices of the head, shared rather than copied: note where each one is
+    // Fields become ranges of the head, shared rather than copied: note where each one is
     // before the head leaves the buffer (offsets within a head far below 4 GiB).
     let start = buf.data().as_ptr() as usize;
     let span = |s: &[u8]| (s.as_ptr() as usize - start, s.len());
     let target = span(req.path.unwrap_or("").as_bytes());
-    let n_headers = req.headers.len();
-    let mut spans_stack = [(0u32, 0u32, 0u32, 0u32); STACK_HEADERS];
-    let mut spans_heap = Vec::new();
-    let spans: &mut [(u32, u32, u32, u32)] = if n_headers <= STACK_HEADERS {
-        &mut spans_stack[..n_headers]
-    } else {
-        spans_heap.resize(n_headers, (0, 0, 0, 0));
-        &mut spans_heap[..]
-    };
-    for (s, h) in spans.iter_mut().zip(req.headers.iter()) {
-        let (n, nl) = span(h.name.as_bytes());
-        let (v, vl) = span(h.value);
-        *s = (n as u32, nl as u32, v as u32, vl as u32);
-    }
-    let head = buf.take(len);
-    let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1))
-        .map_err(|_| HeadError::Malformed("request target"))?;
-
-    let mut map = HeaderMap::with_capacity(n_headers);
+    let mut fields = FieldsBuilder::with_capacity(req.headers.len());
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut close = false;
     let mut keep_alive_token = false;
     let mut expect_continue = false;
-    for &(n, nl, v, vl) in spans.iter() {
-        let (n, nl, v, vl) = (n as usize, nl as usize, v as usize, vl as usize);
-        let name = HeaderName::from_bytes(&head[n..n + nl])
-            .map_err(|_| HeadError::Malformed("header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(v..v + vl))
-            .map_err(|_| HeadError::Malformed("header value"))?;
-        if name == header::CONTENT_LENGTH {
-            let l = parse_length(value.as_bytes()).ok_or(HeadError::Malformed("Content-Length"))?;
-            if length.is_some_and(|prev| prev != l) {
-                return Err(HeadError::Malformed("conflicting Content-Length values"));
+    for h in req.headers.iter() {
+        let (name, value) = (h.name.as_bytes(), h.value);
+        match name.len() {
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let l = parse_length(value).ok_or(HeadError::Malformed("Content-Length"))?;
+                if length.is_some_and(|prev| prev != l) {
+                    return Err(HeadError::Malformed("conflicting Content-Length values"));
+                }
+                length = Some(l);
             }
-            length = Some(l);
-        } else if name == header::TRANSFER_ENCODING {
-            // Chunked must be the last coding of a request, and only once.
-            let last = value
-                .as_bytes()
-                .rsplit(|b| *b == b',')
-                .next()
-                .unwrap_or(b"");
-            if chunked || !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                return Err(HeadError::Malformed("Transfer-Encoding"));
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                // Chunked must be the last coding of a request, and only once.
+                let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+                if chunked || !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                    return Err(HeadError::Malformed("Transfer-Encoding"));
+                }
+                chunked = true;
             }
-            chunked = true;
-        } else if name == header::CONNECTION {
-            for t in value.as_bytes().split(|b| *b == b',') {
-                let t = t.trim_ascii();
-                close |= t.eq_ignore_ascii_case(b"close");
-                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for t in value.split(|b| *b == b',') {
+                    let t = t.trim_ascii();
+                    close |= t.eq_ignore_ascii_case(b"close");
+                    keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
+                }
             }
-        } else if name == header::EXPECT {
-            expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                expect_continue = value.eq_ignore_ascii_case(b"100-continue");
+            }
+            _ => {}
         }
-        map.append(name, value);
+        fields.push(span(name), span(value));
     }
+    let head = buf.take(len);
+    let uri = Uri::from_maybe_shared(head.slice(target.0..target.0 + target.1))
+        .map_err(|_| HeadError::Malformed("request target"))?;
+    let fields = fields.finish(head);
     if chunked && length.is_some() {
         return Err(HeadError::Malformed(
             "both Content-Length and Transfer-Encoding",
@@ -196,13 +183,11 @@ pub(crate) fn parse_head(buf: &mut ReadBuffer, limits: &Limits) -> Result<Option
         }
     };
     let keep_alive = !close && (version == Version::HTTP_11 || keep_alive_token);
-    let mut request = Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = version;
-    *request.headers_mut() = map;
     Ok(Some(Head {
-        request,
+        method,
+        uri,
+        version,
+        fields,
         body,
         keep_alive,
         expect_continue,
@@ -210,7 +195,7 @@ pub(crate) fn parse_head(buf: &mut ReadBuffer, limits: &Limits) -> Result<Option
 }
 
 /// A Content-Length value: decimal digits only (no sign, no spaces inside), below 2^63.
-fn parse_length(v: &[u8]) -> Option<u64> {
+pub(crate) fn parse_length(v: &[u8]) -> Option<u64> {
     let v = v.trim_ascii();
     if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
         return None;

@@ -7,6 +7,7 @@ mod body;
 mod buffers;
 mod checker;
 mod control;
+pub mod fields;
 mod forward;
 mod h1;
 pub mod health;

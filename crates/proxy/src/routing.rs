@@ -1,11 +1,12 @@
 //! Listener rules compiled per snapshot: ALB conditions (path, host, header, method, query string,
 //! source IP), rule selection by priority, and the fixed-response and redirect actions.
 
+use crate::fields::{visible_ascii, Fields};
 use crate::targets::{cookie, parse_key, set_cookie, Group};
 use crate::wildcard::Wildcard;
 use berth_model::protocol::proxy as wire;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,25 +18,28 @@ pub struct RequestView<'a> {
     pub query: Option<&'a str>,
     /// Host without port.
     pub host: Option<&'a str>,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a Fields,
     pub source: IpAddr,
 }
 
 impl<'a> RequestView<'a> {
     /// The view of a request from `source`.
-    pub fn new<B>(req: &'a http::Request<B>, source: IpAddr) -> RequestView<'a> {
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+    pub fn new(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a Fields,
+        source: IpAddr,
+    ) -> RequestView<'a> {
+        let host = headers
+            .get_str("host")
+            .or_else(|| uri.authority().map(|a| a.as_str()))
             .map(strip_port);
         RequestView {
-            method: req.method(),
-            path: req.uri().path(),
-            query: req.uri().query(),
+            method,
+            path: uri.path(),
+            query: uri.query(),
             host,
-            headers: req.headers(),
+            headers,
             source,
         }
     }
@@ -133,9 +137,8 @@ impl Condition {
             Condition::Host(ps) => r.host.is_some_and(|h| ps.iter().any(|p| p.matches(h))),
             Condition::Header { name, values } => r
                 .headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
+                .get_all(name.as_str())
+                .filter_map(visible_ascii)
                 .any(|v| values.iter().any(|p| p.matches(v))),
             Condition::Method(ms) => ms.iter().any(|m| m == r.method),
             Condition::Query(pairs) => {
@@ -198,7 +201,7 @@ pub const TARGET_COOKIE: &str = "AWSALB";
 impl Forward {
     /// Picks a target group: the sticky one if the `AWSALBTG` cookie names a group with weight
     /// > 0, else a weighted random choice. Returns the group and a `Set-Cookie` to send, if any.
-    pub fn choose(&self, headers: &HeaderMap) -> Option<(&Arc<Group>, Option<HeaderValue>)> {
+    pub fn choose(&self, headers: &Fields) -> Option<(&Arc<Group>, Option<HeaderValue>)> {
         if self.groups.len() == 1 {
             let (g, w) = &self.groups[0];
             return (*w > 0 || self.total_weight == 0).then_some((g, None));

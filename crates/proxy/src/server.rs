@@ -4,7 +4,7 @@
 
 use crate::access_log::AccessLog;
 use crate::body::ReqBody;
-use crate::forward::{handle, Conn};
+use crate::forward::{handle, ClientRequest, Conn};
 use crate::h1::serve::{ClientWriter, ConnState};
 use crate::h1::{ClientRead, ClientReader, Limits};
 use crate::pool::Connector;
@@ -366,7 +366,12 @@ async fn drive_h2<I>(
     let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let conn = conn.clone();
         async move {
-            let mut resp = handle(&conn, req.map(ReqBody::Hyper)).await;
+            let mut resp = handle(
+                &conn,
+                ClientRequest::from_http(req.map(ReqBody::Hyper)),
+                None,
+            )
+            .await;
             // hyper sends one map: the target's fields, then the proxy's own.
             if let Some(target) = resp.body_mut().take_target_head() {
                 let mut map = target.to_map();

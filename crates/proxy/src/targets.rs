@@ -339,9 +339,11 @@ pub fn fnv1a(parts: &[&[u8]]) -> u64 {
 }
 
 /// The value of cookie `name` in the request's Cookie headers, if any.
-pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    for v in headers.get_all(http::header::COOKIE) {
-        let Ok(s) = v.to_str() else { continue };
+pub fn cookie<'a>(headers: &'a crate::fields::Fields, name: &str) -> Option<&'a str> {
+    for v in headers.get_all("cookie") {
+        let Some(s) = crate::fields::visible_ascii(v) else {
+            continue;
+        };
         for pair in s.split(';') {
             if let Some((k, v)) = pair.trim().split_once('=') {
                 if k == name {

@@ -6,8 +6,9 @@
 
 use crate::body::ReqBody;
 use crate::buffers::{put_read_buffer, put_write_buffer, take_read_buffer, take_write_buffer};
+use crate::fields::Fields;
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use hyper::body::Frame;
 use std::collections::VecDeque;
@@ -162,7 +163,7 @@ pub(crate) struct RequestHead<'a> {
     pub method: &'a Method,
     /// Origin form (`/path?query`).
     pub path_and_query: &'a str,
-    pub headers: &'a HeaderMap,
+    pub headers: &'a Fields,
     /// `Host` to send when the request has none.
     pub host: Option<&'a [u8]>,
     /// The client's address, appended to X-Forwarded-For.
@@ -172,7 +173,7 @@ pub(crate) struct RequestHead<'a> {
     /// X-Amzn-Trace-Id to add (the request has none).
     pub trace_id: Option<&'a [u8]>,
     /// `Upgrade` value of a protocol upgrade (WebSocket): sent with `Connection: upgrade`.
-    pub upgrade: Option<&'a HeaderValue>,
+    pub upgrade: Option<&'a [u8]>,
     /// The body is sent chunked (its length is unknown).
     pub chunked: bool,
 }
@@ -185,32 +186,37 @@ enum Field {
     ForwardedFor,
 }
 
-fn request_field(name: &HeaderName, chunked: bool) -> Field {
-    match name.as_str() {
-        "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer"
-        | "transfer-encoding" | "upgrade" | "x-forwarded-proto" | "x-forwarded-port" => Field::Drop,
-        "content-length" if chunked => Field::Drop,
-        "x-forwarded-for" => Field::ForwardedFor,
+fn request_field(name: &[u8], chunked: bool) -> Field {
+    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+    match name.len() {
+        2 if is(b"te") => Field::Drop,
+        7 if is(b"trailer") || is(b"upgrade") => Field::Drop,
+        10 if is(b"connection") || is(b"keep-alive") => Field::Drop,
+        14 if chunked && is(b"content-length") => Field::Drop,
+        15 if is(b"x-forwarded-for") => Field::ForwardedFor,
+        16 if is(b"proxy-connection") || is(b"x-forwarded-port") => Field::Drop,
+        17 if is(b"transfer-encoding") || is(b"x-forwarded-proto") => Field::Drop,
         _ => Field::Keep,
     }
 }
 
 /// Header names a `Connection` header lists (besides `keep-alive` / `close`): hop-by-hop too.
-pub(crate) fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+pub(crate) fn connection_listed(headers: &Fields) -> Vec<&[u8]> {
     headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|s| s.split(','))
-        .map(str::trim)
-        .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+        .get_all("connection")
+        .flat_map(|v| v.split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| {
+            !t.is_empty()
+                && !t.eq_ignore_ascii_case(b"keep-alive")
+                && !t.eq_ignore_ascii_case(b"close")
+        })
         .collect()
 }
 
 /// Encodes the head sent to the target into `w`: the request line, the client's end-to-end
-/// headers, then Host (when missing), X-Forwarded-For/-Proto/-Port, the trace id, upgrade and
-/// framing headers.
+/// headers (names in the client's case), then Host (when missing), X-Forwarded-For/-Proto/-Port,
+/// the trace id, upgrade and framing headers.
 pub(crate) fn encode_head(w: &mut Vec<u8>, h: &RequestHead<'_>) {
     if w.capacity() == 0 {
         *w = take_write_buffer();
@@ -221,27 +227,32 @@ pub(crate) fn encode_head(w: &mut Vec<u8>, h: &RequestHead<'_>) {
     w.push(b' ');
     w.extend_from_slice(h.path_and_query.as_bytes());
     w.extend_from_slice(b" HTTP/1.1\r\n");
-    let listed = if h.headers.contains_key(header::CONNECTION) {
+    let listed = if h.headers.contains("connection") {
         connection_listed(h.headers)
     } else {
         Vec::new()
     };
     let mut forwarded_for = false;
-    for (name, value) in h.headers {
+    for (name, value) in h.headers.iter() {
         match request_field(name, h.chunked) {
             Field::Keep => {
-                if !listed.is_empty() && listed.contains(name) {
+                if !listed.is_empty() && listed.iter().any(|l| l.eq_ignore_ascii_case(name)) {
                     continue;
                 }
-                w.extend_from_slice(name.as_str().as_bytes());
+                w.extend_from_slice(name);
                 w.extend_from_slice(b": ");
-                w.extend_from_slice(value.as_bytes());
+                w.extend_from_slice(value);
                 w.extend_from_slice(b"\r\n");
             }
             Field::Drop => {}
             Field::ForwardedFor => forwarded_for = true,
         }
     }
+    encode_tail(w, h, forwarded_for);
+}
+
+/// The fields the proxy adds after the client's.
+fn encode_tail(w: &mut Vec<u8>, h: &RequestHead<'_>, forwarded_for: bool) {
     if let Some(host) = h.host {
         w.extend_from_slice(b"host: ");
         w.extend_from_slice(host);
@@ -250,7 +261,7 @@ pub(crate) fn encode_head(w: &mut Vec<u8>, h: &RequestHead<'_>) {
     w.extend_from_slice(b"x-forwarded-for: ");
     if forwarded_for {
         for v in h.headers.get_all("x-forwarded-for") {
-            w.extend_from_slice(v.as_bytes());
+            w.extend_from_slice(v);
             w.extend_from_slice(b", ");
         }
     }
@@ -267,7 +278,7 @@ pub(crate) fn encode_head(w: &mut Vec<u8>, h: &RequestHead<'_>) {
     }
     if let Some(up) = h.upgrade {
         w.extend_from_slice(b"connection: upgrade\r\nupgrade: ");
-        w.extend_from_slice(up.as_bytes());
+        w.extend_from_slice(up);
         w.extend_from_slice(b"\r\n");
     }
     if h.chunked {
@@ -308,6 +319,38 @@ pub(crate) enum Chunk {
     /// The CRLF after a chunk's data.
     DataEnd,
     Trailers,
+}
+
+/// The response fields the proxy looks at, told apart by length first (most names match none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ResponseField {
+    Connection,
+    TransferEncoding,
+    ContentLength,
+    /// `Keep-Alive`, `Proxy-Connection`, `TE`, `Trailer`: never forwarded.
+    HopByHop,
+    /// Forwarded on a 101 only.
+    Upgrade,
+    Date,
+    Other,
+}
+
+impl ResponseField {
+    fn of(name: &[u8]) -> ResponseField {
+        let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
+        match name.len() {
+            2 if is(b"te") => ResponseField::HopByHop,
+            4 if is(b"date") => ResponseField::Date,
+            7 if is(b"trailer") => ResponseField::HopByHop,
+            7 if is(b"upgrade") => ResponseField::Upgrade,
+            10 if is(b"connection") => ResponseField::Connection,
+            10 if is(b"keep-alive") => ResponseField::HopByHop,
+            14 if is(b"content-length") => ResponseField::ContentLength,
+            16 if is(b"proxy-connection") => ResponseField::HopByHop,
+            17 if is(b"transfer-encoding") => ResponseField::TransferEncoding,
+            _ => ResponseField::Other,
+        }
+    }
 }
 
 /// A parsed response head.
@@ -653,53 +696,52 @@ impl Exchange {
             let mut length_fields: u128 = 0;
             for (i, h) in resp.headers.iter().enumerate() {
                 let bit = 1u128 << i;
-                let name = h.name.as_bytes();
                 let value = h.value;
-                if name.eq_ignore_ascii_case(b"connection") {
-                    for t in value.split(|b| *b == b',') {
-                        let t = t.trim_ascii();
-                        if t.eq_ignore_ascii_case(b"close") {
-                            keep_alive = false;
-                        } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                            // HTTP/1.0 keep-alive is not relied on.
-                        } else if !t.eq_ignore_ascii_case(b"upgrade") && !t.is_empty() {
-                            listed.push(t);
+                match ResponseField::of(h.name.as_bytes()) {
+                    ResponseField::Connection => {
+                        for t in value.split(|b| *b == b',') {
+                            let t = t.trim_ascii();
+                            if t.eq_ignore_ascii_case(b"close") {
+                                keep_alive = false;
+                            } else if t.eq_ignore_ascii_case(b"keep-alive") {
+                                // HTTP/1.0 keep-alive is not relied on.
+                            } else if !t.eq_ignore_ascii_case(b"upgrade") && !t.is_empty() {
+                                listed.push(t);
+                            }
+                        }
+                        if !upgrade {
+                            skip |= bit;
                         }
                     }
-                    if !upgrade {
+                    ResponseField::TransferEncoding => {
+                        let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+                        if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                            chunked = true;
+                        } else {
+                            other_encoding = true;
+                        }
                         skip |= bit;
                     }
-                } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                    let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
-                    if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                        chunked = true;
-                    } else {
-                        other_encoding = true;
+                    ResponseField::ContentLength => {
+                        match (crate::h1::parse_length(value), length) {
+                            (Some(l), None) => length = Some(l),
+                            (Some(l), Some(prev)) if l == prev => skip |= bit,
+                            _ => {
+                                return Err(ExchangeError::Failed(
+                                    "invalid Content-Length in the response".into(),
+                                ))
+                            }
+                        }
+                        length_fields |= bit;
                     }
-                    skip |= bit;
-                } else if name.eq_ignore_ascii_case(b"content-length") {
-                    let parsed = std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u64>().ok());
-                    match (parsed, length) {
-                        (Some(l), None) => length = Some(l),
-                        (Some(l), Some(prev)) if l == prev => skip |= bit,
-                        _ => {
-                            return Err(ExchangeError::Failed(
-                                "invalid Content-Length in the response".into(),
-                            ))
+                    ResponseField::HopByHop => skip |= bit,
+                    ResponseField::Upgrade => {
+                        if !upgrade {
+                            skip |= bit;
                         }
                     }
-                    length_fields |= bit;
-                } else if name.eq_ignore_ascii_case(b"keep-alive")
-                    || name.eq_ignore_ascii_case(b"proxy-connection")
-                    || name.eq_ignore_ascii_case(b"te")
-                    || name.eq_ignore_ascii_case(b"trailer")
-                    || (!upgrade && name.eq_ignore_ascii_case(b"upgrade"))
-                {
-                    skip |= bit;
-                } else if name.eq_ignore_ascii_case(b"date") {
-                    has_date = true;
+                    ResponseField::Date => has_date = true,
+                    ResponseField::Other => {}
                 }
             }
             if !listed.is_empty() && !upgrade {

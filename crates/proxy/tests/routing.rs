@@ -397,6 +397,40 @@ async fn target_timeout_gives_504_and_dead_target_gives_502() {
     proxy.shutdown().await;
 }
 
+/// A keep-alive connection's requests share one response timer: one that fired while the
+/// connection sat idle still gives the next request its whole timeout, and a slow request later
+/// on the same connection still gets its 504.
+#[tokio::test]
+async fn every_request_of_a_keep_alive_connection_gets_the_whole_response_timeout() {
+    let a = backend("a").await;
+    let cfg = config(
+        1,
+        "127.0.0.1:0",
+        vec![],
+        forward(&[("web", 1)]),
+        vec![group("web", &[&a])],
+    );
+    let tuning = Tuning {
+        target_timeout: Duration::from_millis(300),
+        ..Tuning::default()
+    };
+    let (proxy, addr, _dir) = start(&cfg, tuning).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut ask = async |path: &str| {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        read_response(&mut s).await.0
+    };
+    assert_eq!(ask("/").await, "HTTP/1.1 200 OK");
+    // Idle past the timeout: the timer set for the first request fires.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ask("/slow?ms=150").await, "HTTP/1.1 200 OK");
+    assert_eq!(ask("/slow?ms=150").await, "HTTP/1.1 200 OK");
+    assert_eq!(ask("/slow?ms=2000").await, "HTTP/1.1 504 Gateway Timeout");
+    assert_eq!(ask("/").await, "HTTP/1.1 200 OK");
+    proxy.shutdown().await;
+}
+
 #[tokio::test]
 async fn streaming_response_is_not_buffered() {
     let a = backend("a").await;

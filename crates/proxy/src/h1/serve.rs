@@ -11,10 +11,10 @@ use super::{
 };
 use crate::body::{ReqBody, RespBody};
 use crate::buffers::{put_write_buffer, take_write_buffer};
-use crate::forward::{handle, Conn};
+use crate::forward::{handle, ClientRequest, Conn};
 use crate::upstream::{Framing, Upstream};
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, Version};
+use http::{Method, StatusCode, Version};
 use hyper::body::Body;
 use std::future::poll_fn;
 use std::io;
@@ -27,6 +27,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 /// Body data at most this long is copied into the write buffer (with the head, so a small
 /// response leaves in one write); longer data is written from its own buffer.
 const COPY_DATA: usize = 8 * 1024;
+
+/// Where a connection's response timer points before its first request (it is reset to each
+/// request's deadline before it is polled).
+const IDLE_TIMER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// What the connection's supervisor (idle timeout, listener close) and the loop share.
 #[derive(Debug, Default)]
@@ -49,6 +53,8 @@ pub(crate) async fn serve(
     state: &ConnState,
 ) {
     let mut wbuf: Vec<u8> = Vec::new();
+    // The target response timeout's timer, made at the first forwarded request and reused.
+    let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         // The next request head.
         let head = loop {
@@ -89,14 +95,16 @@ pub(crate) async fn serve(
             }
         };
         let super::Head {
-            request,
+            method,
+            uri,
+            version,
+            fields,
             body: framing,
             keep_alive,
             expect_continue,
         } = head;
-        let (parts, ()) = request.into_parts();
-        let facts_head = parts.method == Method::HEAD;
-        let http10 = parts.version == Version::HTTP_10;
+        let facts_head = method == Method::HEAD;
+        let http10 = version == Version::HTTP_10;
         let has_body = framing != Framing::Done;
         let (body, home, kept) = if has_body {
             if expect_continue
@@ -116,7 +124,19 @@ pub(crate) async fn serve(
         };
         // Boxed per request: the connection's task is as large as its largest state, so an
         // idle connection would otherwise hold room for a whole request's.
-        let resp = Box::pin(handle(&conn, Request::from_parts(parts, body))).await;
+        let timer = timer.get_or_insert_with(|| {
+            Box::pin(tokio::time::sleep_until(
+                tokio::time::Instant::now() + IDLE_TIMER,
+            ))
+        });
+        let request = ClientRequest {
+            method,
+            uri,
+            version,
+            fields,
+            body,
+        };
+        let resp = Box::pin(handle(&conn, request, Some(timer.as_mut()))).await;
         let (parts, mut body) = resp.into_parts();
         // The write buffer is taken only now (none is held while the target thinks).
         if wbuf.capacity() == 0 {

@@ -143,6 +143,7 @@ fn cookies_parse_from_headers() {
         http::header::COOKIE,
         HeaderValue::from_static("a=1; AWSALB=00000000000000ff; b=2"),
     );
+    let h = crate::fields::Fields::from_map(&h);
     assert_eq!(cookie(&h, "AWSALB"), Some("00000000000000ff"));
     assert_eq!(cookie(&h, "AWSALBTG"), None);
     assert_eq!(

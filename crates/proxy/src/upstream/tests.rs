@@ -2,11 +2,11 @@
 //! scripted targets on loopback.
 
 use super::*;
-use http::Method;
+use http::{header, Method};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-fn head<'a>(headers: &'a HeaderMap, chunked: bool) -> RequestHead<'a> {
+fn head<'a>(headers: &'a Fields, chunked: bool) -> RequestHead<'a> {
     RequestHead {
         method: &Method::GET,
         path_and_query: "/p?q=1",
@@ -37,6 +37,7 @@ fn heads_drop_hop_by_hop_fields_and_add_forwarding_ones() {
     h.append("x-forwarded-for", HeaderValue::from_static("2.2.2.2"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
     h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+    let h = Fields::from_map(&h);
     let mut w = Vec::new();
     encode_head(&mut w, &head(&h, false));
     let text = String::from_utf8(w.clone()).unwrap();
@@ -51,10 +52,10 @@ fn heads_drop_hop_by_hop_fields_and_add_forwarding_ones() {
     let mut up = head(&h, true);
     up.host = Some(b"10.0.0.1:8080");
     up.trace_id = Some(b"Root=1-x");
-    let ws = HeaderValue::from_static("websocket");
-    up.upgrade = Some(&ws);
+    up.upgrade = Some(b"websocket");
     let mut h2 = HeaderMap::new();
     h2.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+    let h2 = Fields::from_map(&h2);
     up.headers = &h2;
     encode_head(&mut w, &up);
     assert_eq!(
