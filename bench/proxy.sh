@@ -7,7 +7,7 @@
 #                                                             # target)/release/berth
 #
 # Environment: BERTH_BIN, CONNS_LIST (default "64 256"), PROXY_WORKERS (default 1),
-# ROUNDS / DURATION / ... are passed through to proxy-compare.sh; IDLE_CONNS (default 10000);
+# ROUNDS (default 5) / DURATION / ... are passed through to proxy-compare.sh; IDLE_CONNS (default 10000);
 # SKIP_COMPARE=1 or SKIP_IDLE=1 to run one part only.
 set -euo pipefail
 export LC_ALL=C
@@ -25,6 +25,10 @@ PROXY_CMD="$BERTH_BIN proxy --config"
 export PROXY_CMD
 PROXY_WORKERS=${PROXY_WORKERS:-1}
 export PROXY_WORKERS
+# Five rounds: single runs on a 2-core VM swing by 10-50 % for every proxy, and the ratio line is
+# the median of the per-round ratios (proxy-compare.sh suggests 5-7 rounds for small effects).
+ROUNDS=${ROUNDS:-5}
+export ROUNDS
 
 # The candidate: a static ProxyConfig -- one listener on :18100 forwarding to a target group
 # with both backends, health checks on /.
