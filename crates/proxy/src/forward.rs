@@ -61,12 +61,14 @@ impl ClientRequest {
     }
 }
 
-/// Serves one request.
-pub(crate) async fn handle(
-    conn: &Arc<Conn>,
+/// Serves one request: routed at once; a fixed response or redirect is ready at once, a
+/// forwarded request is the future of its exchange with a target (the one future the request
+/// path keeps per request: routing state is not held across it).
+pub(crate) fn handle<'a>(
+    conn: &'a Arc<Conn>,
     req: ClientRequest,
-    timer: ResponseTimer<'_>,
-) -> Response<RespBody> {
+    timer: ResponseTimer<'a>,
+) -> Handled<impl Future<Output = Response<RespBody>> + 'a> {
     let received = Instant::now();
     let listener = conn.listener.load_full();
     listener.lb.metrics.requests.inc();
@@ -88,17 +90,48 @@ pub(crate) async fn handle(
         }
         Action::Forward(f) => {
             let f = f.clone();
-            forward(conn, &listener, &f, req, &mut log, timer).await
+            return forward(conn, listener, f, req, log, timer, received);
         }
     };
+    finish_log(conn, log, action_name(action), &resp, received);
+    Handled::Ready(Some(Box::new(resp)))
+}
+
+/// A request's response: ready at once, or the exchange with a target (boxed: a connection's
+/// task is as large as its largest state, so an idle connection would otherwise hold room for a
+/// whole exchange).
+pub(crate) enum Handled<F> {
+    Ready(Option<Box<Response<RespBody>>>),
+    Forward(Pin<Box<F>>),
+}
+
+impl<F: Future<Output = Response<RespBody>>> Future for Handled<F> {
+    type Output = Response<RespBody>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            // Polled again after it answered: never ready again.
+            Handled::Ready(resp) => resp.take().map_or(Poll::Pending, |r| Poll::Ready(*r)),
+            Handled::Forward(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Completes a request's access log record with its response and sends it.
+fn finish_log(
+    conn: &Conn,
+    log: Option<Box<Record>>,
+    action: &'static str,
+    resp: &Response<RespBody>,
+    received: Instant,
+) {
     if let Some(mut log) = log {
-        log.action = action_name(action);
-        log.finish(&resp, received);
+        log.action = action;
+        log.finish(resp, received);
         if let Some(al) = &conn.shared.access_log {
             al.send(*log);
         }
     }
-    resp
 }
 
 fn action_name(a: &Action) -> &'static str {
@@ -154,18 +187,28 @@ pub(crate) fn elb_response(l: &Listener, status: StatusCode) -> Response<RespBod
 /// closed it without answering.
 const MAX_UNSENT_RETRIES: u32 = 3;
 
-async fn forward(
-    conn: &Conn,
-    listener: &Listener,
-    fwd: &Forward,
+/// Forwards a request routed to `fwd`, then completes and sends its access log record. The
+/// target group and target are chosen at once (503 when there is none); the exchange is the
+/// future returned, which holds only what the exchange needs.
+fn forward<'a>(
+    conn: &'a Conn,
+    listener: Arc<Listener>,
+    fwd: Arc<Forward>,
     req: ClientRequest,
-    log: &mut Option<Box<Record>>,
-    mut timer: ResponseTimer<'_>,
-) -> Response<RespBody> {
-    let Some((group, group_cookie)) = fwd.choose(&req.fields) else {
-        return elb_response(listener, StatusCode::SERVICE_UNAVAILABLE);
+    mut log: Option<Box<Record>>,
+    mut timer: ResponseTimer<'a>,
+    received: Instant,
+) -> Handled<impl Future<Output = Response<RespBody>> + 'a> {
+    let unavailable = |log: Option<Box<Record>>| {
+        let resp = elb_response(&listener, StatusCode::SERVICE_UNAVAILABLE);
+        finish_log(conn, log, "forward", &resp, received);
+        Handled::Ready(Some(Box::new(resp)))
     };
-    if let Some(log) = log {
+    let Some((group, group_cookie)) = fwd.choose(&req.fields) else {
+        return unavailable(log);
+    };
+    let group = group.clone();
+    if let Some(log) = &mut log {
         log.target_group = Some(group.clone());
     }
     let sticky = group
@@ -173,10 +216,10 @@ async fn forward(
         .and_then(|_| cookie(&req.fields, TARGET_COOKIE))
         .and_then(parse_key);
     let Some((mut index, first)) = group.pick(sticky, None) else {
-        if let Some(log) = log {
+        if let Some(log) = &mut log {
             log.error_reason = Some("NoHealthyTargets");
         }
-        return elb_response(listener, StatusCode::SERVICE_UNAVAILABLE);
+        return unavailable(log);
     };
     let mut target = first.clone();
 
@@ -195,13 +238,10 @@ async fn forward(
     let had_body = body.is_some();
     // A body of unknown length (or one the client sent chunked) goes chunked.
     let chunked = body.is_some() && (facts.transfer_encoding || !facts.content_length);
-    let upgrade_value = if upgrade { fields.get("upgrade") } else { None };
     let has_host = facts.host;
-    let authority = uri.authority().map(|a| a.as_str().as_bytes());
-    let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
     // The same trace id on every attempt.
     let trace = (!facts.trace_id).then(trace_id_bytes);
-    if let Some(log) = log {
+    if let Some(log) = &mut log {
         log.trace_id = match &trace {
             Some(t) => HeaderValue::from_bytes(t).ok(),
             None => fields
@@ -211,172 +251,185 @@ async fn forward(
     }
     // Only a request without a body, sent again on another connection, can be replayed.
     let replayable = body.is_none() && !upgrade && is_idempotent(&method);
-    // Whether the request already moved to a second target (it does so at most once).
-    let mut moved_on = false;
-    let mut unsent_retries = 0;
-    let shared = &conn.shared;
 
-    loop {
-        let guard = InFlight::new(target.clone());
-        let (mut upstream, reused) = match pool::connection(
-            &shared.connector,
-            &target,
-            shared.pool_idle_timeout,
-        )
-        .await
-        {
-            Ok(c) => c,
-            Err(e) => {
+    Handled::Forward(Box::pin(async move {
+        let listener = &*listener;
+        let log = &mut log;
+        let upgrade_value = if upgrade { fields.get("upgrade") } else { None };
+        let authority = uri.authority().map(|a| a.as_str().as_bytes());
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        // Whether the request already moved to a second target (it does so at most once).
+        let mut moved_on = false;
+        let mut unsent_retries = 0;
+        let shared = &conn.shared;
+        let resp: Response<RespBody> = 'resp: {
+            loop {
+                let guard = InFlight::new(target.clone());
+                let (mut upstream, reused) = match pool::connection(
+                    &shared.connector,
+                    &target,
+                    shared.pool_idle_timeout,
+                )
+                .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        drop(guard);
+                        // Passive health check: out of rotation until active checks bring it back.
+                        target.update_health(mark_failed);
+                        tracing::debug!(target = target.label(), error = %e, "target refused the connection");
+                        // Nothing was sent yet: any request may go to another target.
+                        if !moved_on {
+                            if let Some((i, t)) = group.pick(None, Some(&target)) {
+                                moved_on = true;
+                                index = i;
+                                target = t.clone();
+                                continue;
+                            }
+                        }
+                        if let Some(log) = log {
+                            log.target = Some(target.clone());
+                            log.error_reason = Some("TargetConnectionError");
+                        }
+                        break 'resp elb_response(listener, StatusCode::BAD_GATEWAY);
+                    }
+                };
+                let host = match (has_host, authority) {
+                    (true, _) => None,
+                    (false, Some(a)) => Some(a),
+                    (false, None) => Some(target.host_header.as_bytes()),
+                };
+                encode_head(
+                    &mut upstream.wbuf,
+                    &RequestHead {
+                        method: &method,
+                        path_and_query,
+                        headers: &fields,
+                        host,
+                        peer_ip: conn.peer_ip.as_bytes(),
+                        forwarded_proto: listener.forwarded_proto.as_bytes(),
+                        forwarded_port: listener.forwarded_port.as_bytes(),
+                        trace_id: trace.as_ref().map(|t| &t[..]),
+                        upgrade: upgrade_value,
+                        chunked,
+                    },
+                );
+                let mut exchange = Exchange::new(upstream, body.take(), chunked);
+                let sent = Instant::now();
+                let deadline = tokio::time::Instant::from_std(sent + group.response_timeout);
+                let answer = std::future::poll_fn(|cx| {
+                    exchange.poll_head(cx, &method, shared.max_response_head)
+                });
+                let result = match timer.as_mut() {
+                    Some(t) => {
+                        t.as_mut().reset(deadline);
+                        within(answer, t.as_mut()).await
+                    }
+                    None => tokio::time::timeout_at(deadline, answer)
+                        .await
+                        .map_err(|_| ()),
+                };
+                let err = match result {
+                    Ok(Ok(head)) => {
+                        let target_time = sent.elapsed();
+                        let status = head.status;
+                        group.metrics.requests.inc();
+                        group.metrics.codes.record(status.as_u16());
+                        group.metrics.response_time.record(target_time);
+                        let lbm = &listener.lb.metrics;
+                        lbm.codes.record(status.as_u16());
+                        lbm.response_time.record(target_time);
+                        if let Some(log) = log {
+                            log.target = Some(target.clone());
+                            log.target_status = Some(status.as_u16());
+                            log.target_time = Some(target_time);
+                        }
+                        if status == StatusCode::SWITCHING_PROTOCOLS {
+                            if !h1_upgrade {
+                                break 'resp elb_response(listener, StatusCode::BAD_GATEWAY);
+                            }
+                            // The HTTP/1.1 connection loop splices the two connections.
+                            let upstream = exchange.into_upstream();
+                            let mut resp =
+                                Response::new(RespBody::upgraded(upstream, guard, head.headers));
+                            *resp.status_mut() = status;
+                            break 'resp resp;
+                        }
+                        let body = UpstreamBody::new(exchange, &head);
+                        let mut resp = Response::new(RespBody::upstream(
+                            body,
+                            guard,
+                            shared.max_idle_per_target,
+                            head.headers,
+                        ));
+                        *resp.status_mut() = status;
+                        let headers = resp.headers_mut();
+                        if let Some(c) = group_cookie {
+                            headers.append(header::SET_COOKIE, c);
+                        }
+                        if let Some(c) = group.sticky_cookies.get(index) {
+                            headers.append(header::SET_COOKIE, c.clone());
+                        }
+                        break 'resp resp;
+                    }
+                    Ok(Err(err)) => err,
+                    Err(_elapsed) => {
+                        if let Some(log) = log {
+                            log.target = Some(target.clone());
+                            log.error_reason = Some("TargetResponseTimeout");
+                        }
+                        break 'resp elb_response(listener, StatusCode::GATEWAY_TIMEOUT);
+                    }
+                };
+                body = exchange.take_unsent_body();
+                drop(exchange);
                 drop(guard);
-                // Passive health check: out of rotation until active checks bring it back.
-                target.update_health(mark_failed);
-                tracing::debug!(target = target.label(), error = %e, "target refused the connection");
-                // Nothing was sent yet: any request may go to another target.
-                if !moved_on {
-                    if let Some((i, t)) = group.pick(None, Some(&target)) {
+                // A reused connection the target was closing: the request goes again on a new one
+                // (when nothing was sent, or when a replayable request got no answer).
+                let stale = reused
+                    && unsent_retries < MAX_UNSENT_RETRIES
+                    && match &err {
+                        ExchangeError::Unsent(_) => true,
+                        ExchangeError::NotAnswered(_) => replayable,
+                        ExchangeError::Failed(_) => false,
+                    };
+                if stale {
+                    unsent_retries += 1;
+                    continue;
+                }
+                // The target did not answer: a replayable request (or one nothing was sent of) moves
+                // to another target, once.
+                let may_move = match &err {
+                    ExchangeError::Unsent(_) => !had_body || body.is_some(),
+                    ExchangeError::NotAnswered(_) => replayable,
+                    ExchangeError::Failed(_) => false,
+                };
+                let next = if may_move && !moved_on {
+                    group.pick(None, Some(&target))
+                } else {
+                    None
+                };
+                match next {
+                    Some((i, t)) => {
+                        tracing::debug!(target = target.label(), error = %err, "target did not answer; trying another");
                         moved_on = true;
                         index = i;
                         target = t.clone();
-                        continue;
+                    }
+                    None => {
+                        tracing::debug!(target = target.label(), error = %err, "forwarding failed");
+                        if let Some(log) = log {
+                            log.target = Some(target.clone());
+                            log.error_reason = Some("TargetResponseError");
+                        }
+                        break 'resp elb_response(listener, StatusCode::BAD_GATEWAY);
                     }
                 }
-                if let Some(log) = log {
-                    log.target = Some(target.clone());
-                    log.error_reason = Some("TargetConnectionError");
-                }
-                return elb_response(listener, StatusCode::BAD_GATEWAY);
             }
         };
-        let host = match (has_host, authority) {
-            (true, _) => None,
-            (false, Some(a)) => Some(a),
-            (false, None) => Some(target.host_header.as_bytes()),
-        };
-        encode_head(
-            &mut upstream.wbuf,
-            &RequestHead {
-                method: &method,
-                path_and_query,
-                headers: &fields,
-                host,
-                peer_ip: conn.peer_ip.as_bytes(),
-                forwarded_proto: listener.forwarded_proto.as_bytes(),
-                forwarded_port: listener.forwarded_port.as_bytes(),
-                trace_id: trace.as_ref().map(|t| &t[..]),
-                upgrade: upgrade_value,
-                chunked,
-            },
-        );
-        let mut exchange = Exchange::new(upstream, body.take(), chunked);
-        let sent = Instant::now();
-        let deadline = tokio::time::Instant::from_std(sent + group.response_timeout);
-        let answer =
-            std::future::poll_fn(|cx| exchange.poll_head(cx, &method, shared.max_response_head));
-        let result = match timer.as_mut() {
-            Some(t) => {
-                t.as_mut().reset(deadline);
-                within(answer, t.as_mut()).await
-            }
-            None => tokio::time::timeout_at(deadline, answer)
-                .await
-                .map_err(|_| ()),
-        };
-        let err = match result {
-            Ok(Ok(head)) => {
-                let target_time = sent.elapsed();
-                let status = head.status;
-                group.metrics.requests.inc();
-                group.metrics.codes.record(status.as_u16());
-                group.metrics.response_time.record(target_time);
-                let lbm = &listener.lb.metrics;
-                lbm.codes.record(status.as_u16());
-                lbm.response_time.record(target_time);
-                if let Some(log) = log {
-                    log.target = Some(target.clone());
-                    log.target_status = Some(status.as_u16());
-                    log.target_time = Some(target_time);
-                }
-                if status == StatusCode::SWITCHING_PROTOCOLS {
-                    if !h1_upgrade {
-                        return elb_response(listener, StatusCode::BAD_GATEWAY);
-                    }
-                    // The HTTP/1.1 connection loop splices the two connections.
-                    let upstream = exchange.into_upstream();
-                    let mut resp = Response::new(RespBody::upgraded(upstream, guard, head.headers));
-                    *resp.status_mut() = status;
-                    return resp;
-                }
-                let body = UpstreamBody::new(exchange, &head);
-                let mut resp = Response::new(RespBody::upstream(
-                    body,
-                    guard,
-                    shared.max_idle_per_target,
-                    head.headers,
-                ));
-                *resp.status_mut() = status;
-                let headers = resp.headers_mut();
-                if let Some(c) = group_cookie {
-                    headers.append(header::SET_COOKIE, c);
-                }
-                if let Some(c) = group.sticky_cookies.get(index) {
-                    headers.append(header::SET_COOKIE, c.clone());
-                }
-                return resp;
-            }
-            Ok(Err(err)) => err,
-            Err(_elapsed) => {
-                if let Some(log) = log {
-                    log.target = Some(target.clone());
-                    log.error_reason = Some("TargetResponseTimeout");
-                }
-                return elb_response(listener, StatusCode::GATEWAY_TIMEOUT);
-            }
-        };
-        body = exchange.take_unsent_body();
-        drop(exchange);
-        drop(guard);
-        // A reused connection the target was closing: the request goes again on a new one
-        // (when nothing was sent, or when a replayable request got no answer).
-        let stale = reused
-            && unsent_retries < MAX_UNSENT_RETRIES
-            && match &err {
-                ExchangeError::Unsent(_) => true,
-                ExchangeError::NotAnswered(_) => replayable,
-                ExchangeError::Failed(_) => false,
-            };
-        if stale {
-            unsent_retries += 1;
-            continue;
-        }
-        // The target did not answer: a replayable request (or one nothing was sent of) moves
-        // to another target, once.
-        let may_move = match &err {
-            ExchangeError::Unsent(_) => !had_body || body.is_some(),
-            ExchangeError::NotAnswered(_) => replayable,
-            ExchangeError::Failed(_) => false,
-        };
-        let next = if may_move && !moved_on {
-            group.pick(None, Some(&target))
-        } else {
-            None
-        };
-        match next {
-            Some((i, t)) => {
-                tracing::debug!(target = target.label(), error = %err, "target did not answer; trying another");
-                moved_on = true;
-                index = i;
-                target = t.clone();
-            }
-            None => {
-                tracing::debug!(target = target.label(), error = %err, "forwarding failed");
-                if let Some(log) = log {
-                    log.target = Some(target.clone());
-                    log.error_reason = Some("TargetResponseError");
-                }
-                return elb_response(listener, StatusCode::BAD_GATEWAY);
-            }
-        }
-    }
+        finish_log(conn, log.take(), "forward", &resp, received);
+        resp
+    }))
 }
 
 /// `fut`'s output, or `Err` when `timer` fires first.

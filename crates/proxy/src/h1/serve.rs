@@ -122,8 +122,6 @@ pub(crate) async fn serve(
         } else {
             (ReqBody::Empty, None, Some(reader))
         };
-        // Boxed per request: the connection's task is as large as its largest state, so an
-        // idle connection would otherwise hold room for a whole request's.
         let timer = timer.get_or_insert_with(|| {
             Box::pin(tokio::time::sleep_until(
                 tokio::time::Instant::now() + IDLE_TIMER,
@@ -136,7 +134,7 @@ pub(crate) async fn serve(
             fields,
             body,
         };
-        let resp = Box::pin(handle(&conn, request, Some(timer.as_mut()))).await;
+        let resp = handle(&conn, request, Some(timer.as_mut())).await;
         let (parts, mut body) = resp.into_parts();
         // The write buffer is taken only now (none is held while the target thinks).
         if wbuf.capacity() == 0 {
