@@ -375,19 +375,11 @@ async fn malformed_and_oversized_requests_get_4xx_and_the_proxy_keeps_serving() 
 
 #[tokio::test]
 async fn target_timeout_gives_504_and_dead_target_gives_502() {
-    let a = backend("a").await;
-    let cfg = config(
-        1,
-        "127.0.0.1:0",
-        vec![],
-        forward(&[("web", 1)]),
-        vec![group("web", &[&a])],
-    );
-    let tuning = Tuning {
+    let (proxy, addr, a, _dir) = one_backend_proxy_with(Tuning {
         target_timeout: Duration::from_millis(200),
         ..Tuning::default()
-    };
-    let (proxy, addr, _dir) = start(&cfg, tuning).await;
+    })
+    .await;
     let cl = client();
     assert_eq!(get(&cl, addr, "/slow?ms=2000", &[]).await.0, 504);
     assert_eq!(get(&cl, addr, "/", &[]).await.0, 200);
@@ -402,19 +394,11 @@ async fn target_timeout_gives_504_and_dead_target_gives_502() {
 /// on the same connection still gets its 504.
 #[tokio::test]
 async fn every_request_of_a_keep_alive_connection_gets_the_whole_response_timeout() {
-    let a = backend("a").await;
-    let cfg = config(
-        1,
-        "127.0.0.1:0",
-        vec![],
-        forward(&[("web", 1)]),
-        vec![group("web", &[&a])],
-    );
-    let tuning = Tuning {
+    let (proxy, addr, _a, _dir) = one_backend_proxy_with(Tuning {
         target_timeout: Duration::from_millis(300),
         ..Tuning::default()
-    };
-    let (proxy, addr, _dir) = start(&cfg, tuning).await;
+    })
+    .await;
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut ask = async |path: &str| {
         let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -578,6 +562,17 @@ async fn one_backend_proxy() -> (
     Backend,
     tempfile::TempDir,
 ) {
+    one_backend_proxy_with(Tuning::default()).await
+}
+
+async fn one_backend_proxy_with(
+    tuning: Tuning,
+) -> (
+    berth_proxy::Proxy,
+    std::net::SocketAddr,
+    Backend,
+    tempfile::TempDir,
+) {
     let a = backend("a").await;
     let cfg = config(
         1,
@@ -586,7 +581,7 @@ async fn one_backend_proxy() -> (
         forward(&[("web", 1)]),
         vec![group("web", &[&a])],
     );
-    let (proxy, addr, dir) = start(&cfg, Tuning::default()).await;
+    let (proxy, addr, dir) = start(&cfg, tuning).await;
     (proxy, addr, a, dir)
 }
 
