@@ -470,14 +470,11 @@ impl HeaderFacts {
         let mut f = HeaderFacts::default();
         for (name, _) in fields.iter() {
             let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-            match name.len() {
-                4 if is(b"host") => f.host = true,
-                7 if is(b"upgrade") => f.upgrade = true,
-                17 if is(b"transfer-encoding") => f.transfer_encoding = true,
-                14 if is(b"content-length") => f.content_length = true,
-                15 if is(b"x-amzn-trace-id") => f.trace_id = true,
-                _ => {}
-            }
+            f.host |= is(b"host");
+            f.upgrade |= is(b"upgrade");
+            f.transfer_encoding |= is(b"transfer-encoding");
+            f.content_length |= is(b"content-length");
+            f.trace_id |= is(b"x-amzn-trace-id");
         }
         f
     }

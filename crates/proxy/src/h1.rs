@@ -130,33 +130,27 @@ pub(crate) fn parse_head(buf: &mut ReadBuffer, limits: &Limits) -> Result<Option
     let mut expect_continue = false;
     for h in req.headers.iter() {
         let (name, value) = (h.name.as_bytes(), h.value);
-        match name.len() {
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
-                let l = parse_length(value).ok_or(HeadError::Malformed("Content-Length"))?;
-                if length.is_some_and(|prev| prev != l) {
-                    return Err(HeadError::Malformed("conflicting Content-Length values"));
-                }
-                length = Some(l);
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let l = parse_length(value).ok_or(HeadError::Malformed("Content-Length"))?;
+            if length.is_some_and(|prev| prev != l) {
+                return Err(HeadError::Malformed("conflicting Content-Length values"));
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                // Chunked must be the last coding of a request, and only once.
-                let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
-                if chunked || !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
-                    return Err(HeadError::Malformed("Transfer-Encoding"));
-                }
-                chunked = true;
+            length = Some(l);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // Chunked must be the last coding of a request, and only once.
+            let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+            if chunked || !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Err(HeadError::Malformed("Transfer-Encoding"));
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for t in value.split(|b| *b == b',') {
-                    let t = t.trim_ascii();
-                    close |= t.eq_ignore_ascii_case(b"close");
-                    keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
-                }
+            chunked = true;
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for t in value.split(|b| *b == b',') {
+                let t = t.trim_ascii();
+                close |= t.eq_ignore_ascii_case(b"close");
+                keep_alive_token |= t.eq_ignore_ascii_case(b"keep-alive");
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                expect_continue = value.eq_ignore_ascii_case(b"100-continue");
-            }
-            _ => {}
+        } else if name.eq_ignore_ascii_case(b"expect") {
+            expect_continue = value.eq_ignore_ascii_case(b"100-continue");
         }
         fields.push(span(name), span(value));
     }

@@ -187,16 +187,25 @@ enum Field {
 }
 
 fn request_field(name: &[u8], chunked: bool) -> Field {
-    let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-    match name.len() {
-        2 if is(b"te") => Field::Drop,
-        7 if is(b"trailer") || is(b"upgrade") => Field::Drop,
-        10 if is(b"connection") || is(b"keep-alive") => Field::Drop,
-        14 if chunked && is(b"content-length") => Field::Drop,
-        15 if is(b"x-forwarded-for") => Field::ForwardedFor,
-        16 if is(b"proxy-connection") || is(b"x-forwarded-port") => Field::Drop,
-        17 if is(b"transfer-encoding") || is(b"x-forwarded-proto") => Field::Drop,
-        _ => Field::Keep,
+    const DROPPED: [&[u8]; 9] = [
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"x-forwarded-proto",
+        b"x-forwarded-port",
+    ];
+    if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+        Field::ForwardedFor
+    } else if DROPPED.iter().any(|d| name.eq_ignore_ascii_case(d))
+        || (chunked && name.eq_ignore_ascii_case(b"content-length"))
+    {
+        Field::Drop
+    } else {
+        Field::Keep
     }
 }
 
@@ -248,11 +257,7 @@ pub(crate) fn encode_head(w: &mut Vec<u8>, h: &RequestHead<'_>) {
             Field::ForwardedFor => forwarded_for = true,
         }
     }
-    encode_tail(w, h, forwarded_for);
-}
-
-/// The fields the proxy adds after the client's.
-fn encode_tail(w: &mut Vec<u8>, h: &RequestHead<'_>, forwarded_for: bool) {
+    // The fields the proxy adds after the client's.
     if let Some(host) = h.host {
         w.extend_from_slice(b"host: ");
         w.extend_from_slice(host);
@@ -321,7 +326,7 @@ pub(crate) enum Chunk {
     Trailers,
 }
 
-/// The response fields the proxy looks at, told apart by length first (most names match none).
+/// The response fields the proxy looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ResponseField {
     Connection,
@@ -338,17 +343,20 @@ enum ResponseField {
 impl ResponseField {
     fn of(name: &[u8]) -> ResponseField {
         let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
-        match name.len() {
-            2 if is(b"te") => ResponseField::HopByHop,
-            4 if is(b"date") => ResponseField::Date,
-            7 if is(b"trailer") => ResponseField::HopByHop,
-            7 if is(b"upgrade") => ResponseField::Upgrade,
-            10 if is(b"connection") => ResponseField::Connection,
-            10 if is(b"keep-alive") => ResponseField::HopByHop,
-            14 if is(b"content-length") => ResponseField::ContentLength,
-            16 if is(b"proxy-connection") => ResponseField::HopByHop,
-            17 if is(b"transfer-encoding") => ResponseField::TransferEncoding,
-            _ => ResponseField::Other,
+        if is(b"connection") {
+            ResponseField::Connection
+        } else if is(b"transfer-encoding") {
+            ResponseField::TransferEncoding
+        } else if is(b"content-length") {
+            ResponseField::ContentLength
+        } else if is(b"keep-alive") || is(b"proxy-connection") || is(b"te") || is(b"trailer") {
+            ResponseField::HopByHop
+        } else if is(b"upgrade") {
+            ResponseField::Upgrade
+        } else if is(b"date") {
+            ResponseField::Date
+        } else {
+            ResponseField::Other
         }
     }
 }

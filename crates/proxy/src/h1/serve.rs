@@ -53,7 +53,7 @@ pub(crate) async fn serve(
     state: &ConnState,
 ) {
     let mut wbuf: Vec<u8> = Vec::new();
-    // The target response timeout's timer, made at the first forwarded request and reused.
+    // The target response timeout's timer, made at the connection's first request and reused.
     let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     loop {
         // The next request head.
